@@ -1,0 +1,3 @@
+"""saasync: keep subscription analytics true to billing."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,100 @@
+"""The connector contract: what a billing-system connector yields, and how one is found.
+
+A connector is a class registered under the entry-point group ``saasync.connectors.v1``.
+The core never imports ``connectors`` by name: a third party adds one by declaring the
+entry point in its own package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from saasync.errors import ConfigError
+from saasync.models import SourceRecord
+from saasync.reasons import Reason
+
+ENTRY_POINT_GROUP = "saasync.connectors.v1"
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A source record that could not be normalized. It goes to the review queue; the run goes on."""
+
+    kind: str  # customer | plan | invoice | subscription | line | file
+    external_id: str | None
+    reason: Reason
+    message: str
+    field: str | None = None
+    location: str | None = None  # e.g. "invoices.csv row 12"
+    raw: Mapping[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.external_id or self.location or '?'}"
+
+
+@dataclass(frozen=True)
+class ReadWindow:
+    """What to read.
+
+    ``incremental``: records changed at or after ``since`` (None: everything).
+    ``backfill``: invoices issued in ``[since, until)``, plus every customer, plan and
+    subscription they may refer to.
+    """
+
+    mode: Literal["incremental", "backfill"] = "incremental"
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What the engine hands a connector: where relative paths start, and the environment."""
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A billing-system connector. ``read`` yields normalized records or Quarantined ones."""
+
+    name: ClassVar[str]
+
+    def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]: ...
+
+
+class ConnectorFactory(Protocol):
+    name: ClassVar[str]
+
+    def __call__(self, options: Mapping[str, Any], context: ConnectorContext) -> Connector: ...
+
+
+def load_connector_class(name: str) -> ConnectorFactory:
+    """Find a connector by its entry-point name; a broken plug-in is reported, not fatal to others."""
+    available = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if name not in available:
+        known = ", ".join(sorted(available)) or "none installed"
+        raise ConfigError(f"unknown connector {name!r} (available: {known})")
+    try:
+        cls: ConnectorFactory = available[name].load()
+    except Exception as exc:  # a broken plug-in must not take the CLI down with a traceback
+        raise ConfigError(f"connector {name!r} failed to load: {exc}") from exc
+    return cls
+
+
+def record_timestamp(record: SourceRecord) -> datetime | None:
+    """The cursor value of a record: when it last changed, as far as the source tells."""
+    updated = getattr(record, "updated_at", None)
+    if updated is not None:
+        return updated  # type: ignore[no-any-return]
+    for name in ("issued_at", "created_at", "started_at"):
+        value = getattr(record, name, None)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+    return None

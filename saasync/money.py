@@ -1,0 +1,82 @@
+"""Money in minor units: ISO 4217 exponents and exact decimal conversion (never float)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+# ISO 4217 active codes whose minor unit is not 2 decimals.
+_EXPONENT_EXCEPTIONS: dict[str, int] = {
+    # zero-decimal
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
+    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0,
+    "XPF": 0,
+    # three-decimal
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    # four-decimal
+    "CLF": 4, "UYW": 4,
+}
+
+# ISO 4217 active codes with the usual two decimals.
+_TWO_DECIMAL = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD
+    BTN BWP BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK DOP DZD EGP
+    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IRR
+    JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR
+    MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD
+    RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP
+    TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG ZWL""".split()
+)
+
+
+class UnknownCurrency(ValueError):
+    """A currency code that is not an active ISO 4217 code."""
+
+
+def currency_exponent(currency: str) -> int:
+    """Number of decimals of the currency's minor unit (JPY 0, USD 2, KWD 3)."""
+    code = currency.upper()
+    if code in _EXPONENT_EXCEPTIONS:
+        return _EXPONENT_EXCEPTIONS[code]
+    if code in _TWO_DECIMAL:
+        return 2
+    raise UnknownCurrency(f"unknown currency code {currency!r} (expected an ISO 4217 code)")
+
+
+def is_known_currency(currency: str) -> bool:
+    code = currency.upper()
+    return code in _EXPONENT_EXCEPTIONS or code in _TWO_DECIMAL
+
+
+def to_minor(amount: str | int | Decimal, currency: str) -> int:
+    """Convert a decimal amount in major units (``"12.34"``) to integer minor units exactly.
+
+    Strings and Decimals only: a float has already lost the exact value. An amount with
+    more decimals than the currency allows is an error, not silently rounded.
+    """
+    if isinstance(amount, float):
+        raise TypeError("money must not be given as float; pass a string or Decimal")
+    try:
+        value = Decimal(str(amount).strip()) if not isinstance(amount, Decimal) else amount
+    except InvalidOperation as exc:
+        raise ValueError(f"not a decimal amount: {amount!r}") from exc
+    if not value.is_finite():
+        raise ValueError(f"not a finite amount: {amount!r}")
+    scaled = value.scaleb(currency_exponent(currency))
+    integral = scaled.to_integral_value(rounding=ROUND_HALF_EVEN)
+    if integral != scaled:
+        raise ValueError(
+            f"{amount!r} has more decimals than {currency.upper()} allows "
+            f"({currency_exponent(currency)})"
+        )
+    return int(integral)
+
+
+def to_major(minor: int, currency: str) -> Decimal:
+    """Integer minor units back to an exact Decimal in major units."""
+    return Decimal(minor).scaleb(-currency_exponent(currency))
+
+
+def format_money(minor: int, currency: str) -> str:
+    exp = currency_exponent(currency)
+    value = to_major(minor, currency)
+    return f"{value:,.{exp}f} {currency.upper()}"

@@ -1,0 +1,56 @@
+"""Stable reason codes: why a record was skipped, held, quarantined, or is missing downstream.
+
+These strings appear in logs, run reports, the dry-run diff, the review queue and
+``reconcile``. They are part of the public interface: never rename one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # Filter (DOMAIN §3)
+    DRAFT = "DRAFT"
+    VOIDED = "VOIDED"
+    FAILED = "FAILED"
+    ONE_TIME_ONLY = "ONE_TIME_ONLY"
+    OPEN_EXCLUDED = "OPEN_EXCLUDED"
+    # Subscription builder (DOMAIN §4)
+    FULLY_DISCOUNTED = "FULLY_DISCOUNTED"
+    ZERO_AMOUNT = "ZERO_AMOUNT"
+    ZERO_FIRST_INVOICE = "ZERO_FIRST_INVOICE"
+    NEVER_CREATED = "NEVER_CREATED"
+    # Validation (DOMAIN §2)
+    UNKNOWN_STATUS = "UNKNOWN_STATUS"
+    INVALID_RECORD = "INVALID_RECORD"
+    UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
+    UNKNOWN_PLAN = "UNKNOWN_PLAN"
+    DESTINATION_REJECTED = "DESTINATION_REJECTED"
+    # Reconcile-only (DOMAIN §6)
+    NO_INVOICE = "NO_INVOICE"
+    NO_ACTIVE_INVOICE = "NO_ACTIVE_INVOICE"
+    QUARANTINED = "QUARANTINED"
+    NOT_YET_SYNCED = "NOT_YET_SYNCED"
+
+
+DESCRIPTIONS: dict[Reason, str] = {
+    Reason.DRAFT: "draft invoice (not finalized): never sent",
+    Reason.VOIDED: "void / cancelled / deleted invoice: not sent, voided at the destination if sent before",
+    Reason.FAILED: "failed or uncollectible invoice with no successful payment: not sent",
+    Reason.ONE_TIME_ONLY: "only one-time lines: analytics cannot create a subscription from it",
+    Reason.OPEN_EXCLUDED: "open (unpaid) invoice held back until paid (open_invoices = \"exclude\")",
+    Reason.FULLY_DISCOUNTED: "discounts bring the subscription line to $0 before the subscription exists",
+    Reason.ZERO_AMOUNT: "$0 subscription line (free trial or free plan) before the subscription exists",
+    Reason.ZERO_FIRST_INVOICE: "dated before the subscription's first non-zero invoice: not sent",
+    Reason.NEVER_CREATED: "cancellation of a subscription that never existed at the destination: no-op",
+    Reason.UNKNOWN_STATUS: "the source status is not in the mapping table: quarantined, never guessed",
+    Reason.INVALID_RECORD: "the record failed validation: see the field and message",
+    Reason.UNKNOWN_CUSTOMER: "the record names a customer the source never sent",
+    Reason.UNKNOWN_PLAN: "the line names a plan the source never sent",
+    Reason.DESTINATION_REJECTED: "the destination rejected the record (4xx): see the message",
+    Reason.NO_INVOICE: "the billing system has issued no invoice for it yet",
+    Reason.NO_ACTIVE_INVOICE: "only draft / failed / void invoices",
+    Reason.QUARANTINED: "a record of it failed validation: see the review queue",
+    Reason.NOT_YET_SYNCED: "eligible, but no run has sent it yet",
+}
