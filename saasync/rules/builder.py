@@ -1,0 +1,281 @@
+"""The subscription builder (DOMAIN §4): from one customer's source history to what analytics sees.
+
+A pure function of the customer's whole history, so the result does not depend on the
+order records arrived in, and an incremental run (history merged with what changed)
+gives exactly what a full run would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from saasync.models import (
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Plan,
+    SourceRecord,
+    SourceSubscription,
+    SubscriptionStatus,
+)
+from saasync.reasons import Reason
+from saasync.rules.changeset import (
+    CancellationMarker,
+    CustomerChanges,
+    InvoiceDecision,
+    OutInvoice,
+    OutLine,
+    OutTransaction,
+    Skip,
+    SubscriptionStart,
+)
+from saasync.rules.discounts import invoice_discount_shares, post_discount_amounts
+from saasync.rules.filter import Action, OpenInvoices, decide_invoice
+
+# When several subscriptions on one invoice are all left off, the invoice's reason is the
+# most telling of theirs.
+_ZERO_PRECEDENCE = (Reason.ZERO_FIRST_INVOICE, Reason.FULLY_DISCOUNTED, Reason.ZERO_AMOUNT)
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    open_invoices: OpenInvoices = "exclude"
+    grace_days: int = 0
+
+
+@dataclass(frozen=True)
+class CustomerHistory:
+    """Everything the source has said about one customer, latest version of each record."""
+
+    customer_external_id: str
+    customer: Customer | None = None
+    invoices: Mapping[str, Invoice] = field(default_factory=dict)
+    subscriptions: Mapping[str, SourceSubscription] = field(default_factory=dict)
+
+    def merge(self, records: Iterable[SourceRecord]) -> CustomerHistory:
+        """A new history with ``records`` applied; a record replaces the one with its id."""
+        customer = self.customer
+        invoices = dict(self.invoices)
+        subscriptions = dict(self.subscriptions)
+        for record in records:
+            if isinstance(record, Customer):
+                customer = record
+            elif isinstance(record, Invoice):
+                invoices[record.external_id] = record
+            elif isinstance(record, SourceSubscription):
+                subscriptions[record.external_id] = record
+        return replace(self, customer=customer, invoices=invoices, subscriptions=subscriptions)
+
+
+def histories_from(records: Iterable[SourceRecord]) -> dict[str, CustomerHistory]:
+    """Group records into one history per customer (plans are not per customer)."""
+    grouped: dict[str, list[SourceRecord]] = {}
+    for record in records:
+        if isinstance(record, Customer):
+            key = record.external_id
+        elif isinstance(record, (Invoice, SourceSubscription)):
+            key = record.customer_external_id
+        else:
+            continue
+        grouped.setdefault(key, []).append(record)
+    return {key: CustomerHistory(key).merge(recs) for key, recs in grouped.items()}
+
+
+def _order(invoice: Invoice) -> tuple[datetime, str]:
+    return (invoice.issued_at, invoice.external_id)
+
+
+def _unknown_plans(invoice: Invoice, plans: Mapping[str, Plan]) -> list[str]:
+    return sorted(
+        {
+            line.plan_external_id
+            for line in invoice.lines
+            if line.kind == "subscription"
+            and line.plan_external_id is not None
+            and line.plan_external_id not in plans
+        }
+    )
+
+
+def _zero_reason(invoice: Invoice, post: list[int], sub_id: str) -> Reason:
+    """Why a not-yet-started subscription's line is $0: a discount, or a $0 price."""
+    for line, amount in zip(invoice.lines, post, strict=True):
+        if line.kind == "subscription" and line.subscription_external_id == sub_id:
+            if amount <= 0 and line.amount + line.discount_amount > 0:
+                return Reason.FULLY_DISCOUNTED
+    return Reason.ZERO_AMOUNT
+
+
+def _find_starts(kept: list[Invoice], post: dict[str, list[int]]) -> dict[str, Invoice]:
+    """Each subscription starts on the first kept invoice where its lines sum above zero."""
+    starts: dict[str, Invoice] = {}
+    for invoice in kept:
+        per_sub: dict[str, int] = {}
+        for line, amount in zip(invoice.lines, post[invoice.external_id], strict=True):
+            if line.kind == "subscription" and line.subscription_external_id:
+                sub = line.subscription_external_id
+                per_sub[sub] = per_sub.get(sub, 0) + amount
+        for sub, total in per_sub.items():
+            if sub not in starts and total > 0:
+                starts[sub] = invoice
+    return starts
+
+
+def _out_transactions(invoice: Invoice) -> tuple[OutTransaction, ...]:
+    # Paid: every transaction. Open (sent because open_invoices="include"): no payment, but
+    # failed attempts travel, since analytics derives Past-Due from them.
+    chosen = (
+        invoice.transactions
+        if invoice.status is InvoiceStatus.PAID
+        else tuple(t for t in invoice.transactions if t.result == "failed")
+    )
+    return tuple(
+        OutTransaction(t.type, t.result, t.date, t.amount, t.external_id) for t in chosen
+    )
+
+
+def _out_invoice(invoice: Invoice, post: list[int], send_subs: set[str]) -> OutInvoice | None:
+    shares = invoice_discount_shares(invoice)
+    lines: list[OutLine] = []
+    for line, amount, share in zip(invoice.lines, post, shares, strict=True):
+        if line.kind == "subscription" and line.subscription_external_id not in send_subs:
+            continue
+        base = OutLine(
+            kind=line.kind,
+            amount=amount,
+            discount_amount=line.discount_amount + (line.amount - amount),
+            tax_amount=line.tax_amount,
+            quantity=line.quantity,
+            external_id=line.external_id,
+            description=line.description,
+        )
+        if line.kind == "subscription":
+            base = replace(
+                base,
+                subscription_external_id=line.subscription_external_id,
+                plan_external_id=line.plan_external_id,
+                service_period_start=line.service_period_start,
+                service_period_end=line.service_period_end,
+                prorated=line.prorated,
+            )
+        lines.append(base)
+    if not any(line.kind == "subscription" for line in lines):
+        return None
+    return OutInvoice(
+        external_id=invoice.external_id,
+        customer_external_id=invoice.customer_external_id,
+        date=invoice.issued_at,
+        currency=invoice.currency,
+        lines=tuple(lines),
+        transactions=_out_transactions(invoice),
+        due_date=invoice.due_at,
+    )
+
+
+def build_customer(
+    history: CustomerHistory, plans: Mapping[str, Plan], settings: RuleSettings = RuleSettings()
+) -> CustomerChanges:
+    """Decide everything analytics should hold for one customer."""
+    cid = history.customer_external_id
+    ordered = sorted(history.invoices.values(), key=_order)
+    if history.customer is None:
+        quarantined = tuple(
+            Skip(kind, rec_id, Reason.UNKNOWN_CUSTOMER, f"customer {cid!r} was never read")
+            for kind, rec_id in [("invoice", i.external_id) for i in ordered]
+            + [("subscription", s) for s in sorted(history.subscriptions)]
+        )
+        return CustomerChanges(cid, None, quarantined=quarantined)
+
+    decisions: dict[str, InvoiceDecision] = {}
+    skips: list[Skip] = []
+    quarantined: list[Skip] = []
+    kept: list[Invoice] = []
+    for invoice in ordered:
+        verdict = decide_invoice(invoice, settings.open_invoices)
+        if verdict.action is Action.SEND:
+            missing = _unknown_plans(invoice, plans)
+            if missing:
+                detail = f"field 'lines.plan_external_id': unknown plan {', '.join(missing)}"
+                quarantined.append(Skip("invoice", invoice.external_id, Reason.UNKNOWN_PLAN, detail))
+                decisions[invoice.external_id] = InvoiceDecision(
+                    invoice.external_id, Action.SKIP, Reason.UNKNOWN_PLAN
+                )
+                continue
+            kept.append(invoice)
+        else:
+            assert verdict.reason is not None
+            decisions[invoice.external_id] = InvoiceDecision(
+                invoice.external_id, verdict.action, verdict.reason
+            )
+            skips.append(Skip("invoice", invoice.external_id, verdict.reason))
+
+    post = {invoice.external_id: post_discount_amounts(invoice) for invoice in kept}
+    starts = _find_starts(kept, post)
+
+    out_invoices: list[OutInvoice] = []
+    for invoice in kept:
+        amounts = post[invoice.external_id]
+        subs = {
+            line.subscription_external_id
+            for line in invoice.lines
+            if line.kind == "subscription" and line.subscription_external_id
+        }
+        send_subs = {s for s in subs if s in starts and _order(starts[s]) <= _order(invoice)}
+        dropped = tuple(
+            (
+                sub,
+                Reason.ZERO_FIRST_INVOICE if sub in starts else _zero_reason(invoice, amounts, sub),
+            )
+            for sub in sorted(subs - send_subs)
+        )
+        out = _out_invoice(invoice, amounts, send_subs) if send_subs else None
+        if out is None:
+            reason = min((r for _, r in dropped), key=_ZERO_PRECEDENCE.index)
+            decisions[invoice.external_id] = InvoiceDecision(
+                invoice.external_id, Action.SKIP, reason, dropped
+            )
+            skips.append(Skip("invoice", invoice.external_id, reason))
+        else:
+            decisions[invoice.external_id] = InvoiceDecision(
+                invoice.external_id, Action.SEND, None, dropped
+            )
+            out_invoices.append(out)
+
+    cancellations: list[CancellationMarker] = []
+    for sub_id in sorted(set(starts) | set(history.subscriptions)):
+        source = history.subscriptions.get(sub_id)
+        cancelled = source is not None and source.status is SubscriptionStatus.CANCELLED
+        if sub_id not in starts:
+            if cancelled:
+                skips.append(Skip("subscription", sub_id, Reason.NEVER_CREATED))
+            continue
+        dates = (source.cancelled_at,) if cancelled and source and source.cancelled_at else ()
+        cancellations.append(CancellationMarker(sub_id, cid, dates))
+
+    used_plans = sorted(
+        {
+            line.plan_external_id
+            for inv in out_invoices
+            for line in inv.lines
+            if line.kind == "subscription" and line.plan_external_id
+        }
+    )
+    return CustomerChanges(
+        customer_external_id=cid,
+        customer=history.customer,
+        plans=tuple(plans[p] for p in used_plans),
+        invoices=tuple(out_invoices),
+        cancellations=tuple(cancellations),
+        voided_invoice_ids=tuple(
+            i.external_id for i in ordered if decisions[i.external_id].reason is Reason.VOIDED
+        ),
+        decisions=tuple(decisions[i.external_id] for i in ordered),
+        skips=tuple(skips),
+        starts=tuple(
+            SubscriptionStart(sub, inv.external_id, inv.issued_at)
+            for sub, inv in sorted(starts.items())
+        ),
+        quarantined=tuple(quarantined),
+    )
