@@ -1,0 +1,329 @@
+"""The ``saasync`` command line: wiring only; each command returns an exit status.
+
+Exit statuses (also in the README):
+  0 ok · 1 unexpected error · 2 configuration or usage error · 3 credentials refused ·
+  4 another run of the connection holds the lock · 5 the run finished but the destination
+  refused some records (see ``saasync review``)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import click
+from dateutil import parser as dateparser
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from saasync import __version__
+from saasync.connector import ConnectorContext, load_connector_class
+from saasync.destinations.base import Destination
+from saasync.diff import render_report, report_json
+from saasync.engine import Engine
+from saasync.errors import AuthError, ConfigError, LockedError, SaasyncError
+from saasync.logs import configure_logging
+from saasync.report import RunReport
+from saasync.rules.builder import RuleSettings
+from saasync.settings import ConnectionSettings, Settings, load_settings
+from saasync.state import StateStore
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1
+    CONFIG = 2
+    AUTH = 3
+    LOCKED = 4
+    PARTIAL = 5
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _parse_date(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dateparser.isoparse(value)
+    except ValueError:
+        raise ConfigError(f"{option}: not a date: {value!r} (expected YYYY-MM-DD)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+# -- wiring ---------------------------------------------------------------------------------
+def _connector_options(settings: Settings, conn: ConnectionSettings, clock: Callable[[], datetime]) -> dict[str, Any]:
+    options = dict(conn.options)
+    if options.get("path") == "builtin:sample":
+        from saasync.sample import generate
+
+        today = clock().date()
+        end = date(today.year, today.month, 1)
+        target = settings.resolve(".saasync/sample") / end.isoformat()
+        if not (target / "invoices.csv").exists():
+            generate(target, end=end)
+        options["path"] = str(target)
+    return options
+
+
+def make_connector(settings: Settings, conn: ConnectionSettings, clock: Callable[[], datetime]) -> Any:
+    factory = load_connector_class(conn.connector)
+    import os
+
+    context = ConnectorContext(base_dir=settings.base_dir, env=dict(os.environ))
+    return factory(_connector_options(settings, conn, clock), context)
+
+
+def make_destination(settings: Settings, conn: ConnectionSettings) -> Destination:
+    dest = conn.destination
+    if dest.type == "local":
+        from saasync.destinations.local import LocalStore
+
+        return LocalStore(settings.resolve(dest.path))
+    raise ConfigError(
+        f"destination type {dest.type!r} is not available in this version "
+        "(use type = \"local\")"
+    )
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(TextColumn("building"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("customers", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, mode: str,
+                   dry_run: bool, since: datetime | None = None, until: datetime | None = None,
+                   clock: Callable[[], datetime] = _now, show_progress: bool = False) -> RunReport:
+    connector = make_connector(settings, conn, clock)
+    state_path = settings.resolve(settings.state)
+    with StateStore(state_path, read_only=dry_run) as state:
+        destination = None if dry_run else make_destination(settings, conn)
+        try:
+            with _progress(show_progress) as progress:
+                engine = Engine(
+                    name, connector, state, destination,
+                    rules=RuleSettings(conn.open_invoices, conn.grace_days),
+                    data_source=conn.destination.data_source,
+                    lookback=timedelta(hours=conn.lookback_hours), clock=clock, progress=progress,
+                )
+                if dry_run:
+                    return engine.run(mode, since, until)
+                with state.lock(name):
+                    return engine.run(mode, since, until)
+        finally:
+            if destination is not None:
+                destination.close()
+
+
+# -- commands -------------------------------------------------------------------------------
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                             help="TOML config file (default: the embedded sample setup).")
+connection_option = click.option("--connection", "connection", help="Connection name in the config.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="saasync")
+@click.option("--log-json", is_flag=True, help="Log as JSON lines (default when stderr is not a terminal).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug events (every request, every decision).")
+def cli(log_json: bool, verbose: bool) -> None:
+    """saasync keeps subscription analytics true to billing.
+
+    Every record read is pushed, unchanged, skipped with a reason code, or quarantined
+    for review; the counts always add up.
+    """
+    configure_logging(json_logs=True if log_json else None, verbose=verbose)
+
+
+def _sync_like(mode: str, config_path: str | None, connection: str | None, dry_run: bool,
+               as_json: bool, since: str | None = None, until: str | None = None) -> int:
+    settings = load_settings(config_path)
+    name, conn = settings.connection(connection)
+    start = _parse_date(since, "--since")
+    end = _parse_date(until, "--until")
+    if start and end and end <= start:
+        raise ConfigError("--until must be after --since")
+    report = run_connection(settings, name, conn, mode=mode, dry_run=dry_run, since=start,
+                            until=end, show_progress=sys.stdout.isatty() and not as_json)
+    if as_json:
+        click.echo(report_json(report))
+    else:
+        render_report(report, _console())
+    return int(ExitStatus.PARTIAL if report.failed_ops else ExitStatus.OK)
+
+
+@cli.command()
+@config_option
+@connection_option
+@click.option("--dry-run", is_flag=True, help="Show the diff of what would change; write nothing anywhere.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report (or diff) as JSON.")
+def sync(config_path: str | None, connection: str | None, dry_run: bool, as_json: bool) -> int:
+    """Incremental sync from the stored cursor (minus the lookback).
+
+    The cursor moves only after the destination accepted the data.
+    """
+    return _sync_like("sync", config_path, connection, dry_run, as_json)
+
+
+@cli.command()
+@config_option
+@connection_option
+@click.option("--since", required=True, help="First invoice date to include (YYYY-MM-DD, inclusive).")
+@click.option("--until", help="Invoice date to stop before (YYYY-MM-DD, exclusive; default: now).")
+@click.option("--dry-run", is_flag=True, help="Show the diff of what would change; write nothing anywhere.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report (or diff) as JSON.")
+def backfill(config_path: str | None, connection: str | None, since: str, until: str | None,
+             dry_run: bool, as_json: bool) -> int:
+    """One-off sync of invoices issued in [--since, --until). Never moves the cursor."""
+    return _sync_like("backfill", config_path, connection, dry_run, as_json, since, until)
+
+
+@cli.command()
+@config_option
+@connection_option
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def runs(config_path: str | None, connection: str | None, limit: int, as_json: bool) -> int:
+    """Run history: when, what mode, how it ended, and its counts."""
+    settings = load_settings(config_path)
+    with StateStore(settings.resolve(settings.state), read_only=True) as state:
+        rows = state.runs(connection, limit)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in rows], indent=2, default=str))
+        return 0
+    table = Table(title="Runs (newest first)", show_edge=False)
+    for col in ("id", "connection", "mode", "started", "status", "read", "pushed", "unchanged",
+                "skipped", "quarantined"):
+        table.add_column(col)
+    for r in rows:
+        c = (r.report or {}).get("counts", {})
+        table.add_row(str(r.id), r.connection, r.mode, r.started_at[:19], r.status,
+                      str(c.get("read", "")), str(c.get("pushed", "")), str(c.get("unchanged", "")),
+                      str(sum(c.get("skipped", {}).values())), str(sum(c.get("quarantined", {}).values())))
+    _console().print(table)
+    return 0
+
+
+@cli.command()
+@config_option
+@connection_option
+@click.option("--json", "as_json", is_flag=True)
+def review(config_path: str | None, connection: str | None, as_json: bool) -> int:
+    """The review queue: quarantined records, with the field and the reason."""
+    settings = load_settings(config_path)
+    with StateStore(settings.resolve(settings.state), read_only=True) as state:
+        items = state.review_items(connection)
+    if as_json:
+        click.echo(json.dumps([i.__dict__ for i in items], indent=2, default=str))
+        return 0
+    table = Table(title=f"Review queue: {len(items)} record(s)", show_edge=False)
+    for col in ("reason", "record", "where", "field", "message"):
+        table.add_column(col, overflow="fold")
+    for i in items:
+        table.add_row(i.reason, f"{i.kind} {i.external_id or ''}".strip(), i.location or "",
+                      i.field or "", i.message)
+    _console().print(table)
+    return 0
+
+
+@cli.command()
+@config_option
+@connection_option
+@click.option("--at", "at_text", help="Evaluate at this date (default: now).")
+@click.option("--months", default=12, show_default=True, help="Month-by-month history length.")
+@click.option("--json", "as_json", is_flag=True)
+def metrics(config_path: str | None, connection: str | None, at_text: str | None, months: int,
+            as_json: bool) -> int:
+    """MRR per currency, customers per status and subscription counts, now and by month."""
+    from saasync.destinations.local import LocalStore
+    from saasync.reports.metrics import compute_metrics, metrics_json, metrics_tables, monthly_series
+
+    settings = load_settings(config_path)
+    name, conn = settings.connection(connection)
+    if conn.destination.type != "local":
+        raise ConfigError("`saasync metrics` reads the local store: use a connection with destination type \"local\"")
+    at = _parse_date(at_text, "--at") or _now()
+    grace = timedelta(days=conn.grace_days)
+    path = settings.resolve(conn.destination.path)
+    if not path.exists():
+        raise ConfigError(f"no local store at {path}: run `saasync sync` first")
+    with LocalStore(path) as store:
+        store.select_data_source(conn.destination.data_source)
+        current = compute_metrics(store, at, grace)
+        first = (at.date().replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+        series = monthly_series(store, first, at.date(), grace)
+    if as_json:
+        click.echo(json.dumps(metrics_json(current, series), indent=2, default=str))
+    else:
+        console = _console()
+        for table in metrics_tables(current, series):
+            console.print(table)
+    return 0
+
+
+@cli.command()
+@config_option
+@click.argument("connection")
+def unlock(config_path: str | None, connection: str) -> int:
+    """Remove a lock left by a run that was killed (check no run is going on first)."""
+    settings = load_settings(config_path)
+    with StateStore(settings.resolve(settings.state)) as state:
+        removed = state.force_unlock(connection)
+    click.echo(f"lock of {connection!r} {'removed' if removed else 'was not held'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the CLI and turns known errors into exit statuses and clear messages."""
+    try:
+        result = cli.main(args=argv, prog_name="saasync", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitStatus.CONFIG)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return int(ExitStatus.ERROR)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return int(ExitStatus.CONFIG)
+    except AuthError as exc:
+        click.echo(f"error: credentials refused: {exc}", err=True)
+        return int(ExitStatus.AUTH)
+    except LockedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return int(ExitStatus.LOCKED)
+    except SaasyncError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return int(ExitStatus.ERROR)
+    except Exception as exc:  # the CLI edge: a message and an exit status, not a traceback
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", err=True)
+        return int(ExitStatus.ERROR)
+    return int(result or 0)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

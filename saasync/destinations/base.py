@@ -1,0 +1,64 @@
+"""The destination contract: what the engine asks of an analytics API.
+
+Implemented by the embedded local store (``destinations/local.py``) and by ChartMogul
+over HTTP. Every call is idempotent by external id: calling it again with the same
+content changes nothing. A method raises ``BadRecordError`` when the destination
+refuses that one record (the engine quarantines it and goes on), ``AuthError`` when
+credentials are refused (the run stops), and lets retriable errors surface only after
+the HTTP layer has given up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from saasync.models import Customer, Plan
+from saasync.rules.changeset import OutInvoice
+
+
+@dataclass(frozen=True)
+class InvoiceResult:
+    """The destination's answer for one invoice of a batch import."""
+
+    external_id: str
+    destination_id: str | None  # None when rejected
+    error: str | None = None
+
+
+@runtime_checkable
+class Destination(Protocol):
+    name: str
+
+    def ensure_data_source(self, name: str) -> str:
+        """Create the data source if missing; return its destination id."""
+        ...
+
+    def upsert_customer(self, customer: Customer) -> str: ...
+
+    def upsert_plan(self, plan: Plan) -> str: ...
+
+    def import_invoices(
+        self, customer_external_id: str, invoices: Sequence[OutInvoice]
+    ) -> list[InvoiceResult]:
+        """Create invoices of one customer (many in one request where the API allows)."""
+        ...
+
+    def replace_invoice(self, invoice: OutInvoice) -> str:
+        """An invoice sent before whose content changed (paid since, lines corrected)."""
+        ...
+
+    def void_invoice(self, invoice_external_id: str) -> None: ...
+
+    def set_cancellation_dates(
+        self,
+        customer_external_id: str,
+        subscription_external_id: str,
+        dates: Sequence[datetime],
+    ) -> None:
+        """Replace the subscription's cancellation dates; ``[]`` reactivates it."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,205 @@
+"""The local store's SQLite schema, timestamp codec and the typed rows it hands out.
+
+Kept apart from ``local.py`` so the store class holds behaviour only, and so the future
+ChartMogul-compatible server can reuse the row types and their ChartMogul-shaped
+``doc()`` without importing the write path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from saasync.errors import FatalError
+
+SCHEMA_VERSION = 1
+
+# Fixed width and microsecond precision: text order is time order, and a stored invoice
+# reads back equal to the one imported (the idempotency check compares them whole).
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+DDL = """
+CREATE TABLE IF NOT EXISTS data_sources (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS customers (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    data_source_id INTEGER NOT NULL REFERENCES data_sources(id) ON DELETE CASCADE,
+    external_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    email TEXT,
+    company TEXT,
+    country TEXT,
+    created_at TEXT,
+    UNIQUE (data_source_id, external_id)
+);
+CREATE TABLE IF NOT EXISTS plans (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    data_source_id INTEGER NOT NULL REFERENCES data_sources(id) ON DELETE CASCADE,
+    external_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    interval_unit TEXT NOT NULL CHECK (interval_unit IN ('day', 'week', 'month', 'year')),
+    interval_count INTEGER NOT NULL CHECK (interval_count > 0),
+    UNIQUE (data_source_id, external_id)
+);
+CREATE TABLE IF NOT EXISTS invoices (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    data_source_id INTEGER NOT NULL REFERENCES data_sources(id) ON DELETE CASCADE,
+    customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+    external_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    due_date TEXT,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'paid', 'voided')),
+    UNIQUE (data_source_id, external_id)
+);
+CREATE INDEX IF NOT EXISTS invoices_customer ON invoices (customer_id, date);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    data_source_id INTEGER NOT NULL REFERENCES data_sources(id) ON DELETE CASCADE,
+    customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+    external_id TEXT NOT NULL,
+    plan_id INTEGER REFERENCES plans(id),
+    cancellation_dates TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (data_source_id, customer_id, external_id)
+);
+CREATE INDEX IF NOT EXISTS subscriptions_customer ON subscriptions (customer_id);
+CREATE TABLE IF NOT EXISTS line_items (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    invoice_id INTEGER NOT NULL REFERENCES invoices(id) ON DELETE CASCADE,
+    data_source_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    type TEXT NOT NULL CHECK (type IN ('subscription', 'one_time')),
+    subscription_id INTEGER REFERENCES subscriptions(id),
+    plan_id INTEGER REFERENCES plans(id),
+    service_period_start TEXT,
+    service_period_end TEXT,
+    amount_in_cents INTEGER NOT NULL,
+    quantity INTEGER NOT NULL,
+    discount_amount_in_cents INTEGER NOT NULL,
+    tax_amount_in_cents INTEGER NOT NULL,
+    prorated INTEGER NOT NULL,
+    external_id TEXT,
+    description TEXT
+);
+CREATE INDEX IF NOT EXISTS line_items_invoice ON line_items (invoice_id, position);
+CREATE INDEX IF NOT EXISTS line_items_subscription ON line_items (subscription_id);
+CREATE UNIQUE INDEX IF NOT EXISTS line_items_external_id
+    ON line_items (data_source_id, external_id) WHERE external_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    invoice_id INTEGER NOT NULL REFERENCES invoices(id) ON DELETE CASCADE,
+    data_source_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    type TEXT NOT NULL CHECK (type IN ('payment', 'refund')),
+    result TEXT NOT NULL CHECK (result IN ('successful', 'failed')),
+    date TEXT NOT NULL,
+    amount_in_cents INTEGER,
+    external_id TEXT
+);
+CREATE INDEX IF NOT EXISTS transactions_invoice ON transactions (invoice_id, position);
+CREATE UNIQUE INDEX IF NOT EXISTS transactions_external_id
+    ON transactions (data_source_id, external_id) WHERE external_id IS NOT NULL;
+"""
+
+
+# Read queries: ``{filters}`` may use the aliases i (invoices) and c (customers).
+SELECT_INVOICES = """
+SELECT i.id, i.uuid, i.external_id, i.date, i.due_date, i.currency, i.status,
+       c.uuid AS customer_uuid, c.external_id AS customer_external_id
+FROM invoices i JOIN customers c ON c.id = i.customer_id
+WHERE i.data_source_id = ?{filters}
+ORDER BY i.id{limit}"""
+
+SELECT_LINES = """
+SELECT li.*, s.uuid AS sub_uuid, s.external_id AS sub_ext, p.uuid AS plan_uuid,
+       p.external_id AS plan_ext
+FROM line_items li JOIN invoices i ON i.id = li.invoice_id
+JOIN customers c ON c.id = i.customer_id
+LEFT JOIN subscriptions s ON s.id = li.subscription_id
+LEFT JOIN plans p ON p.id = li.plan_id
+WHERE i.data_source_id = ?{filters} AND i.id BETWEEN ? AND ?
+ORDER BY li.invoice_id, li.position"""
+
+SELECT_TRANSACTIONS = """
+SELECT t.* FROM transactions t JOIN invoices i ON i.id = t.invoice_id
+JOIN customers c ON c.id = i.customer_id
+WHERE i.data_source_id = ?{filters} AND i.id BETWEEN ? AND ?
+ORDER BY t.invoice_id, t.position"""
+
+SELECT_SUBSCRIPTIONS = """
+SELECT s.id, s.uuid, s.external_id, s.cancellation_dates, c.uuid AS customer_uuid,
+       c.external_id AS customer_external_id, p.uuid AS plan_uuid, p.external_id AS plan_ext
+FROM subscriptions s JOIN customers c ON c.id = s.customer_id
+LEFT JOIN plans p ON p.id = s.plan_id
+WHERE s.data_source_id = ?{filters}
+ORDER BY s.id{limit}"""
+
+
+def open_database(path: str) -> sqlite3.Connection:
+    """Connect, tune for bulk loading, and create or check the schema.
+
+    Autocommit mode (``isolation_level=None``): the store opens its own transactions, so
+    one call is one transaction and nothing is committed behind its back.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode = WAL")  # answers "memory" for ":memory:"; harmless
+    conn.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, much faster
+    conn.execute("PRAGMA foreign_keys = ON")
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version not in (0, SCHEMA_VERSION):
+        conn.close()
+        raise FatalError(
+            f"{path}: local store schema version {version}, this saasync reads {SCHEMA_VERSION}"
+        )
+    conn.executescript(DDL)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return conn
+
+
+def random_uuid(prefix: str) -> str:
+    """A ChartMogul-style id (``cus_…``): random, so ids never collide across stores."""
+    return f"{prefix}_{uuid4()}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_text(value: datetime | None) -> str | None:
+    """Store a datetime as fixed-width UTC text (naive values are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def from_text(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+def from_text_required(text: str) -> datetime:
+    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+def api_time(value: datetime | None) -> str | None:
+    """ChartMogul's response format: milliseconds and a ``Z``."""
+    return (
+        value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        if value
+        else None
+    )

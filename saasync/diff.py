@@ -1,0 +1,83 @@
+"""Renderers of a run report: the dry-run diff and the end-of-run summary, as tables or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from saasync.reasons import DESCRIPTIONS, Reason
+from saasync.report import RunReport
+
+
+def report_json(report: RunReport) -> str:
+    return json.dumps(report.as_dict(), indent=2, sort_keys=False, default=str)
+
+
+def _reason_text(code: str) -> str:
+    try:
+        return DESCRIPTIONS[Reason(code)]
+    except ValueError:
+        return ""
+
+
+def render_report(report: RunReport, console: Console, *, max_rows: int = 25) -> None:
+    """Print the summary a person reads: what changed (or would), and why the rest did not."""
+    counts = report.counts()
+    title = "Dry run: nothing was written" if report.dry_run else f"Run {report.status}"
+    console.print(f"[bold]{title}[/bold] - connection [cyan]{report.connection}[/cyan], "
+                  f"mode {report.mode}, window {report.window.get('since') or 'start'} -> "
+                  f"{report.window.get('until') or 'now'}")
+
+    verb = "would be" if report.dry_run else ""
+    changes = Table(title=f"Destination changes{' (' + verb + ')' if verb else ''}", show_edge=False)
+    for col in ("created", "updated", "voided", "cancelled", "reactivated", "unchanged records"):
+        changes.add_column(col, justify="right")
+    ch = report.changes()
+    changes.add_row(*(str(ch[k]) for k in ("created", "updated", "voided", "cancelled", "reactivated")),
+                    str(counts["unchanged"]))
+    console.print(changes)
+
+    kinds = Table(title="Records read", show_edge=False)
+    for col in ("kind", "read", "pushed", "unchanged", "skipped", "quarantined"):
+        kinds.add_column(col, justify="right" if col != "kind" else "left")
+    for kind, row in report.counts_by_kind().items():
+        kinds.add_row(kind, *(str(row.get(c, 0)) for c in ("read", "pushed", "unchanged", "skipped", "quarantined")))
+    kinds.add_row("[bold]total[/bold]", str(counts["read"]), str(counts["pushed"]), str(counts["unchanged"]),
+                  str(sum(counts["skipped"].values())), str(sum(counts["quarantined"].values())))
+    console.print(kinds)
+
+    if counts["skipped"] or counts["quarantined"]:
+        reasons = Table(title="Not sent, by reason", show_edge=False)
+        reasons.add_column("outcome")
+        reasons.add_column("reason")
+        reasons.add_column("records", justify="right")
+        reasons.add_column("meaning")
+        for outcome in ("skipped", "quarantined"):
+            for code, n in counts[outcome].items():
+                reasons.add_row(outcome, code, str(n), _reason_text(code))
+        console.print(reasons)
+
+    if report.ops:
+        ops = Table(title=f"Changes{' that would be made' if report.dry_run else ' made'} "
+                          f"(first {min(max_rows, len(report.ops))} of {len(report.ops)})", show_edge=False)
+        for col in ("action", "kind", "external id", "customer"):
+            ops.add_column(col)
+        for op in report.ops[:max_rows]:
+            ops.add_row(op.action, op.kind, op.external_id, op.customer_external_id or "")
+        console.print(ops)
+    balance = "[green]balanced[/green]" if counts["balanced"] else "[red]NOT BALANCED[/red]"
+    console.print(
+        f"read {counts['read']} = pushed {counts['pushed']} + unchanged {counts['unchanged']} + "
+        f"skipped {sum(counts['skipped'].values())} + quarantined {sum(counts['quarantined'].values())} "
+        f"({balance}); {report.re_evaluated_ops} change(s) from re-evaluated records"
+    )
+    if report.failed_ops:
+        console.print(f"[yellow]{len(report.failed_ops)} change(s) refused by the destination: "
+                      "see `saasync review`[/yellow]")
+
+
+def summary_line(report: RunReport) -> dict[str, Any]:
+    return {"connection": report.connection, "status": report.status, **report.counts()}

@@ -1,0 +1,448 @@
+"""One run of one connection: read → mirror → build → plan → apply → commit cursor.
+
+The order is what makes runs safe to repeat and to crash: the pushed map is written
+after each accepted change, a customer stays marked dirty until all its changes were
+accepted, and the cursor moves last, only when the whole run went through. A dry run
+follows the same path, keeps every would-be write in memory, and stops before sending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import structlog
+
+from saasync.connector import Connector, Quarantined, ReadWindow, record_timestamp
+from saasync.destinations.base import Destination
+from saasync.errors import AuthError, BadRecordError
+from saasync.models import Customer, Invoice, Plan, SourceRecord, SourceSubscription
+from saasync.reasons import Reason
+from saasync.report import Op, RunReport
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
+from saasync.rules.changeset import CancellationMarker, CustomerChanges, OutInvoice
+from saasync.rules.filter import Action
+from saasync.rules.reconcile import missing_reason
+from saasync.state import ReviewItem, StateStore, now_iso
+
+log = structlog.get_logger("saasync.engine")
+
+KIND_OF: dict[type, str] = {
+    Customer: "customer",
+    Plan: "plan",
+    Invoice: "invoice",
+    SourceSubscription: "subscription",
+}
+MODEL_OF: dict[str, type[SourceRecord]] = {v: k for k, v in KIND_OF.items()}  # type: ignore[misc]
+VOIDED_HASH = "voided"
+
+
+def content_hash(doc: Any) -> str:
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def customer_of(record: SourceRecord) -> str | None:
+    if isinstance(record, Customer):
+        return record.external_id
+    if isinstance(record, (Invoice, SourceSubscription)):
+        return record.customer_external_id
+    return None
+
+
+@dataclass
+class Mirror:
+    """The state's source mirror, with this run's records laid over it (writes kept in memory)."""
+
+    state: StateStore
+    connection: str
+    overlay: dict[str, dict[str, SourceRecord]] = field(default_factory=dict)
+
+    def put(self, records: Iterable[SourceRecord]) -> None:
+        for record in records:
+            self.overlay.setdefault(KIND_OF[type(record)], {})[record.external_id] = record
+
+    def plans(self) -> dict[str, Plan]:
+        plans = {
+            p.external_id: p
+            for p in (Plan.model_validate_json(doc) for doc in self.state.mirror_all(self.connection, "plan"))
+        }
+        plans.update(self.overlay.get("plan", {}))  # type: ignore[arg-type]
+        return plans
+
+    def history(self, customer_id: str) -> CustomerHistory:
+        stored: list[SourceRecord] = [
+            MODEL_OF[kind].model_validate_json(doc)
+            for kind, doc in self.state.mirror_for_customer(self.connection, customer_id)
+        ]
+        fresh = [
+            rec
+            for kind in ("customer", "invoice", "subscription")
+            for rec in self.overlay.get(kind, {}).values()
+            if customer_of(rec) == customer_id
+        ]
+        return CustomerHistory(customer_id).merge([*stored, *fresh])
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+class Engine:
+    """Runs one connection. ``destination`` is None in a dry run: nothing is ever sent."""
+
+    def __init__(
+        self,
+        connection: str,
+        connector: Connector,
+        state: StateStore,
+        destination: Destination | None,
+        *,
+        rules: RuleSettings,
+        data_source: str,
+        lookback: timedelta = timedelta(hours=24),
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.connection = connection
+        self.connector = connector
+        self.state = state
+        self.destination = destination
+        self.rules = rules
+        self.data_source = data_source
+        self.lookback = lookback
+        self.clock = clock
+        self.progress = progress
+
+    @property
+    def dry_run(self) -> bool:
+        return self.destination is None
+
+    # -- the run ---------------------------------------------------------------------------
+    def window_for(self, mode: str, since: datetime | None, until: datetime | None) -> ReadWindow:
+        if mode == "backfill":
+            return ReadWindow("backfill", since, until)
+        cursor = self.state.get_cursor(self.connection)
+        start = datetime.fromisoformat(cursor) - self.lookback if cursor else None
+        return ReadWindow("incremental", start, None)
+
+    def run(
+        self, mode: str = "sync", since: datetime | None = None, until: datetime | None = None
+    ) -> RunReport:
+        started = time.monotonic()
+        run_start = self.clock()
+        window = self.window_for(mode, since, until)
+        report = RunReport(
+            self.connection, mode, self.dry_run,
+            window={"mode": window.mode, "since": _iso(window.since), "until": _iso(window.until)},
+            cursor_before=self.state.get_cursor(self.connection),
+        )
+        run_id = None if self.dry_run else self.state.start_run(self.connection, mode)
+        try:
+            records, max_seen = self._read(window, report)
+            self._process(records, report)
+            if mode == "sync" and not self.dry_run and max_seen is not None:
+                cursor = min(max_seen, run_start).isoformat()
+                if report.cursor_before is None or cursor > report.cursor_before:
+                    self.state.set_cursor(self.connection, cursor)
+            report.cursor_after = self.state.get_cursor(self.connection) if not self.dry_run else report.cursor_before
+            if report.failed_ops:
+                report.status = "partial"
+        except AuthError as exc:
+            report.status, report.error = "failed", str(exc)
+            raise
+        except Exception as exc:
+            report.status, report.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            report.duration_s = time.monotonic() - started
+            if run_id is not None:
+                self.state.finish_run(run_id, report.status, report.as_dict(detail=False))
+            log.info("run finished", connection=self.connection, mode=mode, dry_run=self.dry_run,
+                     status=report.status, **{k: v for k, v in report.counts().items()})
+        return report
+
+    # -- read ------------------------------------------------------------------------------
+    def _read(
+        self, window: ReadWindow, report: RunReport
+    ) -> tuple[dict[tuple[str, str], SourceRecord], datetime | None]:
+        records: dict[tuple[str, str], SourceRecord] = {}
+        max_seen: datetime | None = None
+        for item in self.connector.read(window):
+            if isinstance(item, Quarantined):
+                key = item.key
+                report.set(item.kind, key.split(":", 1)[1], "quarantined", item.reason.value, item.message)
+                self._queue(item.kind, item.external_id, None, item.reason.value, item.message,
+                            field=item.field, location=item.location, raw=item.raw, key=key)
+                continue
+            records[(KIND_OF[type(item)], item.external_id)] = item
+            stamp = record_timestamp(item)
+            if stamp is not None and (max_seen is None or stamp > max_seen):
+                max_seen = stamp
+        return records, max_seen
+
+    def _queue(self, kind: str, external_id: str | None, customer: str | None, reason: str,
+               message: str, *, field: str | None = None, location: str | None = None,
+               raw: Mapping[str, Any] | None = None, key: str | None = None) -> None:
+        if self.dry_run:
+            return
+        stamp = now_iso()
+        self.state.upsert_review(self.connection, ReviewItem(
+            key=key or f"{kind}:{external_id}", kind=kind, external_id=external_id,
+            customer_external_id=customer, reason=reason, field=field, message=message,
+            location=location, raw=dict(raw) if raw is not None else None,
+            first_seen=stamp, last_seen=stamp,
+        ))
+
+    # -- mirror, build, plan, apply --------------------------------------------------------
+    def _process(self, records: dict[tuple[str, str], SourceRecord], report: RunReport) -> None:
+        mirror = Mirror(self.state, self.connection)
+        changed: list[SourceRecord] = []
+        by_kind: dict[str, list[SourceRecord]] = {}
+        for (kind, _), rec in records.items():
+            by_kind.setdefault(kind, []).append(rec)
+        hashes: dict[tuple[str, str], str] = {}
+        for kind, recs in by_kind.items():
+            known = self.state.mirror_hashes(self.connection, kind, (r.external_id for r in recs))
+            for rec in recs:
+                h = content_hash(rec.model_dump(mode="json"))
+                hashes[(kind, rec.external_id)] = h
+                if known.get(rec.external_id) != h:
+                    changed.append(rec)
+        touched = {c for rec in records.values() if (c := customer_of(rec)) is not None}
+        touched |= self.state.dirty_customers(self.connection)
+        if self.dry_run:
+            mirror.put(changed)
+        else:
+            self.state.save_mirror(self.connection, (
+                (KIND_OF[type(r)], r.external_id, customer_of(r), r.model_dump_json(),
+                 hashes[(KIND_OF[type(r)], r.external_id)])
+                for r in changed
+            ))
+            self.state.mark_dirty(self.connection, {c for r in changed if (c := customer_of(r))})
+        if self.destination is not None:
+            self.destination.ensure_data_source(self.data_source)
+
+        plans = mirror.plans()
+        pushed_plans: set[str] = set()
+        for plan in by_kind.get("plan", []):
+            self._sync_plan(plan, report, pushed_plans)
+
+        done = 0
+        for customer_id in sorted(touched):
+            history = mirror.history(customer_id)
+            changes = build_customer(history, plans, self.rules)
+            for plan in changes.plans:
+                if plan.external_id not in pushed_plans:
+                    self._sync_plan(plan, report, pushed_plans, read=False)
+            ok = self._sync_customer(changes, records, report)
+            self._explain_unsent_subscriptions(history, changes, records, report)
+            if ok and not self.dry_run:
+                self.state.mark_clean(self.connection, customer_id)
+            done += 1
+            if self.progress is not None:
+                self.progress(done, len(touched))
+        self._resolve_review(records, report)
+
+    def _sync_plan(self, plan: Plan, report: RunReport, seen: set[str], read: bool = True) -> None:
+        seen.add(plan.external_id)
+        action = self._diff("plan", plan.external_id, plan.model_dump(mode="json"))
+        if action is None:
+            if read:
+                report.set("plan", plan.external_id, "unchanged")
+            return
+        op = Op("plan", plan.external_id, action)
+        accepted = self._apply(op, lambda d: d.upsert_plan(plan), report,
+                               hash_=content_hash(plan.model_dump(mode="json")))
+        if read or accepted:
+            self._outcome(report, "plan", plan.external_id, accepted, read)
+
+    def _diff(self, kind: str, external_id: str, doc: Any) -> str | None:
+        pushed = self.state.pushed(self.connection, kind, external_id)
+        if pushed is None:
+            return "create"
+        return None if pushed[1] == content_hash(doc) else "update"
+
+    def _apply(self, op: Op, call: Callable[[Destination], Any], report: RunReport,
+               *, hash_: str, read: bool = True) -> bool | None:
+        """Send one change; True accepted, False refused (quarantined), None dry run."""
+        report.ops.append(op)
+        if not read:
+            report.re_evaluated_ops += 1
+        if self.destination is None:
+            return None
+        try:
+            dest_id = call(self.destination)
+        except BadRecordError as exc:
+            report.failed_ops.append({**op.as_dict(), "error": str(exc)})
+            self._queue(op.kind, op.external_id, op.customer_external_id,
+                        Reason.DESTINATION_REJECTED.value, str(exc))
+            return False
+        self.state.record_pushed(self.connection, "cancellation" if op.kind == "cancellation" else op.kind,
+                                 op.external_id, dest_id if isinstance(dest_id, str) else None, hash_)
+        return True
+
+    def _outcome(self, report: RunReport, kind: str, external_id: str, accepted: bool | None,
+                 read: bool, reason: str | None = None) -> None:
+        if not read:
+            return
+        if accepted is False:
+            report.set(kind, external_id, "quarantined", Reason.DESTINATION_REJECTED.value)
+        else:
+            report.set(kind, external_id, "pushed", reason)
+
+    def _sync_customer(self, changes: CustomerChanges,
+                       records: Mapping[tuple[str, str], SourceRecord], report: RunReport) -> bool:
+        cid = changes.customer_external_id
+        was_read = {kind: {i for (k, i) in records if k == kind} for kind in ("invoice", "subscription")}
+        all_ok = True
+        for q in changes.quarantined:
+            if (q.kind, q.external_id) in records:
+                report.set(q.kind, q.external_id, "quarantined", q.reason.value, q.detail)
+            self._queue(q.kind, q.external_id, cid, q.reason.value, q.detail)
+        if changes.customer is not None:
+            customer = changes.customer
+            action = self._diff("customer", cid, customer.model_dump(mode="json"))
+            read = ("customer", cid) in records
+            if action is None:
+                if read:
+                    report.set("customer", cid, "unchanged")
+            else:
+                accepted = self._apply(Op("customer", cid, action, cid),
+                                       lambda d: d.upsert_customer(customer), report,
+                                       hash_=content_hash(customer.model_dump(mode="json")), read=read)
+                self._outcome(report, "customer", cid, accepted, read)
+                if accepted is False:
+                    return False
+        all_ok &= self._sync_invoices(changes, was_read["invoice"], report)
+        all_ok &= self._sync_cancellations(changes, was_read["subscription"], report)
+        for skip in changes.skips:
+            read = skip.external_id in was_read.get(skip.kind, set())
+            if read and report.get(skip.kind, skip.external_id) is None:
+                report.set(skip.kind, skip.external_id, "skipped", skip.reason.value, skip.detail or None)
+        return all_ok
+
+    def _sync_invoices(self, changes: CustomerChanges, read_ids: set[str], report: RunReport) -> bool:
+        cid = changes.customer_external_id
+        creates: list[OutInvoice] = []
+        ok = True
+        for inv in changes.invoices:
+            read = inv.external_id in read_ids
+            action = self._diff("invoice", inv.external_id, inv.doc())
+            if action is None:
+                if read:
+                    report.set("invoice", inv.external_id, "unchanged")
+            elif action == "create":
+                creates.append(inv)
+            else:
+                invoice = inv
+                accepted = self._apply(Op("invoice", inv.external_id, "update", cid),
+                                       lambda d: d.replace_invoice(invoice), report,
+                                       hash_=content_hash(inv.doc()), read=read)
+                ok &= accepted is not False
+                self._outcome(report, "invoice", inv.external_id, accepted, read)
+        if creates:
+            ok &= self._import(cid, creates, read_ids, report)
+        for invoice_id in changes.voided_invoice_ids:
+            pushed = self.state.pushed(self.connection, "invoice", invoice_id)
+            if pushed is None or pushed[1] == VOIDED_HASH:
+                continue
+            read = invoice_id in read_ids
+            target = invoice_id
+            accepted = self._apply(Op("invoice", invoice_id, "void", cid),
+                                   lambda d: d.void_invoice(target), report,
+                                   hash_=VOIDED_HASH, read=read)
+            ok &= accepted is not False
+            self._outcome(report, "invoice", invoice_id, accepted, read, Reason.VOIDED.value)
+        return ok
+
+    def _import(self, cid: str, creates: list[OutInvoice], read_ids: set[str], report: RunReport) -> bool:
+        for inv in creates:
+            report.ops.append(Op("invoice", inv.external_id, "create", cid))
+            if inv.external_id not in read_ids:
+                report.re_evaluated_ops += 1
+        if self.destination is None:
+            for inv in creates:
+                self._outcome(report, "invoice", inv.external_id, None, inv.external_id in read_ids)
+            return True
+        try:
+            results = self.destination.import_invoices(cid, creates)
+        except BadRecordError as exc:
+            results = []
+            for inv in creates:
+                report.failed_ops.append({"kind": "invoice", "external_id": inv.external_id,
+                                          "action": "create", "error": str(exc)})
+                self._queue("invoice", inv.external_id, cid, Reason.DESTINATION_REJECTED.value, str(exc))
+                self._outcome(report, "invoice", inv.external_id, False, inv.external_id in read_ids)
+            return False
+        ok = True
+        by_id = {inv.external_id: inv for inv in creates}
+        for result in results:
+            inv = by_id[result.external_id]
+            read = inv.external_id in read_ids
+            if result.error:
+                ok = False
+                report.failed_ops.append({"kind": "invoice", "external_id": inv.external_id,
+                                          "action": "create", "error": result.error})
+                self._queue("invoice", inv.external_id, cid, Reason.DESTINATION_REJECTED.value, result.error)
+                self._outcome(report, "invoice", inv.external_id, False, read)
+            else:
+                self.state.record_pushed(self.connection, "invoice", inv.external_id,
+                                         result.destination_id, content_hash(inv.doc()))
+                self._outcome(report, "invoice", inv.external_id, True, read)
+        return ok
+
+    def _sync_cancellations(self, changes: CustomerChanges, read_ids: set[str], report: RunReport) -> bool:
+        ok = True
+        for marker in changes.cancellations:
+            sid = marker.subscription_external_id
+            read = sid in read_ids
+            doc = marker.doc()
+            pushed = self.state.pushed(self.connection, "cancellation", sid)
+            if (pushed is None and not marker.cancellation_dates) or (
+                pushed is not None and pushed[1] == content_hash(doc)
+            ):
+                if read:
+                    report.set("subscription", sid, "unchanged")
+                continue
+            action = "cancel" if marker.cancellation_dates else "reactivate"
+            accepted = self._apply(Op("cancellation", sid, action, marker.customer_external_id),
+                                   _cancel_call(marker), report, hash_=content_hash(doc), read=read)
+            ok &= accepted is not False
+            self._outcome(report, "subscription", sid, accepted, read)
+        return ok
+
+    def _explain_unsent_subscriptions(self, history: CustomerHistory, changes: CustomerChanges,
+                                      records: Mapping[tuple[str, str], SourceRecord],
+                                      report: RunReport) -> None:
+        """A subscription read that analytics will not hold is skipped with its §6 reason."""
+        for sub_id in history.subscriptions:
+            if ("subscription", sub_id) not in records or report.get("subscription", sub_id):
+                continue
+            reason = missing_reason(sub_id, history.invoices.values(), changes,
+                                    present_at_destination=False)
+            report.set("subscription", sub_id, "skipped", (reason or Reason.NOT_YET_SYNCED).value)
+
+    def _resolve_review(self, records: Mapping[tuple[str, str], SourceRecord], report: RunReport) -> None:
+        if self.dry_run:
+            return
+        fine = [f"{kind}:{ext}" for (kind, ext) in records
+                if (o := report.get(kind, ext)) is None or o.outcome != "quarantined"]
+        self.state.resolve_review(self.connection, fine)
+
+
+def _cancel_call(marker: CancellationMarker) -> Callable[[Destination], Any]:
+    return lambda d: d.set_cancellation_dates(
+        marker.customer_external_id, marker.subscription_external_id, list(marker.cancellation_dates)
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+__all__ = ["Engine", "Action", "content_hash"]

@@ -1,0 +1,38 @@
+"""Logging setup: structlog, readable on a terminal, JSON otherwise, secrets always redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+
+
+def configure_logging(*, json_logs: bool | None = None, verbose: bool = False,
+                      stream: TextIO | None = None) -> None:
+    stream = stream or sys.stderr
+    if json_logs is None:
+        json_logs = not stream.isatty()
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    try:  # the one redaction processor lives with the HTTP layer
+        from saasync.http.redact import redact_secrets
+
+        processors.append(redact_secrets)
+    except ImportError:  # pragma: no cover - the HTTP layer is part of the package
+        pass
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_logs
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if verbose else logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )

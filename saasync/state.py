@@ -1,0 +1,366 @@
+"""Run state in SQLite: cursors, the source mirror, what was pushed, run history, review queue, locks.
+
+Why a source mirror: the subscription builder needs a customer's whole history, but an
+incremental run reads only what changed. The mirror keeps the latest normalized version
+of every record, so a run rebuilds each touched customer from its full history.
+
+Why a pushed map: external id → destination id and content hash. A record whose hash
+matches what the destination accepted is not sent again; the map is written only after
+the destination accepted the data, so a crash leaves at worst a record to resend (and
+resending is idempotent by external id).
+
+A dry run opens the file read-only (or not at all): it writes nothing, anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from saasync.errors import LockedError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cursors (
+  connection TEXT NOT NULL, stream TEXT NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL,
+  PRIMARY KEY (connection, stream));
+CREATE TABLE IF NOT EXISTS source_records (
+  connection TEXT NOT NULL, kind TEXT NOT NULL, external_id TEXT NOT NULL,
+  customer_external_id TEXT, doc TEXT NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY (connection, kind, external_id));
+CREATE INDEX IF NOT EXISTS source_by_customer ON source_records (connection, customer_external_id);
+CREATE TABLE IF NOT EXISTS dirty_customers (
+  connection TEXT NOT NULL, customer_external_id TEXT NOT NULL,
+  PRIMARY KEY (connection, customer_external_id));
+CREATE TABLE IF NOT EXISTS pushed (
+  connection TEXT NOT NULL, kind TEXT NOT NULL, external_id TEXT NOT NULL,
+  destination_id TEXT, hash TEXT NOT NULL, pushed_at TEXT NOT NULL,
+  PRIMARY KEY (connection, kind, external_id));
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, connection TEXT NOT NULL, mode TEXT NOT NULL,
+  dry_run INTEGER NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL,
+  report TEXT);
+CREATE TABLE IF NOT EXISTS review (
+  connection TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, external_id TEXT,
+  customer_external_id TEXT, reason TEXT NOT NULL, field TEXT, message TEXT NOT NULL,
+  location TEXT, raw TEXT, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+  PRIMARY KEY (connection, key));
+CREATE TABLE IF NOT EXISTS locks (
+  connection TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+  acquired_at TEXT NOT NULL);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    key: str
+    kind: str
+    external_id: str | None
+    customer_external_id: str | None
+    reason: str
+    field: str | None
+    message: str
+    location: str | None
+    raw: dict[str, Any] | None
+    first_seen: str
+    last_seen: str
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    connection: str
+    mode: str
+    dry_run: bool
+    started_at: str
+    finished_at: str | None
+    status: str
+    report: dict[str, Any] | None
+
+
+class StateStore:
+    """Everything saasync remembers between runs, for every connection, in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        if read_only:
+            if self.path != ":memory:" and Path(self.path).exists():
+                uri = f"file:{Path(self.path).resolve()}?mode=ro"
+                self.db = sqlite3.connect(uri, uri=True)
+            else:  # nothing stored yet: an empty in-memory state reads the same
+                self.db = sqlite3.connect(":memory:")
+                self.db.executescript(SCHEMA)
+        else:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.executescript(SCHEMA)
+        self.db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self) -> None:
+        if self.read_only:
+            raise RuntimeError("state opened read-only (dry run): refusing to write")
+
+    # -- cursors ---------------------------------------------------------------------------
+    def get_cursor(self, connection: str, stream: str = "all") -> str | None:
+        row = self.db.execute(
+            "SELECT value FROM cursors WHERE connection=? AND stream=?", (connection, stream)
+        ).fetchone()
+        return str(row["value"]) if row else None
+
+    def set_cursor(self, connection: str, value: str, stream: str = "all") -> None:
+        self._write()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO cursors VALUES (?,?,?,?) ON CONFLICT(connection, stream) "
+                "DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                (connection, stream, value, now_iso()),
+            )
+
+    # -- source mirror ---------------------------------------------------------------------
+    def mirror_hashes(self, connection: str, kind: str, ids: Iterable[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        ids = list(ids)
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT external_id, hash FROM source_records WHERE connection=? AND kind=? "
+                f"AND external_id IN ({marks})",
+                (connection, kind, *chunk),
+            ):
+                out[row["external_id"]] = row["hash"]
+        return out
+
+    def mirror_for_customer(self, connection: str, customer_id: str) -> list[tuple[str, str]]:
+        """(kind, doc) of every mirrored record of one customer, customer record included."""
+        rows = self.db.execute(
+            "SELECT kind, doc FROM source_records WHERE connection=? AND "
+            "(customer_external_id=? OR (kind='customer' AND external_id=?))",
+            (connection, customer_id, customer_id),
+        )
+        return [(row["kind"], row["doc"]) for row in rows]
+
+    def mirror_all(self, connection: str, kind: str) -> Iterator[str]:
+        for row in self.db.execute(
+            "SELECT doc FROM source_records WHERE connection=? AND kind=? ORDER BY external_id",
+            (connection, kind),
+        ):
+            yield row["doc"]
+
+    def save_mirror(
+        self, connection: str, rows: Iterable[tuple[str, str, str | None, str, str]]
+    ) -> None:
+        """rows: (kind, external_id, customer_external_id, doc, hash)."""
+        self._write()
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO source_records VALUES (?,?,?,?,?,?) ON CONFLICT(connection, kind, "
+                "external_id) DO UPDATE SET customer_external_id=excluded.customer_external_id, "
+                "doc=excluded.doc, hash=excluded.hash",
+                ((connection, *row) for row in rows),
+            )
+
+    def dirty_customers(self, connection: str) -> set[str]:
+        return {
+            row[0]
+            for row in self.db.execute(
+                "SELECT customer_external_id FROM dirty_customers WHERE connection=?", (connection,)
+            )
+        }
+
+    def mark_dirty(self, connection: str, customer_ids: Iterable[str]) -> None:
+        self._write()
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO dirty_customers VALUES (?,?)",
+                ((connection, cid) for cid in customer_ids),
+            )
+
+    def mark_clean(self, connection: str, customer_id: str) -> None:
+        self._write()
+        with self.db:
+            self.db.execute(
+                "DELETE FROM dirty_customers WHERE connection=? AND customer_external_id=?",
+                (connection, customer_id),
+            )
+
+    # -- pushed map ------------------------------------------------------------------------
+    def pushed(self, connection: str, kind: str, external_id: str) -> tuple[str | None, str] | None:
+        row = self.db.execute(
+            "SELECT destination_id, hash FROM pushed WHERE connection=? AND kind=? AND external_id=?",
+            (connection, kind, external_id),
+        ).fetchone()
+        return (row["destination_id"], row["hash"]) if row else None
+
+    def record_pushed(
+        self, connection: str, kind: str, external_id: str, destination_id: str | None, hash_: str
+    ) -> None:
+        self._write()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO pushed VALUES (?,?,?,?,?,?) ON CONFLICT(connection, kind, external_id) "
+                "DO UPDATE SET destination_id=excluded.destination_id, hash=excluded.hash, "
+                "pushed_at=excluded.pushed_at",
+                (connection, kind, external_id, destination_id, hash_, now_iso()),
+            )
+
+    def pushed_count(self, connection: str) -> dict[str, int]:
+        return {
+            row[0]: row[1]
+            for row in self.db.execute(
+                "SELECT kind, COUNT(*) FROM pushed WHERE connection=? GROUP BY kind", (connection,)
+            )
+        }
+
+    # -- review queue ----------------------------------------------------------------------
+    def upsert_review(self, connection: str, item: ReviewItem) -> None:
+        self._write()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO review VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(connection, key) "
+                "DO UPDATE SET reason=excluded.reason, field=excluded.field, "
+                "message=excluded.message, location=excluded.location, raw=excluded.raw, "
+                "customer_external_id=excluded.customer_external_id, last_seen=excluded.last_seen",
+                (
+                    connection, item.key, item.kind, item.external_id, item.customer_external_id,
+                    item.reason, item.field, item.message, item.location,
+                    json.dumps(item.raw, default=str) if item.raw is not None else None,
+                    item.first_seen, item.last_seen,
+                ),
+            )
+
+    def resolve_review(self, connection: str, keys: Iterable[str]) -> int:
+        self._write()
+        with self.db:
+            cur = self.db.executemany(
+                "DELETE FROM review WHERE connection=? AND key=?", ((connection, k) for k in keys)
+            )
+        return cur.rowcount
+
+    def review_items(self, connection: str | None = None) -> list[ReviewItem]:
+        query = "SELECT * FROM review"
+        args: tuple[str, ...] = ()
+        if connection is not None:
+            query += " WHERE connection=?"
+            args = (connection,)
+        rows = self.db.execute(query + " ORDER BY connection, reason, key", args).fetchall()
+        return [
+            ReviewItem(
+                key=r["key"], kind=r["kind"], external_id=r["external_id"],
+                customer_external_id=r["customer_external_id"], reason=r["reason"],
+                field=r["field"], message=r["message"], location=r["location"],
+                raw=json.loads(r["raw"]) if r["raw"] else None,
+                first_seen=r["first_seen"], last_seen=r["last_seen"],
+            )
+            for r in rows
+        ]
+
+    def review_connection_of(self, key: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT connection FROM review WHERE key=?", (key,))]
+
+    # -- runs ------------------------------------------------------------------------------
+    def start_run(self, connection: str, mode: str) -> int:
+        self._write()
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO runs (connection, mode, dry_run, started_at, status) VALUES (?,?,0,?,?)",
+                (connection, mode, now_iso(), "running"),
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, status: str, report: dict[str, Any]) -> None:
+        self._write()
+        with self.db:
+            self.db.execute(
+                "UPDATE runs SET finished_at=?, status=?, report=? WHERE id=?",
+                (now_iso(), status, json.dumps(report, default=str), run_id),
+            )
+
+    def runs(self, connection: str | None = None, limit: int = 20) -> list[RunRow]:
+        query = "SELECT * FROM runs"
+        args: tuple[Any, ...] = ()
+        if connection:
+            query += " WHERE connection=?"
+            args = (connection,)
+        rows = self.db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [
+            RunRow(
+                id=r["id"], connection=r["connection"], mode=r["mode"], dry_run=bool(r["dry_run"]),
+                started_at=r["started_at"], finished_at=r["finished_at"], status=r["status"],
+                report=json.loads(r["report"]) if r["report"] else None,
+            )
+            for r in rows
+        ]
+
+    # -- locks -----------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, connection: str) -> Iterator[None]:
+        """Never two runs of one connection at once. A lock left by a dead process is taken over."""
+        self._write()
+        owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        with self.db:
+            row = self.db.execute(
+                "SELECT owner, pid, host, acquired_at FROM locks WHERE connection=?", (connection,)
+            ).fetchone()
+            if row is not None:
+                if row["host"] == socket.gethostname() and not _pid_alive(row["pid"]):
+                    self.db.execute("DELETE FROM locks WHERE connection=?", (connection,))
+                else:
+                    raise LockedError(
+                        f"connection {connection!r} is already being synced by process "
+                        f"{row['pid']} on {row['host']} since {row['acquired_at']}; "
+                        "wait for it to finish (or remove a stale lock with `saasync unlock`)"
+                    )
+            self.db.execute(
+                "INSERT INTO locks VALUES (?,?,?,?,?)",
+                (connection, owner, os.getpid(), socket.gethostname(), now_iso()),
+            )
+        try:
+            yield
+        finally:
+            with self.db:
+                self.db.execute(
+                    "DELETE FROM locks WHERE connection=? AND owner=?", (connection, owner)
+                )
+
+    def force_unlock(self, connection: str) -> bool:
+        self._write()
+        with self.db:
+            cur = self.db.execute("DELETE FROM locks WHERE connection=?", (connection,))
+        return cur.rowcount > 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
