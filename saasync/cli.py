@@ -12,13 +12,13 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
-from pathlib import Path
 from typing import Any
 
 import click
 from dateutil import parser as dateparser
+from dateutil.relativedelta import relativedelta
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -50,7 +50,7 @@ def _console() -> Console:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _parse_date(value: str | None, option: str) -> datetime | None:
@@ -60,7 +60,7 @@ def _parse_date(value: str | None, option: str) -> datetime | None:
         parsed = dateparser.isoparse(value)
     except ValueError:
         raise ConfigError(f"{option}: not a date: {value!r} (expected YYYY-MM-DD)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # -- wiring ---------------------------------------------------------------------------------
@@ -91,7 +91,9 @@ def make_destination(settings: Settings, conn: ConnectionSettings) -> Destinatio
     if dest.type == "local":
         from saasync.destinations.local import LocalStore
 
-        return LocalStore(settings.resolve(dest.path))
+        path = settings.resolve(dest.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return LocalStore(path)
     raise ConfigError(
         f"destination type {dest.type!r} is not available in this version "
         "(use type = \"local\")"
@@ -257,7 +259,12 @@ def metrics(config_path: str | None, connection: str | None, at_text: str | None
             as_json: bool) -> int:
     """MRR per currency, customers per status and subscription counts, now and by month."""
     from saasync.destinations.local import LocalStore
-    from saasync.reports.metrics import compute_metrics, metrics_json, metrics_tables, monthly_series
+    from saasync.reports.metrics import (
+        compute_metrics,
+        metrics_json,
+        metrics_tables,
+        monthly_series,
+    )
 
     settings = load_settings(config_path)
     name, conn = settings.connection(connection)
@@ -271,7 +278,7 @@ def metrics(config_path: str | None, connection: str | None, at_text: str | None
     with LocalStore(path) as store:
         store.select_data_source(conn.destination.data_source)
         current = compute_metrics(store, at, grace)
-        first = (at.date().replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+        first = at.date().replace(day=1) - relativedelta(months=max(months, 1) - 1)
         series = monthly_series(store, first, at.date(), grace)
     if as_json:
         click.echo(json.dumps(metrics_json(current, series), indent=2, default=str))

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -38,7 +38,7 @@ KIND_OF: dict[type, str] = {
     Invoice: "invoice",
     SourceSubscription: "subscription",
 }
-MODEL_OF: dict[str, type[SourceRecord]] = {v: k for k, v in KIND_OF.items()}  # type: ignore[misc]
+MODEL_OF: dict[str, type[SourceRecord]] = {v: k for k, v in KIND_OF.items()}
 VOIDED_HASH = "voided"
 
 
@@ -105,7 +105,7 @@ class Engine:
         rules: RuleSettings,
         data_source: str,
         lookback: timedelta = timedelta(hours=24),
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: ProgressFn | None = None,
     ) -> None:
         self.connection = connection
@@ -230,6 +230,7 @@ class Engine:
         plans = mirror.plans()
         pushed_plans: set[str] = set()
         for plan in by_kind.get("plan", []):
+            assert isinstance(plan, Plan)
             self._sync_plan(plan, report, pushed_plans)
 
         done = 0
@@ -398,6 +399,7 @@ class Engine:
 
     def _sync_cancellations(self, changes: CustomerChanges, read_ids: set[str], report: RunReport) -> bool:
         ok = True
+        starts = {s.subscription_external_id: s.invoice_external_id for s in changes.starts}
         for marker in changes.cancellations:
             sid = marker.subscription_external_id
             read = sid in read_ids
@@ -407,7 +409,11 @@ class Engine:
                 pushed is not None and pushed[1] == content_hash(doc)
             ):
                 if read:
-                    report.set("subscription", sid, "unchanged")
+                    # It reached the destination in this run if its first invoice did.
+                    first = starts.get(sid)
+                    came = first is not None and (o := report.get("invoice", first)) is not None
+                    report.set("subscription", sid,
+                               "pushed" if came and o is not None and o.outcome == "pushed" else "unchanged")
                 continue
             action = "cancel" if marker.cancellation_dates else "reactivate"
             accepted = self._apply(Op("cancellation", sid, action, marker.customer_external_id),
@@ -445,4 +451,4 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-__all__ = ["Engine", "Action", "content_hash"]
+__all__ = ["Action", "Engine", "content_hash"]

@@ -7,7 +7,7 @@ nothing vendor-shaped reaches the engine.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -36,11 +36,11 @@ def to_utc(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("expected a date or datetime, got a boolean")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, str):
         text = value.strip()
         if text.lstrip("-").isdigit():
-            return datetime.fromtimestamp(int(text), tz=timezone.utc)
+            return datetime.fromtimestamp(int(text), tz=UTC)
         try:
             value = dateparser.isoparse(text)
         except (ValueError, OverflowError):
@@ -50,8 +50,8 @@ def to_utc(value: Any) -> Any:
                 raise ValueError(f"not a date or datetime: {text!r}") from exc
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
     raise ValueError(f"not a date or datetime: {value!r}")
 
 

@@ -163,8 +163,9 @@ def open_database(path: str) -> sqlite3.Connection:
         raise FatalError(
             f"{path}: local store schema version {version}, this saasync reads {SCHEMA_VERSION}"
         )
-    conn.executescript(DDL)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if version == 0:  # a new file: create the schema once, so opening never writes
+        conn.executescript(DDL)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return conn
 
 

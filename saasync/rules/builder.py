@@ -181,12 +181,12 @@ def build_customer(
     cid = history.customer_external_id
     ordered = sorted(history.invoices.values(), key=_order)
     if history.customer is None:
-        quarantined = tuple(
+        unknown = tuple(
             Skip(kind, rec_id, Reason.UNKNOWN_CUSTOMER, f"customer {cid!r} was never read")
             for kind, rec_id in [("invoice", i.external_id) for i in ordered]
             + [("subscription", s) for s in sorted(history.subscriptions)]
         )
-        return CustomerChanges(cid, None, quarantined=quarantined)
+        return CustomerChanges(cid, None, quarantined=unknown)
 
     decisions: dict[str, InvoiceDecision] = {}
     skips: list[Skip] = []

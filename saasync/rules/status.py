@@ -126,7 +126,7 @@ def subscription_mrr(
         (
             line_mrr_exact(line, plans[line.plan_external_id])
             for line in view.lines(latest)
-            if line.plan_external_id in plans
+            if line.plan_external_id is not None and line.plan_external_id in plans
         ),
         start=Fraction(0),
     )
