@@ -79,6 +79,8 @@ def _is_cancelled(view: SubscriptionView, at: datetime) -> bool:
 
 
 def _paid_by(invoice: OutInvoice, at: datetime) -> bool:
+    if sum(line.amount for line in invoice.lines) <= 0:
+        return True  # nothing to pay: a $0 invoice is never "unpaid after its due date"
     return any(
         t.type == "payment" and t.result == "successful" and t.date <= at
         for t in invoice.transactions

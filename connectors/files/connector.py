@@ -1,0 +1,296 @@
+"""The file connector: billing exports on disk (CSV or JSON Lines) as normalized records.
+
+Reads a directory holding customers, plans, subscriptions and invoices (with their
+lines and payments) and yields them in that dependency order: plans, customers,
+subscriptions, invoices. A row that cannot be read or validated becomes a
+``Quarantined`` record naming its file, row and field; the run goes on. The format is
+documented for users in ``BEHAVIOR.md`` beside this file.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from connectors.files.formats import FORMATS, RawRow, json_safe, read_rows
+from connectors.files.mapping import (
+    MappingError,
+    to_customer,
+    to_invoice,
+    to_plan,
+    to_subscription,
+)
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow, record_timestamp
+from saasync.errors import ConfigError
+from saasync.models import Invoice, SourceRecord, to_utc
+from saasync.reasons import Reason
+
+FILES: dict[str, dict[str, str]] = {
+    "csv": {
+        "plan": "plans.csv",
+        "customer": "customers.csv",
+        "subscription": "subscriptions.csv",
+        "invoice": "invoices.csv",
+        "line": "invoice_lines.csv",
+        "transaction": "transactions.csv",
+    },
+    "jsonl": {
+        "plan": "plans.jsonl",
+        "customer": "customers.jsonl",
+        "subscription": "subscriptions.jsonl",
+        "invoice": "invoices.jsonl",
+    },
+}
+OPTIONS = ("path", "format", "encoding")
+_RECORD_KINDS = ("plan", "customer", "subscription", "invoice")
+Item = SourceRecord | Quarantined
+Builder = Callable[[Mapping[str, Any]], SourceRecord]
+_SIMPLE: tuple[tuple[str, Builder], ...] = (
+    ("plan", to_plan),
+    ("customer", to_customer),
+    ("subscription", to_subscription),
+)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _quarantine(
+    kind: str, row: RawRow, exc: MappingError | None = None, raw: Mapping[str, Any] | None = None
+) -> Quarantined:
+    """A Quarantined record for a row that is unreadable (``exc`` None) or invalid."""
+    ext_id = _text(row.data.get("external_id")) or None
+    raw = json_safe(dict(raw if raw is not None else row.data))
+    if exc is not None:
+        return Quarantined(
+            kind, ext_id, exc.reason, str(exc), exc.field, exc.location or row.location, raw
+        )
+    if row.whole_file:
+        message = f"{row.location}: {row.error}; no row of this file was read"
+        return Quarantined("file", None, Reason.INVALID_RECORD, message, None, row.location)
+    message = f"{kind} {ext_id or '?'!r} at {row.location} cannot be read: {row.error}"
+    return Quarantined(
+        kind, ext_id, Reason.INVALID_RECORD, message, row.error_field, row.location, raw
+    )
+
+
+def _configure(options: Mapping[str, Any], context: ConnectorContext) -> tuple[Path, str, str]:
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(
+            f"files connector: unknown option(s) {', '.join(unknown)} (known: {', '.join(OPTIONS)})"
+        )
+    raw_path = options.get("path")
+    if raw_path is None or _text(raw_path) == "":
+        raise ConfigError(
+            "files connector: option 'path' is required (the directory holding the exports)"
+        )
+    directory = Path(str(raw_path)).expanduser()
+    if not directory.is_absolute():
+        directory = Path(context.base_dir) / directory
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise ConfigError(f"files connector: option 'path': directory {directory} {what}")
+    encoding = _text(options.get("encoding", "utf-8"))
+    try:
+        codecs.lookup(encoding)
+    except LookupError as exc:
+        raise ConfigError(f"files connector: option 'encoding': unknown {encoding!r}") from exc
+    fmt = _text(options.get("format", "auto")).lower()
+    if fmt not in (*FORMATS, "auto"):
+        raise ConfigError(
+            f"files connector: option 'format': {fmt!r} is not one of csv, jsonl, auto"
+        )
+    if fmt == "auto":
+        fmt = _detect_format(directory)
+    return directory, fmt, encoding
+
+
+def _detect_format(directory: Path) -> str:
+    present = [
+        fmt for fmt in FORMATS if any((directory / name).is_file() for name in FILES[fmt].values())
+    ]
+    if len(present) == 1:
+        return present[0]
+    if present:
+        raise ConfigError(
+            f"files connector: option 'format': {directory} holds both CSV and JSON Lines "
+            'exports; set format = "csv" or "jsonl"'
+        )
+    expected = ", ".join([*FILES["csv"].values(), *FILES["jsonl"].values()])
+    raise ConfigError(
+        f"files connector: option 'path': no export file in {directory} (expected {expected})"
+    )
+
+
+def _raw_time(raw: Mapping[str, Any] | None, names: Sequence[str]) -> datetime | None:
+    """Best-effort timestamp of a quarantined row, so windows can place it; None if unknown."""
+    for name in names:
+        try:
+            value = to_utc((raw or {}).get(name))
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if isinstance(value, datetime):
+            return value
+    return None
+
+
+def in_window(item: Item, window: ReadWindow) -> bool:
+    """Whether ``item`` belongs to the read: changed since (incremental), issued in (backfill).
+
+    A record with no usable timestamp is always read: better read twice than never.
+    Orphan lines and transactions, and unreadable files, are always reported.
+    """
+    if isinstance(item, Quarantined) and item.kind not in _RECORD_KINDS:
+        return True
+    since = to_utc(window.since) if window.since is not None else None
+    if window.mode == "backfill":
+        issued: datetime | None
+        if isinstance(item, Invoice):
+            issued = item.issued_at
+        elif isinstance(item, Quarantined) and item.kind == "invoice":
+            issued = _raw_time(item.raw, ("issued_at",))
+        else:
+            return True
+        until = to_utc(window.until) if window.until is not None else None
+        if issued is None:
+            return True
+        return (since is None or issued >= since) and (until is None or issued < until)
+    if since is None:
+        return True
+    if isinstance(item, Quarantined):
+        names = ("updated_at", "issued_at", "created_at", "started_at")
+        stamp = _raw_time(item.raw, names)
+    else:
+        stamp = record_timestamp(item)
+    return stamp is None or stamp >= since
+
+
+class FilesConnector:
+    """Reads ``path`` (relative to the config's directory) in ``format`` csv | jsonl | auto."""
+
+    name: ClassVar[str] = "files"
+
+    def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
+        self.directory, self.format, self.encoding = _configure(options, context)
+
+    def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
+        for kind, build in _SIMPLE:
+            for item in self._records(kind, build):
+                if in_window(item, window):
+                    yield item
+        invoices = self._csv_invoices() if self.format == "csv" else self._jsonl_invoices()
+        for item in invoices:
+            if in_window(item, window):
+                yield item
+
+    def _rows(self, kind: str) -> Iterator[RawRow]:
+        return read_rows(self.directory / FILES[self.format][kind], self.format, self.encoding)
+
+    def _records(self, kind: str, build: Builder) -> Iterator[Item]:
+        for row in self._rows(kind):
+            if row.error is not None:
+                yield _quarantine(kind, row)
+                continue
+            try:
+                yield build(row.data)
+            except MappingError as exc:
+                yield _quarantine(kind, row, exc)
+
+    def _invoice(self, row: RawRow, lines: list[RawRow], transactions: list[RawRow]) -> Item:
+        raw = {
+            **row.data,
+            "lines": [line.data for line in lines],
+            "transactions": [t.data for t in transactions],
+        }
+        if row.error is not None:
+            return _quarantine("invoice", row, raw=raw)
+        try:
+            return to_invoice(row.data, lines, transactions)
+        except MappingError as exc:
+            return _quarantine("invoice", row, exc, raw)
+
+    def _duplicate(self, row: RawRow, seen: dict[str, str]) -> Quarantined | None:
+        """Invoice ids must be unique: with CSV, the lines of a duplicate would be ambiguous."""
+        inv_id = _text(row.data.get("external_id"))
+        if not inv_id:
+            return None
+        if inv_id in seen:
+            exc = MappingError(
+                "invoice", inv_id, "external_id", f"duplicate invoice, first read at {seen[inv_id]}"
+            )
+            return _quarantine("invoice", row, exc)
+        seen[inv_id] = row.location
+        return None
+
+    def _csv_invoices(self) -> Iterator[Item]:
+        """Invoices joined with their lines and payments, which are held in memory by invoice."""
+        lines, problems = self._group("line")
+        transactions, more = self._group("transaction")
+        seen: dict[str, str] = {}
+        for row in self._rows("invoice"):
+            if row.whole_file:
+                yield _quarantine("invoice", row)
+                continue
+            duplicate = None if row.error else self._duplicate(row, seen)
+            if duplicate is not None:
+                yield duplicate
+                continue
+            inv_id = _text(row.data.get("external_id"))
+            yield self._invoice(row, lines.pop(inv_id, []), transactions.pop(inv_id, []))
+        yield from problems
+        yield from more
+        for kind, groups in (("line", lines), ("transaction", transactions)):
+            for inv_id, rows in groups.items():
+                for row in rows:
+                    message = f"invoice {inv_id!r} is not in {FILES['csv']['invoice']}"
+                    exc = MappingError(
+                        kind, row.data.get("external_id"), "invoice_external_id", message
+                    )
+                    yield _quarantine(kind, row, exc)
+
+    def _group(self, kind: str) -> tuple[dict[str, list[RawRow]], list[Quarantined]]:
+        groups: dict[str, list[RawRow]] = {}
+        problems: list[Quarantined] = []
+        for row in self._rows(kind):
+            inv_id = _text(row.data.get("invoice_external_id"))
+            if row.whole_file or (row.error is not None and not inv_id):
+                problems.append(_quarantine(kind, row))
+            elif not inv_id:
+                message = "invoice_external_id is required"
+                exc = MappingError(
+                    kind, row.data.get("external_id"), "invoice_external_id", message
+                )
+                problems.append(_quarantine(kind, row, exc))
+            else:
+                groups.setdefault(inv_id, []).append(row)
+        return groups, problems
+
+    def _jsonl_invoices(self) -> Iterator[Item]:
+        """Invoices with nested ``lines`` and ``transactions``: streamed, one line at a time."""
+        seen: dict[str, str] = {}
+        for row in self._rows("invoice"):
+            duplicate = None if row.error else self._duplicate(row, seen)
+            if duplicate is not None:
+                yield duplicate
+                continue
+            nested = {name: _nested_rows(row, name) for name in ("lines", "transactions")}
+            yield self._invoice(row, nested["lines"], nested["transactions"])
+
+
+def _nested_rows(row: RawRow, name: str) -> list[RawRow]:
+    value = row.data.get(name)
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        return [RawRow(f"{row.location}, {name}", error=f"'{name}' must be a list of objects")]
+    return [
+        RawRow(f"{row.location}, {name}[{index}]", item)
+        if isinstance(item, dict)
+        else RawRow(f"{row.location}, {name}[{index}]", error="expected a JSON object")
+        for index, item in enumerate(value)
+    ]

@@ -1,0 +1,185 @@
+"""Reading export files row by row: CSV and JSON Lines, decoded one line at a time.
+
+Decoding line by line (not the whole file) is what lets one row with stray Latin-1
+bytes be quarantined while every other row of the file is still read. A row that
+cannot be read at all comes back as a ``RawRow`` with ``error`` set; the connector
+turns it into a ``Quarantined`` record.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("csv", "jsonl")
+REPLACEMENT = "\ufffd"
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One row of an export file, as read, before any validation.
+
+    ``location`` is what a person needs to find the row: ``"invoices.csv row 12"`` (the
+    line the row starts on, the header being row 1) or ``"invoices.jsonl line 3"``.
+    ``error`` says why the row itself is unreadable (bytes that are not valid in the
+    file's encoding, malformed JSON, a wrong number of CSV fields); ``error_field`` names
+    the column holding the bad bytes when it can be told.
+    """
+
+    location: str
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    error_field: str | None = None
+    whole_file: bool = False  # the header itself is unreadable: no row of the file can be read
+
+
+def _decode(raw: bytes, encoding: str, number: int) -> tuple[str, str | None]:
+    """Decode one physical line; on failure return a lossy decoding and what went wrong."""
+    if (
+        number == 1
+        and raw.startswith(codecs.BOM_UTF8)
+        and encoding.lower().replace("-", "")
+        in (
+            "utf8",
+            "utf8sig",
+        )
+    ):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        return raw.decode(encoding), None
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.end].hex(" ")
+        problem = f"line {number} is not valid {encoding}: byte(s) {bad} at position {exc.start}"
+        return raw.decode(encoding, errors="replace"), problem
+
+
+def _field_with_replacement(data: dict[str, Any]) -> str | None:
+    """The first column whose (lossily decoded) value holds a replacement character."""
+    for key, value in data.items():
+        if isinstance(value, str) and REPLACEMENT in value:
+            return key
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    inner = _field_with_replacement(item)
+                    if inner is not None:
+                        return f"{key}.{index}.{inner}"
+    return None
+
+
+def read_csv(path: Path, encoding: str = "utf-8") -> Iterator[RawRow]:
+    """Yield each data row of a CSV file with a header row, as ``{column: text}``.
+
+    Column names are matched case-insensitively (stripped, lower-cased); a column with
+    an empty name is ignored. Fully blank lines are skipped. Quoted fields may span several lines; the row's location is the
+    line it starts on.
+    """
+    name = path.name
+    problems: dict[int, str] = {}
+
+    def lines() -> Iterator[str]:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                text, problem = _decode(raw, encoding, number)
+                if problem is not None:
+                    problems[number] = problem
+                yield text
+
+    reader = csv.reader(lines())
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        yield RawRow(f"{name} row 1", error=f"the header cannot be read: {exc}", whole_file=True)
+        return
+    if header is None:
+        return
+    if 1 in problems:
+        problem = f"the header cannot be read: {problems[1]}"
+        yield RawRow(f"{name} row 1", error=problem, whole_file=True)
+        return
+    columns = [column.strip().lower() for column in header]
+    duplicates = sorted({c for c in columns if c and columns.count(c) > 1})
+    if duplicates:
+        problem = f"duplicate column(s) in the header: {', '.join(duplicates)}"
+        yield RawRow(f"{name} row 1", error=problem, whole_file=True)
+        return
+    last_line = reader.line_num
+    while True:
+        first_line = last_line + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            last_line = reader.line_num
+            yield RawRow(f"{name} row {first_line}", error=f"malformed CSV: {exc}")
+            continue
+        last_line = reader.line_num
+        if not cells or all(not cell.strip() for cell in cells):
+            continue
+        location = f"{name} row {first_line}"
+        data = {col: cell for col, cell in zip(columns, cells) if col}
+        bad = [problems[n] for n in range(first_line, last_line + 1) if n in problems]
+        if bad:
+            yield RawRow(location, data, "; ".join(bad), _field_with_replacement(data))
+        elif len(cells) != len(columns):
+            problem = f"the row has {len(cells)} fields but the header has {len(columns)}"
+            yield RawRow(location, data, problem)
+        else:
+            yield RawRow(location, data)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def read_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[RawRow]:
+    """Yield each JSON object of a JSON Lines file (one object per line).
+
+    Numbers are read as exact ``Decimal``/``int``, never as binary floats, so a money
+    amount written as a JSON number keeps its exact value. Blank lines are skipped.
+    """
+    name = path.name
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            text, problem = _decode(raw, encoding, number)
+            if not text.strip():
+                continue
+            location = f"{name} line {number}"
+            try:
+                data = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+            except (json.JSONDecodeError, ValueError) as exc:
+                message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                yield RawRow(location, error=problem or f"not valid JSON: {message}")
+                continue
+            if not isinstance(data, dict):
+                yield RawRow(location, error="expected a JSON object on each line")
+                continue
+            if problem is not None:
+                yield RawRow(location, data, problem, _field_with_replacement(data))
+            else:
+                yield RawRow(location, data)
+
+
+def read_rows(path: Path, fmt: str, encoding: str = "utf-8") -> Iterator[RawRow]:
+    """Rows of one export file in the given format; a file that does not exist has none."""
+    if not path.is_file():
+        return iter(())
+    return read_csv(path, encoding) if fmt == "csv" else read_jsonl(path, encoding)
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of a parsed row that ``json.dumps`` accepts (Decimals become their text)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

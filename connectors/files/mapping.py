@@ -1,0 +1,312 @@
+"""Export rows → normalized records: status words, money in major units, line kinds.
+
+Every function here takes the row as read (CSV text or parsed JSON) and either returns
+a validated record or raises ``MappingError`` naming the record, the field and the
+reason code. Nothing is guessed: an unknown status word is ``UNKNOWN_STATUS``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from connectors.files.formats import RawRow
+from saasync.models import (
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    LineItem,
+    Plan,
+    RecordError,
+    SourceSubscription,
+    SubscriptionStatus,
+    Transaction,
+    parse_record,
+)
+from saasync.money import is_known_currency, to_minor
+from saasync.reasons import Reason
+
+M = TypeVar("M", bound=BaseModel)
+
+INVOICE_STATUSES: dict[str, InvoiceStatus] = {
+    "draft": InvoiceStatus.DRAFT,
+    **dict.fromkeys(("open", "posted", "payment_due", "pending", "past_due"), InvoiceStatus.OPEN),
+    **dict.fromkeys(("paid", "closed"), InvoiceStatus.PAID),
+    **dict.fromkeys(("failed", "uncollectible", "not_paid"), InvoiceStatus.FAILED),
+    **dict.fromkeys(("void", "voided", "cancelled", "canceled", "deleted"), InvoiceStatus.VOID),
+}
+
+SUBSCRIPTION_STATUSES: dict[str, SubscriptionStatus] = {
+    **dict.fromkeys(("future", "incomplete", "pending"), SubscriptionStatus.FUTURE),
+    **dict.fromkeys(("trialing", "in_trial"), SubscriptionStatus.TRIALING),
+    **dict.fromkeys(("active", "non_renewing"), SubscriptionStatus.ACTIVE),
+    **dict.fromkeys(("past_due", "unpaid"), SubscriptionStatus.PAST_DUE),
+    **dict.fromkeys(("paused", "on_hold", "suspended"), SubscriptionStatus.PAUSED),
+    **dict.fromkeys(
+        ("cancelled", "canceled", "expired", "incomplete_expired"), SubscriptionStatus.CANCELLED
+    ),
+}
+
+ACCOUNT_STATUSES = ("LEAD", "PENDING", "ACTIVE", "SUSPENDED", "INACTIVE")
+
+LINE_KINDS = {
+    "subscription": "subscription",
+    "recurring": "subscription",
+    "one_time": "one_time",
+    "setup_fee": "one_time",
+}
+
+INTERVAL_UNITS = {
+    **dict.fromkeys(("day", "days", "daily"), "day"),
+    **dict.fromkeys(("week", "weeks", "weekly"), "week"),
+    **dict.fromkeys(("month", "months", "monthly"), "month"),
+    **dict.fromkeys(("year", "years", "yearly", "annual", "annually"), "year"),
+}
+
+CUSTOMER_FIELDS = (
+    "external_id", "name", "email", "company", "country", "created_at",
+    "account_status", "billing_cycle_enabled", "updated_at",
+)  # fmt: skip
+PLAN_FIELDS = ("external_id", "name", "interval_unit", "interval_count", "updated_at")
+SUBSCRIPTION_FIELDS = (
+    "external_id", "customer_external_id", "plan_external_id", "status", "started_at",
+    "cancelled_at", "paused_at", "current_period_end", "updated_at",
+)  # fmt: skip
+INVOICE_FIELDS = (
+    "external_id", "customer_external_id", "issued_at", "due_at", "currency", "status",
+    "discount_amount", "discount_code", "updated_at",
+)  # fmt: skip
+LINE_FIELDS = (
+    "external_id", "kind", "subscription_external_id", "plan_external_id",
+    "service_period_start", "service_period_end", "quantity", "prorated", "amount",
+    "discount_amount", "tax_amount", "description",
+)  # fmt: skip
+TRANSACTION_FIELDS = ("external_id", "type", "result", "date", "amount")
+SUBSCRIPTION_LINE_NEEDS = (
+    "subscription_external_id",
+    "plan_external_id",
+    "service_period_start",
+    "service_period_end",
+)
+
+
+class MappingError(RecordError):
+    """A row that cannot become a record: which record, which field, which reason code.
+
+    ``location`` is set when the culprit is another row than the record's own (the bad
+    line of an invoice), so the review queue points at the row to fix.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        external_id: str | None,
+        field: str,
+        message: str,
+        *,
+        reason: Reason = Reason.INVALID_RECORD,
+        location: str | None = None,
+    ) -> None:
+        super().__init__(kind, external_id, field, message)
+        self.reason = reason
+        self.location = location
+
+
+def clean(row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """Keep the known fields, strip text, and treat blank values as absent."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = row.get(name)
+        if isinstance(value, str):
+            value = value.strip()
+        if value is None or value == "":
+            continue
+        out[name] = value
+    return out
+
+
+def status_word(value: Any) -> str:
+    """Normalize a status word: case-insensitive, spaces and hyphens read as underscores."""
+    return re.sub(r"[\s\-]+", "_", str(value).strip().lower())
+
+
+def _map_status(kind: str, ext_id: str | None, value: Any, table: Mapping[str, Any]) -> Any:
+    if value is None:
+        raise MappingError(kind, ext_id, "status", "status is required")
+    word = status_word(value)
+    if word not in table:
+        raise MappingError(
+            kind,
+            ext_id,
+            "status",
+            f"unknown {kind} status {value!r}: not in the mapping table (see BEHAVIOR.md)",
+            reason=Reason.UNKNOWN_STATUS,
+        )
+    return table[word]
+
+
+def money(kind: str, ext_id: str | None, data: dict[str, Any], name: str, currency: str) -> None:
+    """Replace ``data[name]`` (major units: "49.00", JPY "5000") by exact minor units."""
+    if name not in data:
+        return
+    value = data[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise MappingError(kind, ext_id, name, f"expected a decimal amount, got {value!r}")
+    try:
+        data[name] = to_minor(value, currency)
+    except (ValueError, TypeError) as exc:
+        raise MappingError(kind, ext_id, name, str(exc)) from exc
+
+
+def _parse(model: type[M], data: dict[str, Any], guesses: Sequence[str] = ()) -> M:
+    """``parse_record``, but a whole-record error is pinned to the field its message names."""
+    try:
+        return parse_record(model, data)
+    except RecordError as exc:
+        field = exc.field
+        if field == "(record)":
+            field = next((name for name in guesses if name in exc.message), field)
+        raise MappingError(exc.kind, data.get("external_id"), field, exc.message) from exc
+
+
+def to_plan(row: Mapping[str, Any]) -> Plan:
+    data = clean(row, PLAN_FIELDS)
+    if "interval_unit" in data:
+        unit = str(data["interval_unit"]).strip().lower()
+        if unit not in INTERVAL_UNITS:
+            message = f"unknown interval_unit {data['interval_unit']!r} (day, week, month, year)"
+            raise MappingError("plan", data.get("external_id"), "interval_unit", message)
+        data["interval_unit"] = INTERVAL_UNITS[unit]
+    return _parse(Plan, data)
+
+
+def to_customer(row: Mapping[str, Any]) -> Customer:
+    data = clean(row, CUSTOMER_FIELDS)
+    if "account_status" in data:
+        status = str(data["account_status"]).strip().upper()
+        if status not in ACCOUNT_STATUSES:
+            raise MappingError(
+                "customer",
+                data.get("external_id"),
+                "account_status",
+                f"unknown account status {data['account_status']!r} "
+                f"(expected one of {', '.join(ACCOUNT_STATUSES)})",
+                reason=Reason.UNKNOWN_STATUS,
+            )
+        data["account_status"] = status
+    return _parse(Customer, data)
+
+
+def to_subscription(row: Mapping[str, Any]) -> SourceSubscription:
+    data = clean(row, SUBSCRIPTION_FIELDS)
+    ext_id = data.get("external_id")
+    raw_status = data.get("status")
+    data["status"] = _map_status("subscription", ext_id, raw_status, SUBSCRIPTION_STATUSES)
+    data["source_status"] = str(raw_status)
+    return _parse(SourceSubscription, data, guesses=("cancelled_at",))
+
+
+def _line(row: Mapping[str, Any], currency: str) -> LineItem:
+    data = clean(row, LINE_FIELDS)
+    ext_id = data.get("external_id")
+    if "kind" not in data:
+        raise MappingError("line", ext_id, "kind", "kind is required (subscription or one_time)")
+    kind = status_word(data["kind"])
+    if kind not in LINE_KINDS:
+        message = f"unknown line kind {data['kind']!r} (subscription or one_time)"
+        raise MappingError("line", ext_id, "kind", message)
+    data["kind"] = LINE_KINDS[kind]
+    if "amount" not in data:
+        raise MappingError("line", ext_id, "amount", "amount is required")
+    for name in ("amount", "discount_amount", "tax_amount"):
+        money("line", ext_id, data, name, currency)
+    if data["kind"] == "subscription":
+        missing = [name for name in SUBSCRIPTION_LINE_NEEDS if name not in data]
+        if missing:
+            message = f"a subscription line needs {', '.join(missing)}"
+            raise MappingError("line", ext_id, missing[0], message)
+    return _parse(LineItem, data, guesses=("service_period_end",))
+
+
+def _transaction(row: Mapping[str, Any], currency: str) -> Transaction:
+    data = clean(row, TRANSACTION_FIELDS)
+    ext_id = data.get("external_id")
+    for name in ("type", "result"):
+        if name in data:
+            data[name] = status_word(data[name])
+    money("transaction", ext_id, data, "amount", currency)
+    return _parse(Transaction, data)
+
+
+def _nested_error(
+    invoice_id: str | None, collection: str, index: int, row: RawRow, exc: RecordError | None
+) -> MappingError:
+    """The invoice-level error for one bad line or transaction: names its row and field."""
+    ref = f"{collection[:-1]} {index + 1}"
+    ext_id = row.data.get("external_id") if isinstance(row.data, dict) else None
+    if ext_id:
+        ref += f" ({ext_id})"
+    if exc is None:
+        field = f"{collection}.{row.error_field or '(row)'}"
+        return MappingError(
+            "invoice", invoice_id, field, f"{ref} at {row.location}: {row.error}",
+            location=row.location,
+        )  # fmt: skip
+    return MappingError(
+        "invoice",
+        invoice_id,
+        f"{collection}.{exc.field}",
+        f"{ref} at {row.location}: {exc.message}",
+        reason=getattr(exc, "reason", Reason.INVALID_RECORD),
+        location=row.location,
+    )
+
+
+def to_invoice(
+    row: Mapping[str, Any], lines: Sequence[RawRow], transactions: Sequence[RawRow] = ()
+) -> Invoice:
+    """One invoice with its lines and transactions; one bad line quarantines the invoice."""
+    data = clean(row, INVOICE_FIELDS)
+    ext_id = data.get("external_id")
+    raw_status = data.get("status")
+    data["status"] = _map_status("invoice", ext_id, raw_status, INVOICE_STATUSES)
+    data["source_status"] = str(raw_status)
+    currency = str(data.get("currency", "")).strip().upper()
+    if not currency:
+        raise MappingError(
+            "invoice", ext_id, "currency", "currency is required (an ISO 4217 code such as USD)"
+        )
+    if not is_known_currency(currency):
+        message = f"unknown currency code {data['currency']!r} (expected an ISO 4217 code)"
+        raise MappingError("invoice", ext_id, "currency", message)
+    data["currency"] = currency
+    money("invoice", ext_id, data, "discount_amount", currency)
+    if not lines:
+        raise MappingError("invoice", ext_id, "lines", "an invoice needs at least one line")
+    data["lines"] = tuple(_nested("lines", ext_id, lines, _line, currency))
+    data["transactions"] = tuple(
+        _nested("transactions", ext_id, transactions, _transaction, currency)
+    )
+    return _parse(Invoice, data)
+
+
+def _nested(
+    collection: str,
+    invoice_id: str | None,
+    rows: Sequence[RawRow],
+    build: Callable[[Mapping[str, Any], str], BaseModel],
+    currency: str,
+) -> list[BaseModel]:
+    out: list[BaseModel] = []
+    for index, nested in enumerate(rows):
+        if nested.error is not None:
+            raise _nested_error(invoice_id, collection, index, nested, None)
+        try:
+            out.append(build(nested.data, currency))
+        except RecordError as exc:
+            raise _nested_error(invoice_id, collection, index, nested, exc) from exc
+    return out
