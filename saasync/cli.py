@@ -172,7 +172,7 @@ def _sync_like(mode: str, config_path: str | None, connection: str | None, dry_r
         click.echo(report_json(report))
     else:
         render_report(report, _console())
-    return int(ExitStatus.PARTIAL if report.failed_ops else ExitStatus.OK)
+    return int(ExitStatus.PARTIAL if report.failed_ops or report.conflicts else ExitStatus.OK)
 
 
 @cli.command()

@@ -20,7 +20,7 @@ import structlog
 
 from saasync.connector import Connector, Quarantined, ReadWindow, record_timestamp
 from saasync.destinations.base import Destination
-from saasync.errors import AuthError, BadRecordError
+from saasync.errors import AuthError, BadRecordError, ConflictError
 from saasync.models import Customer, Invoice, Plan, SourceRecord, SourceSubscription
 from saasync.reasons import Reason
 from saasync.report import Op, RunReport
@@ -117,6 +117,7 @@ class Engine:
         self.lookback = lookback
         self.clock = clock
         self.progress = progress
+        self._accepted: set[str] = set()  # review keys of records the destination accepted
 
     @property
     def dry_run(self) -> bool:
@@ -135,6 +136,7 @@ class Engine:
     ) -> RunReport:
         started = time.monotonic()
         run_start = self.clock()
+        self._accepted = set()
         window = self.window_for(mode, since, until)
         report = RunReport(
             self.connection, mode, self.dry_run,
@@ -150,7 +152,7 @@ class Engine:
                 if report.cursor_before is None or cursor > report.cursor_before:
                     self.state.set_cursor(self.connection, cursor)
             report.cursor_after = self.state.get_cursor(self.connection) if not self.dry_run else report.cursor_before
-            if report.failed_ops:
+            if report.failed_ops or report.conflicts:
                 report.status = "partial"
         except AuthError as exc:
             report.status, report.error = "failed", str(exc)
@@ -278,21 +280,30 @@ class Engine:
             return None
         try:
             dest_id = call(self.destination)
-        except BadRecordError as exc:
-            report.failed_ops.append({**op.as_dict(), "error": str(exc)})
-            self._queue(op.kind, op.external_id, op.customer_external_id,
-                        Reason.DESTINATION_REJECTED.value, str(exc))
+        except (BadRecordError, ConflictError) as exc:
+            self._refused(report, op, exc)
             return False
-        self.state.record_pushed(self.connection, "cancellation" if op.kind == "cancellation" else op.kind,
-                                 op.external_id, dest_id if isinstance(dest_id, str) else None, hash_)
+        self.state.record_pushed(self.connection, op.kind, op.external_id,
+                                 dest_id if isinstance(dest_id, str) else None, hash_)
+        self._accepted.add(f"{op.kind}:{op.external_id}")
         return True
+
+    def _refused(self, report: RunReport, op: Op, exc: Exception) -> None:
+        """The destination refused one change: listed in the report and queued for review."""
+        conflict = isinstance(exc, ConflictError)
+        reason = Reason.DESTINATION_CONFLICT if conflict else Reason.DESTINATION_REJECTED
+        entry = {**op.as_dict(), "error": str(exc)}
+        (report.conflicts if conflict else report.failed_ops).append(entry)
+        self._queue(op.kind, op.external_id, op.customer_external_id, reason.value, str(exc))
 
     def _outcome(self, report: RunReport, kind: str, external_id: str, accepted: bool | None,
                  read: bool, reason: str | None = None) -> None:
         if not read:
             return
         if accepted is False:
-            report.set(kind, external_id, "quarantined", Reason.DESTINATION_REJECTED.value)
+            conflicted = any(c["external_id"] == external_id for c in report.conflicts)
+            reason = Reason.DESTINATION_CONFLICT if conflicted else Reason.DESTINATION_REJECTED
+            report.set(kind, external_id, "quarantined", reason.value)
         else:
             report.set(kind, external_id, "pushed", reason)
 
@@ -372,12 +383,9 @@ class Engine:
             return True
         try:
             results = self.destination.import_invoices(cid, creates)
-        except BadRecordError as exc:
-            results = []
+        except (BadRecordError, ConflictError) as exc:
             for inv in creates:
-                report.failed_ops.append({"kind": "invoice", "external_id": inv.external_id,
-                                          "action": "create", "error": str(exc)})
-                self._queue("invoice", inv.external_id, cid, Reason.DESTINATION_REJECTED.value, str(exc))
+                self._refused(report, Op("invoice", inv.external_id, "create", cid), exc)
                 self._outcome(report, "invoice", inv.external_id, False, inv.external_id in read_ids)
             return False
         ok = True
@@ -387,13 +395,13 @@ class Engine:
             read = inv.external_id in read_ids
             if result.error:
                 ok = False
-                report.failed_ops.append({"kind": "invoice", "external_id": inv.external_id,
-                                          "action": "create", "error": result.error})
-                self._queue("invoice", inv.external_id, cid, Reason.DESTINATION_REJECTED.value, result.error)
+                self._refused(report, Op("invoice", inv.external_id, "create", cid),
+                              BadRecordError(result.error))
                 self._outcome(report, "invoice", inv.external_id, False, read)
             else:
                 self.state.record_pushed(self.connection, "invoice", inv.external_id,
                                          result.destination_id, content_hash(inv.doc()))
+                self._accepted.add(f"invoice:{inv.external_id}")
                 self._outcome(report, "invoice", inv.external_id, True, read)
         return ok
 
@@ -436,9 +444,9 @@ class Engine:
     def _resolve_review(self, records: Mapping[tuple[str, str], SourceRecord], report: RunReport) -> None:
         if self.dry_run:
             return
-        fine = [f"{kind}:{ext}" for (kind, ext) in records
-                if (o := report.get(kind, ext)) is None or o.outcome != "quarantined"]
-        self.state.resolve_review(self.connection, fine)
+        fine = {f"{kind}:{ext}" for (kind, ext) in records
+                if (o := report.get(kind, ext)) is None or o.outcome != "quarantined"}
+        self.state.resolve_review(self.connection, fine | self._accepted)
 
 
 def _cancel_call(marker: CancellationMarker) -> Callable[[Destination], Any]:

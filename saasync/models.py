@@ -7,6 +7,7 @@ nothing vendor-shaped reaches the engine.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
@@ -137,10 +138,12 @@ class LineItem(BaseModel):
                 if getattr(self, name) in (None, "")
             ]
             if missing:
-                raise ValueError(f"a subscription line needs {', '.join(missing)}")
+                raise ValueError(f"{missing[0]}: a subscription line needs {', '.join(missing)}")
             assert self.service_period_start and self.service_period_end
             if self.service_period_end <= self.service_period_start:
-                raise ValueError("service_period_end must be after service_period_start")
+                raise ValueError(
+                    "service_period_end: service_period_end must be after service_period_start"
+                )
         return self
 
 
@@ -211,7 +214,7 @@ class SourceSubscription(Record):
     @model_validator(mode="after")
     def _cancelled_needs_date(self) -> SourceSubscription:
         if self.status is SubscriptionStatus.CANCELLED and self.cancelled_at is None:
-            raise ValueError("a cancelled subscription needs cancelled_at")
+            raise ValueError("cancelled_at: a cancelled subscription needs cancelled_at")
         return self
 
 
@@ -230,14 +233,22 @@ class RecordError(ValueError):
         super().__init__(f"{kind} {self.external_id!r}: field {field!r}: {message}")
 
 
+_NAMED_FIELD = re.compile(r"^([a-z_]+): ")
+
+
 def parse_record(model: type[R], data: dict[str, Any]) -> R:
     """Validate ``data`` as ``model``; on failure raise one RecordError naming record and field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(record)"
+        parts = [str(part) for part in first["loc"]]
         message = first["msg"].removeprefix("Value error, ")
+        named = _NAMED_FIELD.match(message)
+        if named:  # a cross-field check names its field: "cancelled_at: ..."
+            parts.append(named.group(1))
+            message = message[named.end() :]
+        field = ".".join(parts) or "(record)"
         kind = model.__name__.lower()
         ext_id = data.get("external_id") if isinstance(data, dict) else None
         raise RecordError(kind, str(ext_id) if ext_id else None, field, message) from exc

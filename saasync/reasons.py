@@ -27,6 +27,7 @@ class Reason(StrEnum):
     UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
     UNKNOWN_PLAN = "UNKNOWN_PLAN"
     DESTINATION_REJECTED = "DESTINATION_REJECTED"
+    DESTINATION_CONFLICT = "DESTINATION_CONFLICT"
     # Reconcile-only (DOMAIN §6)
     NO_INVOICE = "NO_INVOICE"
     NO_ACTIVE_INVOICE = "NO_ACTIVE_INVOICE"
@@ -49,6 +50,7 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.UNKNOWN_CUSTOMER: "the record names a customer the source never sent",
     Reason.UNKNOWN_PLAN: "the line names a plan the source never sent",
     Reason.DESTINATION_REJECTED: "the destination rejected the record (4xx): see the message",
+    Reason.DESTINATION_CONFLICT: "the destination already holds this external id with different content",
     Reason.NO_INVOICE: "the billing system has issued no invoice for it yet",
     Reason.NO_ACTIVE_INVOICE: "only draft / failed / void invoices",
     Reason.QUARANTINED: "a record of it failed validation: see the review queue",

@@ -53,9 +53,10 @@ class LocalStore(StoreReader):
         data_source: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         new_uuid: Callable[[str], str] = random_uuid,
+        check_same_thread: bool = True,
     ) -> None:
         self.path = str(path)
-        self._conn = open_database(self.path)
+        self._conn = open_database(self.path, check_same_thread=check_same_thread)
         self._clock = clock
         self._new_uuid = new_uuid
         self._ds: DataSourceInfo | None = None

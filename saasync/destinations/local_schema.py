@@ -146,13 +146,15 @@ WHERE s.data_source_id = ?{filters}
 ORDER BY s.id{limit}"""
 
 
-def open_database(path: str) -> sqlite3.Connection:
+def open_database(path: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
     """Connect, tune for bulk loading, and create or check the schema.
 
     Autocommit mode (``isolation_level=None``): the store opens its own transactions, so
     one call is one transaction and nothing is committed behind its back.
+    ``check_same_thread=False`` lets a multi-threaded caller (``saasync serve``) share the
+    connection; it must then serialise every call itself.
     """
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode = WAL")  # answers "memory" for ":memory:"; harmless
     conn.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, much faster

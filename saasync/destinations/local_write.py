@@ -13,7 +13,7 @@ from datetime import datetime
 
 from saasync.destinations.local_schema import to_text
 from saasync.money import is_known_currency
-from saasync.rules.changeset import OutInvoice
+from saasync.rules.changeset import OutInvoice, OutTransaction
 
 # ChartMogul's messages (reference §1.6), so callers handle both destinations alike.
 DUPLICATE_INVOICE = "external_id: The external ID for this invoice already exists in our system."
@@ -183,6 +183,36 @@ class InvoiceWriter:
         self._conn.execute("UPDATE invoices SET status = 'voided' WHERE id = ?", [invoice_id])
         subs = self._conn.execute(_SUBSCRIPTIONS_OF_INVOICE, [invoice_id]).fetchall()
         self._conn.executemany(_REFRESH_PLAN, [[r[0]] for r in subs])
+
+    def delete(self, invoice_id: int) -> None:
+        """Remove an invoice with its lines and transactions (ChartMogul §5.5): a
+        subscription left without any line disappears, the others get their plan anew."""
+        subs = [int(r[0]) for r in self._conn.execute(_SUBSCRIPTIONS_OF_INVOICE, [invoice_id])]
+        self._conn.execute("DELETE FROM invoices WHERE id = ?", [invoice_id])
+        for sub_id in subs:
+            self._conn.execute(_REFRESH_PLAN, [sub_id])
+            self._conn.execute(_DROP_ORPHAN, [sub_id])
+
+    def append_transaction(self, invoice_id: int, transaction: OutTransaction) -> str:
+        """Add a payment or refund to a stored invoice (§5.6); ``open``/``paid`` follow it,
+        a voided invoice stays voided. The caller checks the external id is free."""
+        row = self._conn.execute(
+            "SELECT coalesce(max(position) + 1, 0) FROM transactions WHERE invoice_id = ?",
+            [invoice_id],
+        ).fetchone()
+        uuid = self._new_uuid("tr")
+        t = transaction
+        self._conn.execute(
+            _INSERT_TRANSACTION,
+            [uuid, invoice_id, self._ds_id, int(row[0]), t.type, t.result, to_text(t.date),
+             t.amount, t.external_id],
+        )  # fmt: skip
+        if t.type == "payment" and t.result == "successful":
+            self._conn.execute(
+                "UPDATE invoices SET status = 'paid' WHERE id = ? AND status = 'open'",
+                [invoice_id],
+            )
+        return uuid
 
     def _subscription_id(self, customer_id: int, external_id: str) -> int:
         """The subscription a line belongs to, created by its first line (ChartMogul §6.1)."""

@@ -52,7 +52,7 @@ def test_times_become_timezone_aware_utc() -> None:
         ({"currency": ""}, "currency", "currency is required"),
         ({"currency": "XYZ"}, "currency", "unknown currency"),
         ({"status": "weird"}, "status", "Input should be"),
-        ({"lines": [{"kind": "subscription", "amount": 5}]}, "lines.0", "subscription_external_id"),
+        ({"lines": [{"kind": "subscription", "amount": 5}]}, "lines.0.subscription_external_id", "needs"),
         ({"lines": [{"kind": "one_time", "amount": 5, "quantity": -1}]}, "lines.0.quantity", "greater than"),
     ],
 )

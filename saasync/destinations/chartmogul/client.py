@@ -1,0 +1,323 @@
+"""ChartMogul's Import API as typed calls over the one HTTP layer, plus the id look-ups.
+
+Only the requests and the reading of ChartMogul's answers live here: what a call means
+for the sync (create or patch, duplicate or conflict) is decided by the destination.
+Every call goes through :class:`~saasync.http.HttpClient`, so pacing (40 requests/s, 20
+in flight), retries (429, 5xx, honouring ``Retry-After``) and secret redaction are the
+HTTP layer's, never repeated here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from saasync.destinations.chartmogul.mapping import JSON
+from saasync.errors import BadRecordError
+from saasync.http import (
+    BasicAuth,
+    CursorPaginator,
+    HttpClient,
+    Outcome,
+    OutcomeKind,
+    ResponseClassifier,
+    RetryPolicy,
+    SecretRegistry,
+    SlidingWindowLimiter,
+    classify_response,
+    key_path,
+    paginate,
+)
+from saasync.settings import DestinationSettings
+
+PAGE_SIZE = 200  # ChartMogul's maximum (reference §1.8)
+
+# The exact "already exists" messages (reference §1.6), by resource.
+DUPLICATE_MESSAGES: Mapping[str, str] = {
+    "customer": "The external ID for this customer already exists in our system.",
+    "plan": "A plan with this identifier already exists in our system.",
+    "invoice": "The external ID for this invoice already exists in our system.",
+    "line_item": "The external ID for this line item already exists in our system.",
+    "transaction": "has already been taken",
+    "data_source": "Has already been taken.",
+}
+_DUPLICATE_KEY = {"data_source": "name", "line_item": "line_items.external_id",
+                  "transaction": "transactions.external_id"}
+
+
+def auth_classifier(key_env: str) -> ResponseClassifier:
+    """The default classifier, with 401/403 explained by the variable holding the key."""
+
+    def classify(response: requests.Response) -> Outcome:
+        outcome = classify_response(response)
+        if outcome.kind is OutcomeKind.AUTH_ERROR:
+            said = error_text(_json_or_none(response)) or response.reason or "refused"
+            return Outcome.auth_error(
+                f"{said}: ChartMogul refused the API key from environment variable {key_env}"
+            )
+        return outcome
+
+    return classify
+
+
+def build_http(settings: DestinationSettings, key: str, *, sleep: Callable[[float], None],
+               clock: Callable[[], float], secrets: SecretRegistry | None = None) -> HttpClient:
+    """An HttpClient for ChartMogul: Basic auth (key as username), paced, retried."""
+    rate, per = _window(settings.requests_per_second)
+    return HttpClient(
+        settings.base_url,
+        auth=BasicAuth.api_key(key),
+        classifier=auth_classifier(settings.api_key_env),
+        retry=RetryPolicy(sleep=sleep, clock=clock),
+        limiter=SlidingWindowLimiter(rate, per, settings.max_concurrency, clock=clock, sleep=sleep),
+        secrets=secrets,
+        clock=clock,
+    )
+
+
+def _window(requests_per_second: float) -> tuple[int, float]:
+    """A sliding window of whole requests: 40/s stays 40 per 1 s, 0.5/s becomes 1 per 2 s."""
+    if requests_per_second >= 1:
+        return math.floor(requests_per_second), 1.0
+    return 1, 1.0 / requests_per_second
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def error_messages(body: Any) -> dict[str, list[str]]:
+    """ChartMogul's validation errors as ``field -> messages``, whatever the body shape.
+
+    Accepts ``{"errors": {field: msg | [msg]}}``, the newer ``{field: [msg], "error_details":
+    …}``, ``{"message": …}`` and ``{"error": …}`` (reference §1.5).
+    """
+    if not isinstance(body, Mapping):
+        return {"": [str(body)]} if body else {}
+    errors = body.get("errors")
+    if isinstance(errors, Mapping):
+        return {str(k): _as_list(v) for k, v in errors.items() if v}
+    if isinstance(errors, str | list):
+        return {"": _as_list(errors)}
+    out = {str(k): _as_list(v) for k, v in body.items()
+           if k not in ("error_details", "code", "param", "invoices") and isinstance(v, list)}
+    for key in ("message", "error"):
+        if isinstance(body.get(key), str):
+            out.setdefault("", []).append(body[key])
+    return out
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def error_text(body: Any) -> str:
+    """``field: message; …`` for a report line."""
+    return "; ".join(f"{field}: {msg}" if field else msg
+                     for field, msgs in error_messages(body).items() for msg in msgs)
+
+
+def is_duplicate(messages: Mapping[str, list[str]], resource: str) -> bool:
+    """True when ``messages`` say this resource's external id (or name) is taken."""
+    key = _DUPLICATE_KEY.get(resource, "external_id")
+    return DUPLICATE_MESSAGES[resource] in messages.get(key, [])
+
+
+def only_duplicates(messages: Mapping[str, list[str]]) -> bool:
+    """Every message is an "already exists" one (an invoice retried whole, children too)."""
+    known = set(DUPLICATE_MESSAGES.values())
+    return bool(messages) and all(m in known for msgs in messages.values() for m in msgs)
+
+
+def already_exists(error: BadRecordError, resource: str) -> bool:
+    """A 422 whose body says the record's external id is already taken."""
+    return error.status == 422 and is_duplicate(error_messages(error.body), resource)
+
+
+def _seg(value: str) -> str:
+    """One URL path segment: external ids may hold ``/``, ``?`` or spaces."""
+    return quote(value, safe="")
+
+
+class ChartMogulClient:
+    """The Import API endpoints the sync uses; answers are ChartMogul's JSON objects."""
+
+    def __init__(self, http: HttpClient) -> None:
+        self.http = http
+
+    def _pages(self, path: str, key: str, params: Mapping[str, Any]) -> Iterator[JSON]:
+        paginator = CursorPaginator(page_size=PAGE_SIZE)
+        for item in paginate(self.http, "GET", path, paginator, params, extract=key_path(key)):
+            if isinstance(item, dict):
+                yield item
+
+    def _first(self, path: str, key: str, params: Mapping[str, Any], match: Mapping[str, str],
+               ) -> JSON | None:
+        """The one listed record matching ``match`` (the filters are checked, not trusted)."""
+        page = self.http.get_json(path, params=params)
+        items = page.get(key) if isinstance(page, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and all(item.get(k, v) == v for k, v in match.items()):
+                return item
+        return None
+
+    # -- data sources ---------------------------------------------------------------------
+    def list_data_sources(self, name: str | None = None) -> list[JSON]:
+        page = self.http.get_json("data_sources", params={"name": name} if name else None)
+        items = page.get("data_sources") if isinstance(page, dict) else None
+        return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+    def create_data_source(self, name: str) -> JSON:
+        return dict(self.http.post_json("data_sources", {"name": name}))
+
+    # -- customers ------------------------------------------------------------------------
+    def find_customer(self, ds: str, external_id: str) -> JSON | None:
+        """Look-up by external id: ChartMogul answers 200 with an empty list when unknown."""
+        return self._first("customers", "entries",
+                           {"data_source_uuid": ds, "external_id": external_id},
+                           {"data_source_uuid": ds, "external_id": external_id})
+
+    def create_customer(self, body: JSON) -> JSON:
+        return dict(self.http.post_json("customers", body))
+
+    def update_customer(self, uuid: str, body: JSON) -> Any:
+        return self.http.request_json("PATCH", f"customers/{_seg(uuid)}", json=body)
+
+    def iter_customers(self, ds: str) -> Iterator[JSON]:
+        return self._pages("customers", "entries", {"data_source_uuid": ds})
+
+    # -- plans ----------------------------------------------------------------------------
+    def find_plan(self, ds: str, external_id: str) -> JSON | None:
+        return self._first("plans", "plans", {"data_source_uuid": ds, "external_id": external_id},
+                           {"data_source_uuid": ds, "external_id": external_id})
+
+    def get_plan(self, uuid: str) -> JSON | None:
+        try:
+            found = self.http.get_json(f"plans/{_seg(uuid)}")
+        except BadRecordError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found if isinstance(found, dict) else None
+
+    def create_plan(self, body: JSON) -> JSON:
+        return dict(self.http.post_json("plans", body))
+
+    def update_plan(self, uuid: str, body: JSON) -> Any:
+        return self.http.request_json("PATCH", f"plans/{_seg(uuid)}", json=body)
+
+    def iter_plans(self, ds: str) -> Iterator[JSON]:
+        return self._pages("plans", "plans", {"data_source_uuid": ds})
+
+    # -- invoices -------------------------------------------------------------------------
+    def import_invoices(self, customer_uuid: str, invoices: list[JSON]) -> JSON:
+        path = f"import/customers/{_seg(customer_uuid)}/invoices"
+        return dict(self.http.post_json(path, {"invoices": invoices}))
+
+    def find_invoice(self, ds: str, external_id: str) -> JSON | None:
+        return self._first("invoices", "invoices",
+                           {"data_source_uuid": ds, "external_id": external_id},
+                           {"external_id": external_id})
+
+    def iter_invoices(self, ds: str) -> Iterator[JSON]:
+        return self._pages("invoices", "invoices", {"data_source_uuid": ds})
+
+    def delete_invoice(self, uuid: str) -> bool:
+        """Delete; False when it was already gone (a retried delete)."""
+        try:
+            self.http.request("DELETE", f"invoices/{_seg(uuid)}")
+        except BadRecordError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def add_transaction(self, invoice_uuid: str, body: JSON) -> JSON:
+        return dict(self.http.post_json(f"import/invoices/{_seg(invoice_uuid)}/transactions", body))
+
+    def set_invoice_status(self, ds: str, external_id: str, status: str) -> Any:
+        path = f"data_sources/{_seg(ds)}/invoices/{_seg(external_id)}/status"
+        return self.http.request_json("PUT", path, json={"status": status})
+
+    # -- subscriptions --------------------------------------------------------------------
+    def iter_subscriptions(self, customer_uuid: str) -> Iterator[JSON]:
+        return self._pages(f"import/customers/{_seg(customer_uuid)}/subscriptions",
+                           "subscriptions", {})
+
+    def update_subscription(self, uuid: str, body: JSON) -> Any:
+        return self.http.request_json("PATCH", f"import/subscriptions/{_seg(uuid)}", json=body)
+
+    # -- bulk -----------------------------------------------------------------------------
+    def create_json_import(self, ds: str, body: JSON) -> JSON:
+        return dict(self.http.post_json(f"data_sources/{_seg(ds)}/json_imports", body))
+
+    def get_json_import(self, ds: str, import_id: str) -> JSON:
+        path = f"data_sources/{_seg(ds)}/json_imports/{_seg(import_id)}"
+        return dict(self.http.get_json(path))
+
+
+class Lookups:
+    """External id ↔ uuid of one data source, cached: writes fill it, misses ask ChartMogul.
+
+    Per instance, never module-wide: a destination or bulk importer owns one.
+    """
+
+    def __init__(self, client: ChartMogulClient, data_source_uuid: str) -> None:
+        self.client = client
+        self.ds = data_source_uuid
+        self._customers: dict[str, str] = {}
+        self._plans: dict[str, str] = {}
+        self._plan_ids: dict[str, str] = {}
+        self._subscriptions: dict[tuple[str, str], str] = {}
+
+    def remember_customer(self, external_id: str, uuid: str) -> None:
+        self._customers[external_id] = uuid
+
+    def remember_plan(self, external_id: str, uuid: str) -> None:
+        self._plans[external_id] = uuid
+        self._plan_ids[uuid] = external_id
+
+    def customer_uuid(self, external_id: str) -> str | None:
+        if external_id not in self._customers:
+            found = self.client.find_customer(self.ds, external_id)
+            if found is None:
+                return None
+            self.remember_customer(external_id, str(found["uuid"]))
+        return self._customers[external_id]
+
+    def plan_uuid(self, external_id: str) -> str | None:
+        if external_id not in self._plans:
+            found = self.client.find_plan(self.ds, external_id)
+            if found is None:
+                return None
+            self.remember_plan(external_id, str(found["uuid"]))
+        return self._plans[external_id]
+
+    def plan_external_id(self, uuid: str) -> str | None:
+        if uuid not in self._plan_ids:
+            found = self.client.get_plan(uuid)
+            if found is None or not found.get("external_id"):
+                return None
+            self.remember_plan(str(found["external_id"]), uuid)
+        return self._plan_ids[uuid]
+
+    def subscription_uuid(self, customer_uuid: str, customer_external_id: str,
+                          subscription_external_id: str) -> str | None:
+        """From the customer's import-view subscriptions, paged; re-listed on a miss
+        (invoices imported since the last listing create subscriptions)."""
+        key = (customer_external_id, subscription_external_id)
+        if key not in self._subscriptions:
+            for sub in self.client.iter_subscriptions(customer_uuid):
+                if sub.get("data_source_uuid", self.ds) == self.ds and sub.get("external_id"):
+                    self._subscriptions[(customer_external_id, str(sub["external_id"]))] = str(
+                        sub["uuid"])
+        return self._subscriptions.get(key)
