@@ -246,10 +246,12 @@ class Engine:
             self._explain_unsent_subscriptions(history, changes, records, report)
             if ok and not self.dry_run:
                 self.state.mark_clean(self.connection, customer_id)
+                self.state.flush(every=0.25)
             done += 1
             if self.progress is not None:
                 self.progress(done, len(touched))
         self._resolve_review(records, report)
+        self.state.flush()
 
     def _sync_plan(self, plan: Plan, report: RunReport, seen: set[str], read: bool = True) -> None:
         seen.add(plan.external_id)
