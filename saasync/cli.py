@@ -9,6 +9,7 @@ Exit statuses (also in the README):
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,11 +79,14 @@ def _connector_options(settings: Settings, conn: ConnectionSettings, clock: Call
     return options
 
 
-def make_connector(settings: Settings, conn: ConnectionSettings, clock: Callable[[], datetime]) -> Any:
+def make_connector(settings: Settings, name: str, conn: ConnectionSettings,
+                   clock: Callable[[], datetime], state: StateStore | None = None) -> Any:
+    """Build the connection's connector, with its token store and the user's item mappings."""
     factory = load_connector_class(conn.connector)
-    import os
-
-    context = ConnectorContext(base_dir=settings.base_dir, env=dict(os.environ))
+    context = ConnectorContext(
+        base_dir=settings.base_dir, env=dict(os.environ), connection=name, tokens=state,
+        item_mappings=state.item_mappings(name) if state is not None else {},
+    )
     return factory(_connector_options(settings, conn, clock), context)
 
 
@@ -118,9 +122,9 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, mode: str,
                    dry_run: bool, since: datetime | None = None, until: datetime | None = None,
                    clock: Callable[[], datetime] = _now, show_progress: bool = False) -> RunReport:
-    connector = make_connector(settings, conn, clock)
     state_path = settings.resolve(settings.state)
     with StateStore(state_path, read_only=dry_run) as state:
+        connector = make_connector(settings, name, conn, clock, state)
         destination = None if dry_run else make_destination(settings, conn)
         try:
             with _progress(show_progress) as progress:

@@ -53,11 +53,43 @@ class ReadWindow:
 
 
 @dataclass(frozen=True)
+class ItemMapping:
+    """How the user said to classify a billing item (accounting sources: QuickBooks, Xero).
+
+    ``plan`` set: lines of this item are subscription lines of that plan. ``one_time``:
+    always a one-time line. Made by ``saasync review resolve`` or the config.
+    """
+
+    item: str
+    one_time: bool = False
+    plan_external_id: str | None = None
+    plan_name: str | None = None
+    interval_unit: str = "month"
+    interval_count: int = 1
+
+
+class TokenStore(Protocol):
+    """Where a connector keeps rotating OAuth2 tokens between runs (the state store).
+
+    Tokens are written as soon as the provider issues them (a refresh token is single-use:
+    losing the new one locks the connection out), and never logged or printed.
+    """
+
+    def load_tokens(self, connection: str) -> dict[str, Any] | None: ...
+
+    def save_tokens(self, connection: str, tokens: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
 class ConnectorContext:
-    """What the engine hands a connector: where relative paths start, and the environment."""
+    """What the engine hands a connector: where relative paths start, the environment,
+    the connection's name, its token store, and the user's item mappings."""
 
     base_dir: Path = field(default_factory=Path.cwd)
     env: Mapping[str, str] = field(default_factory=dict)
+    connection: str = "default"
+    tokens: TokenStore | None = None
+    item_mappings: Mapping[str, ItemMapping] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     UNKNOWN_PLAN = "UNKNOWN_PLAN"
     DESTINATION_REJECTED = "DESTINATION_REJECTED"
     DESTINATION_CONFLICT = "DESTINATION_CONFLICT"
+    UNMAPPED_ITEM = "UNMAPPED_ITEM"
     # Reconcile-only (DOMAIN §6)
     NO_INVOICE = "NO_INVOICE"
     NO_ACTIVE_INVOICE = "NO_ACTIVE_INVOICE"
@@ -50,6 +51,7 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.UNKNOWN_CUSTOMER: "the record names a customer the source never sent",
     Reason.UNKNOWN_PLAN: "the line names a plan the source never sent",
     Reason.DESTINATION_REJECTED: "the destination rejected the record (4xx): see the message",
+    Reason.UNMAPPED_ITEM: "a line whose item cannot be classified as recurring or one-time: map it with `saasync review map`",
     Reason.DESTINATION_CONFLICT: "the destination already holds this external id with different content",
     Reason.NO_INVOICE: "the billing system has issued no invoice for it yet",
     Reason.NO_ACTIVE_INVOICE: "only draft / failed / void invoices",

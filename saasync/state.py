@@ -19,13 +19,14 @@ import os
 import socket
 import time
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from saasync.connector import ItemMapping
 from saasync.errors import LockedError
 
 SCHEMA = """
@@ -53,6 +54,11 @@ CREATE TABLE IF NOT EXISTS review (
   customer_external_id TEXT, reason TEXT NOT NULL, field TEXT, message TEXT NOT NULL,
   location TEXT, raw TEXT, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
   PRIMARY KEY (connection, key));
+CREATE TABLE IF NOT EXISTS tokens (
+  connection TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS item_mappings (
+  connection TEXT NOT NULL, item TEXT NOT NULL, doc TEXT NOT NULL, updated_at TEXT NOT NULL,
+  PRIMARY KEY (connection, item));
 CREATE TABLE IF NOT EXISTS locks (
   connection TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
   acquired_at TEXT NOT NULL);
@@ -332,6 +338,41 @@ class StateStore:
             for r in rows
         ]
 
+    # -- OAuth tokens (TokenStore) ----------------------------------------------------------
+    def load_tokens(self, connection: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT doc FROM tokens WHERE connection=?", (connection,)).fetchone()
+        return json.loads(row["doc"]) if row else None
+
+    def save_tokens(self, connection: str, tokens: Mapping[str, Any]) -> None:
+        """Committed at once: a rotated refresh token must survive a crash right after."""
+        if self.read_only:
+            return  # a dry run keeps new tokens in memory only
+        with self.db:
+            self.db.execute(
+                "INSERT INTO tokens VALUES (?,?,?) ON CONFLICT(connection) DO UPDATE SET "
+                "doc=excluded.doc, updated_at=excluded.updated_at",
+                (connection, json.dumps(dict(tokens)), now_iso()),
+            )
+        _restrict_permissions(self.path)
+
+    # -- item mappings (accounting sources) ----------------------------------------------
+    def item_mappings(self, connection: str) -> dict[str, ItemMapping]:
+        return {
+            row["item"]: ItemMapping(**json.loads(row["doc"]))
+            for row in self.db.execute(
+                "SELECT item, doc FROM item_mappings WHERE connection=?", (connection,)
+            )
+        }
+
+    def save_item_mapping(self, connection: str, mapping: ItemMapping) -> None:
+        self._write()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO item_mappings VALUES (?,?,?,?) ON CONFLICT(connection, item) DO "
+                "UPDATE SET doc=excluded.doc, updated_at=excluded.updated_at",
+                (connection, mapping.item, json.dumps(asdict(mapping)), now_iso()),
+            )
+
     # -- locks -----------------------------------------------------------------------------
     @contextmanager
     def lock(self, connection: str) -> Iterator[None]:
@@ -368,6 +409,15 @@ class StateStore:
         with self.db:
             cur = self.db.execute("DELETE FROM locks WHERE connection=?", (connection,))
         return cur.rowcount > 0
+
+
+def _restrict_permissions(path: str) -> None:
+    """The state file holds OAuth tokens: readable by its owner only."""
+    if path != ":memory:":
+        try:
+            os.chmod(path, 0o600)
+        except OSError:
+            pass
 
 
 def _pid_alive(pid: int) -> bool:

@@ -10,13 +10,14 @@ HTTP layer's, never repeated here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from saasync.destinations.chartmogul.mapping import JSON
+from saasync.destinations.chartmogul.mapping import JSON, cancellation_body
 from saasync.errors import BadRecordError
 from saasync.http import (
     BasicAuth,
@@ -321,3 +322,32 @@ class Lookups:
                     self._subscriptions[(customer_external_id, str(sub["external_id"]))] = str(
                         sub["uuid"])
         return self._subscriptions.get(key)
+
+
+def set_cancellation_dates(client: ChartMogulClient, ids: Lookups, customer_external_id: str,
+                           subscription_external_id: str, dates: Sequence[datetime]) -> None:
+    """Replace a subscription's cancellation dates (reference §6.3); ``[]`` reactivates it.
+
+    The subscription is found through its customer's import-view listing. A missing
+    customer or subscription, or a refused PATCH, is a BadRecordError naming both ids.
+    """
+    if any(d.tzinfo is None for d in dates):
+        raise BadRecordError("cancellation_dates: times must be timezone-aware UTC", status=422)
+    what = f"subscription {subscription_external_id!r} of customer {customer_external_id!r}"
+    customer_uuid = ids.customer_uuid(customer_external_id)
+    if customer_uuid is None:
+        raise BadRecordError(f"{what}: customer not found at ChartMogul", status=404)
+    uuid = ids.subscription_uuid(customer_uuid, customer_external_id, subscription_external_id)
+    if uuid is None:
+        raise BadRecordError(f"{what}: not found at ChartMogul", status=404)
+    try:
+        client.update_subscription(uuid, cancellation_body(dates))
+    except BadRecordError as exc:
+        raise refused(what, exc) from exc
+
+
+def refused(what: str, error: BadRecordError) -> BadRecordError:
+    """The HTTP layer's BadRecordError, reworded to name the record ChartMogul refused."""
+    detail = error_text(error.body) or str(error)
+    return BadRecordError(f"{what} refused by ChartMogul ({error.status}): {detail}",
+                          status=error.status, body=error.body)

@@ -20,8 +20,8 @@ from typing import Any
 
 from saasync.destinations.chartmogul.client import ChartMogulClient
 from saasync.destinations.chartmogul.mapping import (
-    NOT_COMPARED,
     JSON,
+    NOT_COMPARED,
     Comparable,
     comparable_doc,
     customer_from_api,

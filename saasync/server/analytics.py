@@ -1,0 +1,280 @@
+"""Statuses, MRR and metric series as the API shows them, decided by saasync's own rules.
+
+Nothing here judges a subscription: ``saasync.rules.status`` does (status, MRR, customer
+status) and ``saasync.reports.metrics`` gives the headline series, so the server shows the
+numbers ``saasync metrics`` and ``reconcile`` reason about. What is added is the API's
+bookkeeping around them: per-customer movements between two instants (new business,
+expansion, contraction, churn, reactivation) and the ratios ChartMogul derives.
+
+Emulator choices (documented in the README of the server): amounts in every currency are
+added at face value into the account currency (no exchange rates); movements compare each
+customer's MRR at consecutive interval ends, so changes that cancel out within one interval
+are not seen; ASP is new-business MRR per new customer; LTV is ARPA ÷ customer churn rate
+(0 when nobody churned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from saasync.destinations.local_api import ApiStore
+from saasync.destinations.local_rows import StoredSubscription
+from saasync.models import Plan
+from saasync.reports.metrics import month_ends, monthly_series
+from saasync.rules.status import (
+    CustomerStatus,
+    SubscriptionView,
+    SubStatus,
+    customer_status,
+    subscription_mrr,
+    subscription_status,
+)
+from saasync.server.context import Account
+from saasync.server.wire import offset_time
+
+STATUS_NAMES = {
+    CustomerStatus.LEAD: "New Lead",
+    CustomerStatus.ACTIVE: "Active",
+    CustomerStatus.PAST_DUE: "Past Due",
+    CustomerStatus.CANCELLED: "Cancelled",
+}
+PAYING = (CustomerStatus.ACTIVE, CustomerStatus.PAST_DUE)
+INTERVALS = ("month", "quarter", "year")
+_TICK = timedelta(microseconds=1)
+
+
+def _mrr(view: SubscriptionView, plans: Mapping[str, Plan], at: datetime, grace: timedelta) -> int:
+    found = subscription_mrr(view, plans, at, grace)
+    return found[1] if found is not None else 0  # every currency at face value
+
+
+@dataclass(frozen=True)
+class CustomerFigures:
+    status: CustomerStatus
+    mrr: int
+    since: datetime | None
+
+
+def customer_figures(
+    views: Sequence[SubscriptionView], plans: Mapping[str, Plan], at: datetime, grace: timedelta
+) -> CustomerFigures:
+    statuses = [subscription_status(view, at, grace) for view in views]
+    starts = [v.starts_at for v, s in zip(views, statuses, strict=True) if s and v.starts_at]
+    return CustomerFigures(
+        customer_status(statuses),
+        sum(_mrr(view, plans, at, grace) for view in views),
+        min(starts) if starts else None,
+    )
+
+
+def subscription_entry(
+    sub: StoredSubscription,
+    view: SubscriptionView,
+    plans: Mapping[str, Plan],
+    at: datetime,
+    grace: timedelta,
+    account: Account,
+    set_id: str | None,
+) -> dict[str, Any]:
+    """One subscription of ``GET /v1/customers/{uuid}/subscriptions`` (§6.2): a cancelled
+    one is ``inactive``, ends at its cancellation and keeps the MRR it had just before."""
+    status = subscription_status(view, at, grace)
+    invoices = sorted(view.invoices, key=lambda inv: (inv.date, inv.external_id))
+    latest = (view.issued_by(at) or invoices)[-1]
+    line = view.lines(latest)[-1]
+    plan = plans.get(line.plan_external_id or "")
+    ends = [ln.service_period_end for inv in invoices for ln in view.lines(inv)]
+    end = max((e for e in ends if e is not None), default=None)
+    mrr_at = at
+    if status is SubStatus.CANCELLED:
+        end = max(d for d in view.cancellation_dates if d <= at)
+        mrr_at = end - _TICK
+    mrr = _mrr(view, plans, mrr_at, grace)
+    return {
+        "id": sub.id,
+        "external_id": sub.external_id,
+        "subscription_set_external_id": set_id or sub.external_id,
+        "quantity": line.quantity,
+        "uuid": sub.uuid.removeprefix("sub_"),
+        "mrr": mrr,
+        "arr": 12 * mrr,
+        "status": "active" if status in (SubStatus.ACTIVE, SubStatus.PAST_DUE) else "inactive",
+        "plan": plan.name if plan else None,
+        "billing-cycle": plan.interval_unit if plan else None,
+        "billing-cycle-count": plan.interval_count if plan else None,
+        "start-date": offset_time(view.starts_at),
+        "end-date": offset_time(end),
+        "currency": account.currency,
+        "currency-sign": account.currency_sign,
+    }
+
+
+# -- metric series -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """The account at one interval end, with the movements since the previous one."""
+
+    date: date
+    mrr: int
+    customers: int
+    new_business: int = 0
+    expansion: int = 0
+    contraction: int = 0
+    churn: int = 0
+    reactivation: int = 0
+    new_customers: int = 0
+    churned_customers: int = 0
+    prev_mrr: int = 0
+    prev_customers: int = 0
+
+    @property
+    def arr(self) -> int:
+        return 12 * self.mrr
+
+    @property
+    def arpa(self) -> int:
+        return round(self.mrr / self.customers) if self.customers else 0
+
+    @property
+    def asp(self) -> int:
+        return round(self.new_business / self.new_customers) if self.new_customers else 0
+
+    @property
+    def customer_churn_rate(self) -> float:
+        if not self.prev_customers:
+            return 0.0
+        return round(100 * self.churned_customers / self.prev_customers, 2)
+
+    @property
+    def mrr_churn_rate(self) -> float:
+        if not self.prev_mrr:
+            return 0.0
+        lost = -(self.churn + self.contraction) - self.expansion - self.reactivation
+        return round(100 * lost / self.prev_mrr, 2)
+
+    @property
+    def ltv(self) -> int:
+        rate = self.customer_churn_rate
+        return round(self.arpa / (rate / 100)) if rate > 0 else 0
+
+
+@dataclass(frozen=True)
+class _State:
+    mrr: int
+    status: CustomerStatus
+
+
+def _period_start(day: date, interval: str) -> date:
+    if interval == "year":
+        return day.replace(month=1, day=1)
+    if interval == "quarter":
+        return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+    return day.replace(day=1)
+
+
+def _interval_ends(start: date, end: date, interval: str) -> list[tuple[date, datetime]]:
+    """The month ends ``reports.metrics`` evaluates, thinned out to the interval's ends."""
+    ends = month_ends(start, end)
+    step = {"month": 1, "quarter": 3, "year": 12}[interval]
+    return [p for i, p in enumerate(ends) if p[0].month % step == 0 or i == len(ends) - 1]
+
+
+class _Account:
+    """Every data source's subscription views, loaded once, judged at many instants."""
+
+    def __init__(self, store: ApiStore, grace: timedelta) -> None:
+        self.grace = grace
+        self.sources: list[tuple[str, dict[str, list[SubscriptionView]], dict[str, Plan]]] = []
+        for ds in store.data_sources():
+            with store.selected(ds):
+                views: dict[str, list[SubscriptionView]] = {
+                    cid: [] for cid in store.customer_external_ids()
+                }
+                for view in store.subscription_views():
+                    views.setdefault(view.customer_external_id, []).append(view)
+                self.sources.append((ds.uuid, views, store.plans_by_external_id()))
+
+    def states(self, at: datetime) -> dict[tuple[str, str], _State]:
+        out: dict[tuple[str, str], _State] = {}
+        for ds_uuid, views, plans in self.sources:
+            for cid, customer_views in views.items():
+                statuses = [subscription_status(v, at, self.grace) for v in customer_views]
+                mrr = sum(_mrr(v, plans, at, self.grace) for v in customer_views)
+                out[ds_uuid, cid] = _State(mrr, customer_status(statuses))
+        return out
+
+
+def _point(day: date, totals: tuple[int, int], now: Mapping[Any, _State],
+           before: Mapping[Any, _State]) -> MetricPoint:  # fmt: skip
+    moves = dict.fromkeys(("new_business", "expansion", "contraction", "churn", "reactivation",
+                           "new_customers", "churned_customers"), 0)  # fmt: skip
+    for key, state in now.items():
+        old = before.get(key, _State(0, CustomerStatus.LEAD))
+        if old.mrr == 0 and state.mrr > 0:
+            kind = "reactivation" if old.status is CustomerStatus.CANCELLED else "new_business"
+            moves[kind] += state.mrr
+            moves["new_customers"] += kind == "new_business"
+        elif old.mrr > 0 and state.mrr == 0:
+            moves["churn"] -= old.mrr
+        elif state.mrr > old.mrr:
+            moves["expansion"] += state.mrr - old.mrr
+        elif state.mrr < old.mrr:
+            moves["contraction"] -= old.mrr - state.mrr
+        moves["churned_customers"] += old.status in PAYING and state.status not in PAYING
+    return MetricPoint(
+        day, *totals, **moves,
+        prev_mrr=sum(s.mrr for s in before.values()),
+        prev_customers=sum(s.status in PAYING for s in before.values()),
+    )  # fmt: skip
+
+
+def metric_points(
+    store: ApiStore, start: date, end: date, interval: str, grace: timedelta
+) -> tuple[list[MetricPoint], MetricPoint]:
+    """The entries from ``start`` to ``end`` and the point just before the first interval.
+
+    Headline MRR and customer counts come from ``reports.metrics.monthly_series`` (summed
+    over data sources and currencies); movements from the per-customer states.
+    """
+    ends = _interval_ends(start, end, interval)
+    totals: dict[date, tuple[int, int]] = {day: (0, 0) for day, _ in ends}
+    for ds in store.data_sources():
+        with store.selected(ds):
+            for p in monthly_series(store, start, end, grace):
+                if p.date in totals:
+                    mrr, count = totals[p.date]
+                    paying = sum(p.metrics.customers[s] for s in PAYING)
+                    totals[p.date] = (mrr + sum(p.metrics.mrr.values()), count + paying)
+    account = _Account(store, grace)
+    first = datetime.combine(_period_start(start, interval), time.min, tzinfo=UTC) - _TICK
+    before = account.states(first)
+    opening = MetricPoint(
+        first.date(),
+        sum(s.mrr for s in before.values()),
+        sum(s.status in PAYING for s in before.values()),
+    )
+    points: list[MetricPoint] = []
+    for day, at in ends:
+        now = account.states(at)
+        points.append(_point(day, totals[day], now, before))
+        before = now
+    return points, opening
+
+
+def percentage_change(current: float, previous: float) -> float:
+    return round(100 * (current - previous) / abs(previous), 2) if previous else 0.0
+
+
+def pairs(points: Iterable[MetricPoint]) -> list[tuple[MetricPoint, MetricPoint | None]]:
+    """Each point with the one before it (None for the first)."""
+    out: list[tuple[MetricPoint, MetricPoint | None]] = []
+    previous: MetricPoint | None = None
+    for point in points:
+        out.append((point, previous))
+        previous = point
+    return out

@@ -1,0 +1,100 @@
+"""What every handler shares: the store, the account settings, the clock, and look-ups.
+
+Handlers run one at a time under ``lock`` (the dispatcher holds it), so the single SQLite
+connection is never used by two threads at once and a handler sees a consistent store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from saasync.destinations.local_api import ApiStore
+from saasync.destinations.local_rows import (
+    DataSourceInfo,
+    StoredCustomer,
+    StoredInvoice,
+    StoredPlan,
+    StoredSubscription,
+)
+from saasync.server.wire import ApiError
+
+_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF", "AUD": "A$",
+          "CAD": "C$", "INR": "₹", "BRL": "R$", "SEK": "kr"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Account:
+    """``GET /v1/account``. Amounts in responses are in ``currency`` (see ``docs``)."""
+
+    name: str = "saasync local account"
+    currency: str = "USD"
+    time_zone: str = "UTC"
+    week_start_on: str = "monday"
+
+    @property
+    def currency_sign(self) -> str:
+        return _SIGNS.get(self.currency, self.currency)
+
+    def doc(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "currency": self.currency,
+            "time_zone": self.time_zone,
+            "week_start_on": self.week_start_on,
+        }
+
+
+class ApiContext:
+    def __init__(
+        self,
+        store: ApiStore,
+        *,
+        account: Account = Account(),
+        grace: timedelta = timedelta(0),
+        clock: Callable[[], datetime] | None = None,
+        base_url: str = "",
+    ) -> None:
+        self.store = store
+        self.account = account
+        self.grace = grace
+        self.lock = threading.RLock()
+        self.base_url = base_url
+        self._clock = clock or store.now
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- look-ups that answer 404 the way ChartMogul does --------------------------------
+
+    def data_source(self, uuid: str) -> DataSourceInfo:
+        ds = self.store.data_source_by_uuid(uuid)
+        if ds is None:
+            raise ApiError.not_found("Data source")
+        return ds
+
+    def customer(self, uuid: str) -> StoredCustomer:
+        found = self.store.customer_by_uuid(uuid)
+        if found is None:
+            raise ApiError.not_found("Customer")
+        return found
+
+    def plan(self, uuid: str) -> StoredPlan:
+        found = self.store.plan_by_uuid(uuid)
+        if found is None:
+            raise ApiError.not_found("Plan")
+        return found
+
+    def invoice(self, uuid: str) -> StoredInvoice:
+        found = self.store.invoice_by_uuid(uuid)
+        if found is None:
+            raise ApiError.not_found("Invoice")
+        return found
+
+    def subscription(self, uuid: str) -> StoredSubscription:
+        found = self.store.subscription_by_uuid(uuid)
+        if found is None:
+            raise ApiError.not_found("Subscription")
+        return found
