@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from saasync import __version__
-from saasync.connector import ConnectorContext, load_connector_class
+from saasync.connector import ConnectorContext, ItemMapping, load_connector_class
 from saasync.destinations.base import Destination
 from saasync.diff import render_report, report_json
 from saasync.engine import Engine
@@ -231,12 +231,19 @@ def runs(config_path: str | None, connection: str | None, limit: int, as_json: b
     return 0
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @config_option
 @connection_option
 @click.option("--json", "as_json", is_flag=True)
-def review(config_path: str | None, connection: str | None, as_json: bool) -> int:
-    """The review queue: quarantined records, with the field and the reason."""
+@click.pass_context
+def review(ctx: click.Context, config_path: str | None, connection: str | None, as_json: bool) -> int:
+    """The review queue: quarantined records, with the field and the reason.
+
+    `saasync review map ITEM ...` tells saasync how to classify an item it could not
+    (UNMAPPED_ITEM); the next sync re-reads the invoices that were held for it.
+    """
+    if ctx.invoked_subcommand is not None:
+        return 0
     settings = load_settings(config_path)
     with StateStore(settings.resolve(settings.state), read_only=True) as state:
         items = state.review_items(connection)
@@ -290,6 +297,36 @@ def metrics(config_path: str | None, connection: str | None, at_text: str | None
         console = _console()
         for table in metrics_tables(current, series):
             console.print(table)
+    return 0
+
+
+@review.command("map")
+@config_option
+@connection_option
+@click.argument("item")
+@click.option("--plan", "plan_id", help="Plan external id for this item's lines (recurring).")
+@click.option("--name", "plan_name", help="Plan name (default: the plan id).")
+@click.option("--interval", type=click.Choice(["day", "week", "month", "year"]), default="month",
+              show_default=True)
+@click.option("--count", "interval_count", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--one-time", is_flag=True, help="Lines of this item are always one-time charges.")
+def review_map(config_path: str | None, connection: str | None, item: str, plan_id: str | None,
+               plan_name: str | None, interval: str, interval_count: int, one_time: bool) -> int:
+    """Classify ITEM (an item or account code) as a plan, or as one-time."""
+    if bool(plan_id) == one_time:
+        raise ConfigError("give exactly one of --plan PLAN_ID or --one-time")
+    settings = load_settings(config_path)
+    name, _ = settings.connection(connection)
+    mapping = ItemMapping(item=item, one_time=one_time, plan_external_id=plan_id,
+                          plan_name=plan_name or plan_id, interval_unit=interval,
+                          interval_count=interval_count)
+    with StateStore(settings.resolve(settings.state)) as state:
+        state.save_item_mapping(name, mapping)
+        waiting = [i for i in state.review_items(name)
+                   if i.reason == "UNMAPPED_ITEM" and (i.raw or {}).get("item") == item]
+    what = "one-time" if one_time else f"plan {plan_id} ({interval_count} {interval})"
+    click.echo(f"{item!r} is now {what} for connection {name!r}; {len(waiting)} invoice(s) in the "
+               "review queue wait for it: the next `saasync sync` sends them.")
     return 0
 
 

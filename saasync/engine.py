@@ -129,7 +129,22 @@ class Engine:
             return ReadWindow("backfill", since, until)
         cursor = self.state.get_cursor(self.connection)
         start = datetime.fromisoformat(cursor) - self.lookback if cursor else None
+        waiting = self._mapped_since()
+        if start is not None and waiting is not None:
+            start = min(start, waiting)
         return ReadWindow("incremental", start, None)
+
+    def _mapped_since(self) -> datetime | None:
+        """The oldest invoice held for an item the user has mapped since: re-read from there."""
+        mapped = self.state.item_mappings(self.connection)
+        dates = [
+            parsed
+            for item in self.state.review_items(self.connection)
+            if item.reason == Reason.UNMAPPED_ITEM.value and item.raw
+            and item.raw.get("item") in mapped
+            and (parsed := _parse_iso(item.raw.get("issued_at"))) is not None
+        ]
+        return min(dates) if dates else None
 
     def run(
         self, mode: str = "sync", since: datetime | None = None, until: datetime | None = None
@@ -455,6 +470,16 @@ def _cancel_call(marker: CancellationMarker) -> Callable[[Destination], Any]:
     return lambda d: d.set_cancellation_dates(
         marker.customer_external_id, marker.subscription_external_id, list(marker.cancellation_dates)
     )
+
+
+def _parse_iso(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
