@@ -3,7 +3,8 @@
 Exit statuses (also in the README):
   0 ok · 1 unexpected error · 2 configuration or usage error · 3 credentials refused ·
   4 another run of the connection holds the lock · 5 the run finished but the destination
-  refused some records (see ``saasync review``)
+  refused some records (see ``saasync review``) · 6 issues found (``audit --fail-on-issues``,
+  ``status --check``)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ExitStatus(IntEnum):
     AUTH = 3
     LOCKED = 4
     PARTIAL = 5
+    ISSUES_FOUND = 6  # audit --fail-on-issues, status --check
 
 
 def _console() -> Console:
@@ -121,7 +123,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, mode: str,
                    dry_run: bool, since: datetime | None = None, until: datetime | None = None,
-                   clock: Callable[[], datetime] = _now, show_progress: bool = False) -> RunReport:
+                   clock: Callable[[], datetime] = _now, show_progress: bool = False,
+                   should_stop: Callable[[], bool] = lambda: False) -> RunReport:
     state_path = settings.resolve(settings.state)
     with StateStore(state_path, read_only=dry_run) as state:
         connector = make_connector(settings, name, conn, clock, state)
@@ -133,6 +136,7 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
                     rules=RuleSettings(conn.open_invoices, conn.grace_days),
                     data_source=conn.destination.data_source,
                     lookback=timedelta(hours=conn.lookback_hours), clock=clock, progress=progress,
+                    should_stop=should_stop,
                 )
                 if dry_run:
                     return engine.run(mode, since, until)
@@ -328,6 +332,54 @@ def review_map(config_path: str | None, connection: str | None, item: str, plan_
     click.echo(f"{item!r} is now {what} for connection {name!r}; {len(waiting)} invoice(s) in the "
                "review queue wait for it: the next `saasync sync` sends them.")
     return 0
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True,
+              help="TOML config; connections with a `schedule` (cron) are run.")
+@click.option("--max-runs", type=int, default=None, help="Stop after this many runs (testing).")
+def schedule(config_path: str, max_runs: int | None) -> int:
+    """Run connections on their cron schedules until SIGTERM/SIGINT (then exit 0 cleanly)."""
+    from saasync.scheduler import Scheduler, StopFlag
+
+    settings = load_settings(config_path)
+    stop = StopFlag()
+    stop.install()
+
+    def run(name: str, conn: ConnectionSettings, should_stop: Callable[[], bool]) -> RunReport:
+        return run_connection(settings, name, conn, mode="sync", dry_run=False, should_stop=should_stop)
+
+    scheduler = Scheduler(settings, run, stop)
+    for name, when in sorted(scheduler.plan().items()):
+        click.echo(f"{name}: next run at {when.isoformat()}", err=True)
+    scheduler.loop(max_runs=max_runs)
+    return 0
+
+
+@cli.command()
+@config_option
+@click.option("--check", is_flag=True, help="Exit 6 when a connection has not succeeded within its expected interval.")
+@click.option("--json", "as_json", is_flag=True)
+def status(config_path: str | None, check: bool, as_json: bool) -> int:
+    """Last success, last error and lag per connection (for monitoring)."""
+    from saasync.scheduler import connection_status
+
+    settings = load_settings(config_path)
+    with StateStore(settings.resolve(settings.state), read_only=True) as state:
+        rows = [connection_status(state, name, conn, _now()) for name, conn in sorted(settings.connections.items())]
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        table = Table(title="Connections", show_edge=False)
+        for col in ("connection", "last success", "lag", "last error", "late"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            lag = f"{r.lag_seconds / 60:.0f} min" if r.lag_seconds is not None else "never"
+            table.add_row(r.connection, r.last_success or "never", lag,
+                          f"{r.last_error or ''} {r.last_error_message or ''}".strip(),
+                          "LATE" if r.late else "ok")
+        _console().print(table)
+    return int(ExitStatus.ISSUES_FOUND) if check and any(r.late for r in rows) else 0
 
 
 @cli.command()

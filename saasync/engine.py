@@ -107,6 +107,7 @@ class Engine:
         lookback: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: ProgressFn | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.connection = connection
         self.connector = connector
@@ -117,6 +118,7 @@ class Engine:
         self.lookback = lookback
         self.clock = clock
         self.progress = progress
+        self.should_stop = should_stop
         self._accepted: set[str] = set()  # review keys of records the destination accepted
 
     @property
@@ -162,12 +164,15 @@ class Engine:
         try:
             records, max_seen = self._read(window, report)
             self._process(records, report)
-            if mode == "sync" and not self.dry_run and max_seen is not None:
+            if report.status == "stopped":
+                log.warning("run stopped before the end: the cursor stays; the next run goes on",
+                            connection=self.connection)
+            elif mode == "sync" and not self.dry_run and max_seen is not None:
                 cursor = min(max_seen, run_start).isoformat()
                 if report.cursor_before is None or cursor > report.cursor_before:
                     self.state.set_cursor(self.connection, cursor)
             report.cursor_after = self.state.get_cursor(self.connection) if not self.dry_run else report.cursor_before
-            if report.failed_ops or report.conflicts:
+            if report.status == "ok" and (report.failed_ops or report.conflicts):
                 report.status = "partial"
         except AuthError as exc:
             report.status, report.error = "failed", str(exc)
@@ -252,6 +257,9 @@ class Engine:
 
         done = 0
         for customer_id in sorted(touched):
+            if self.should_stop():
+                report.status = "stopped"  # the customer in hand is finished; commit and leave
+                break
             history = mirror.history(customer_id)
             changes = build_customer(history, plans, self.rules)
             for plan in changes.plans:

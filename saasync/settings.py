@@ -41,7 +41,20 @@ class ConnectionSettings(Strict):
     open_invoices: Literal["exclude", "include"] = "exclude"
     grace_days: int = Field(default=0, ge=0)
     lookback_hours: float = Field(default=24.0, ge=0)
+    schedule: str | None = None  # cron expression for `saasync schedule`
+    jitter_seconds: float = Field(default=0.0, ge=0)
+    max_lag_minutes: float | None = Field(default=None, gt=0)  # `status --check` threshold
     destination: DestinationSettings = Field(default_factory=DestinationSettings)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from croniter import croniter
+
+            if not croniter.is_valid(value):
+                raise ValueError(f"not a cron expression: {value!r} (e.g. \"*/15 * * * *\")")
+        return value
 
     @field_validator("options")
     @classmethod
