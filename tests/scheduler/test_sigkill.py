@@ -1,0 +1,52 @@
+"""Crash safety, proven: SIGKILL a sync at random points, many times, then let it finish.
+
+The store must end exactly as after one clean run: nothing missing, nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from saasync.destinations.local import LocalStore
+from tests.e2e.conftest import SAMPLE, write_config
+
+
+def sync(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "saasync", "sync", "--config", str(config), "--json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def fingerprint(folder: Path) -> str:
+    with LocalStore(folder / "store" / "analytics.db") as store:
+        return store.fingerprint()
+
+
+def test_sigkill_at_random_points_then_finish_equals_one_clean_run(tmp_path: Path) -> None:
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    assert sync(write_config(clean, SAMPLE)).wait(timeout=120) == 0
+
+    crashy = tmp_path / "crashy"
+    crashy.mkdir()
+    config = write_config(crashy, SAMPLE)
+    rng = random.Random(20261121)
+    kills = 0
+    for _ in range(8):
+        proc = sync(config)
+        time.sleep(rng.uniform(0.3, 2.5))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+    assert kills >= 4, "the kill points should mostly land inside a run"
+    assert sync(config).wait(timeout=120) == 0
+    assert fingerprint(crashy) == fingerprint(clean)
+    again = subprocess.run([sys.executable, "-m", "saasync", "sync", "--config", str(config), "--json"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and '"created": 0' in again.stdout
