@@ -100,10 +100,9 @@ def make_destination(settings: Settings, conn: ConnectionSettings) -> Destinatio
         path = settings.resolve(dest.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return LocalStore(path)
-    raise ConfigError(
-        f"destination type {dest.type!r} is not available in this version "
-        "(use type = \"local\")"
-    )
+    from saasync.destinations.chartmogul import ChartMogulDestination
+
+    return ChartMogulDestination(dest, os.environ)
 
 
 @contextmanager
@@ -129,6 +128,17 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
     with StateStore(state_path, read_only=dry_run) as state:
         connector = make_connector(settings, name, conn, clock, state)
         destination = None if dry_run else make_destination(settings, conn)
+        baseline, bulk = None, None
+        if dry_run and conn.destination.type == "chartmogul":
+            # diff against what ChartMogul really holds (read-only calls)
+            with make_destination(settings, conn) as reader:  # type: ignore[attr-defined]
+                baseline = reader.snapshot(conn.destination.data_source)
+        if destination is not None and conn.destination.import_mode == "bulk":
+            if not hasattr(destination, "bulk_importer"):
+                raise ConfigError(f"connections.{name}.destination.import_mode: \"bulk\" needs "
+                                  "type = \"chartmogul\"")
+            destination.ensure_data_source(conn.destination.data_source)
+            bulk = destination.bulk_importer()
         try:
             with _progress(show_progress) as progress:
                 engine = Engine(
@@ -136,7 +146,7 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
                     rules=RuleSettings(conn.open_invoices, conn.grace_days),
                     data_source=conn.destination.data_source,
                     lookback=timedelta(hours=conn.lookback_hours), clock=clock, progress=progress,
-                    should_stop=should_stop,
+                    should_stop=should_stop, baseline=baseline, bulk=bulk,
                 )
                 if dry_run:
                     return engine.run(mode, since, until)

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from saasync.connector import Connector, Quarantined, ReadWindow, record_timestamp
-from saasync.destinations.base import Destination
+from saasync.destinations.base import Baseline, BulkSink, Destination
 from saasync.errors import AuthError, BadRecordError, ConflictError
 from saasync.models import Customer, Invoice, Plan, SourceRecord, SourceSubscription
 from saasync.reasons import Reason
@@ -108,6 +108,9 @@ class Engine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: ProgressFn | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        baseline: Baseline | None = None,
+        bulk: BulkSink | None = None,
+        bulk_customers: int = 500,
     ) -> None:
         self.connection = connection
         self.connector = connector
@@ -119,6 +122,12 @@ class Engine:
         self.clock = clock
         self.progress = progress
         self.should_stop = should_stop
+        self.baseline = baseline  # dry run: what the destination really holds, instead of the pushed map
+        self.bulk = bulk  # bulk import: changes are buffered and accepted at each flush
+        self.bulk_customers = bulk_customers
+        self._pending: dict[tuple[str, str | None, str], tuple[Op, str, bool]] = {}
+        self._awaiting_clean: set[str] = set()
+        self._failed_customers: set[str] = set()
         self._accepted: set[str] = set()  # review keys of records the destination accepted
 
     @property
@@ -267,42 +276,100 @@ class Engine:
                     self._sync_plan(plan, report, pushed_plans, read=False)
             ok = self._sync_customer(changes, records, report)
             self._explain_unsent_subscriptions(history, changes, records, report)
-            if ok and not self.dry_run:
+            if self.bulk is not None and not self.dry_run:
+                self._awaiting_clean.add(customer_id)
+                if len(self._awaiting_clean) >= self.bulk_customers:
+                    self._flush_bulk(report)
+            elif ok and not self.dry_run:
                 self.state.mark_clean(self.connection, customer_id)
                 self.state.flush(every=0.25)
             done += 1
             if self.progress is not None:
                 self.progress(done, len(touched))
+        if self.bulk is not None and not self.dry_run:
+            self._flush_bulk(report)
         self._resolve_review(records, report)
         self.state.flush()
 
+    # -- bulk mode -------------------------------------------------------------------------
+    def _buffer(self, op: Op, hash_: str, read: bool, payload: Any) -> None:
+        assert self.bulk is not None
+        if op.kind == "plan":
+            self.bulk.add_plan(payload)
+            self._pending[("plan", None, op.external_id)] = (op, hash_, read)
+        elif op.kind == "customer":
+            self.bulk.add_customer(payload)
+            self._pending[("customer", None, op.external_id)] = (op, hash_, read)
+        else:
+            marker: CancellationMarker = payload
+            self.bulk.add_cancellation(marker.customer_external_id, marker.subscription_external_id,
+                                       list(marker.cancellation_dates))
+            self._pending[("subscription", op.customer_external_id, op.external_id)] = (op, hash_, read)
+
+    def _flush_bulk(self, report: RunReport) -> None:
+        """Send what is buffered; record what the destination accepted, refuse the rest."""
+        assert self.bulk is not None
+        for result in self.bulk.flush():
+            cust = result.customer_external_id if result.kind == "subscription" else None
+            entry = self._pending.pop((result.kind, cust, result.external_id), None)
+            if entry is None:
+                continue
+            self._settle(entry, report, result.error, bool(result.conflict_fields))
+        for entry in list(self._pending.values()):  # no word on it from a completed import: it went in
+            self._settle(entry, report, None, False)
+        self._pending.clear()
+        for customer_id in self._awaiting_clean - self._failed_customers:
+            self.state.mark_clean(self.connection, customer_id)
+        self._awaiting_clean.clear()
+        self._failed_customers.clear()
+        self.state.flush()
+
+    def _settle(self, entry: tuple[Op, str, bool], report: RunReport, error: str | None,
+                conflict: bool) -> None:
+        op, hash_, read = entry
+        kind = "subscription" if op.kind == "cancellation" else op.kind
+        if error is None:
+            self.state.record_pushed(self.connection, op.kind, op.external_id, None, hash_)
+            self._accepted.add(f"{op.kind}:{op.external_id}")
+            return
+        self._refused(report, op, ConflictError(error) if conflict else BadRecordError(error))
+        self._outcome(report, kind, op.external_id, False, read)
+        if op.customer_external_id:
+            self._failed_customers.add(op.customer_external_id)
+
     def _sync_plan(self, plan: Plan, report: RunReport, seen: set[str], read: bool = True) -> None:
         seen.add(plan.external_id)
-        action = self._diff("plan", plan.external_id, plan.model_dump(mode="json"))
+        action = self._diff("plan", plan.external_id, plan.model_dump(mode="json"), plan)
         if action is None:
             if read:
                 report.set("plan", plan.external_id, "unchanged")
             return
         op = Op("plan", plan.external_id, action)
         accepted = self._apply(op, lambda d: d.upsert_plan(plan), report,
-                               hash_=content_hash(plan.model_dump(mode="json")))
+                               hash_=content_hash(plan.model_dump(mode="json")), payload=plan)
         if read or accepted:
             self._outcome(report, "plan", plan.external_id, accepted, read)
 
-    def _diff(self, kind: str, external_id: str, doc: Any) -> str | None:
+    def _diff(self, kind: str, external_id: str, doc: Any, record: Any = None) -> str | None:
+        if self.baseline is not None and record is not None:
+            fields = self.baseline.diff(record)
+            return "create" if fields is None else ("update" if fields else None)
         pushed = self.state.pushed(self.connection, kind, external_id)
         if pushed is None:
             return "create"
         return None if pushed[1] == content_hash(doc) else "update"
 
     def _apply(self, op: Op, call: Callable[[Destination], Any], report: RunReport,
-               *, hash_: str, read: bool = True) -> bool | None:
+               *, hash_: str, read: bool = True, payload: Any = None) -> bool | None:
         """Send one change; True accepted, False refused (quarantined), None dry run."""
         report.ops.append(op)
         if not read:
             report.re_evaluated_ops += 1
         if self.destination is None:
             return None
+        if self.bulk is not None and op.kind in ("customer", "plan", "cancellation"):
+            self._buffer(op, hash_, read, payload)
+            return True  # provisionally: settled at the next flush
         try:
             dest_id = call(self.destination)
         except (BadRecordError, ConflictError) as exc:
@@ -343,7 +410,7 @@ class Engine:
             self._queue(q.kind, q.external_id, cid, q.reason.value, q.detail)
         if changes.customer is not None:
             customer = changes.customer
-            action = self._diff("customer", cid, customer.model_dump(mode="json"))
+            action = self._diff("customer", cid, customer.model_dump(mode="json"), customer)
             read = ("customer", cid) in records
             if action is None:
                 if read:
@@ -351,7 +418,8 @@ class Engine:
             else:
                 accepted = self._apply(Op("customer", cid, action, cid),
                                        lambda d: d.upsert_customer(customer), report,
-                                       hash_=content_hash(customer.model_dump(mode="json")), read=read)
+                                       hash_=content_hash(customer.model_dump(mode="json")), read=read,
+                                       payload=customer)
                 self._outcome(report, "customer", cid, accepted, read)
                 if accepted is False:
                     return False
@@ -369,7 +437,7 @@ class Engine:
         ok = True
         for inv in changes.invoices:
             read = inv.external_id in read_ids
-            action = self._diff("invoice", inv.external_id, inv.doc())
+            action = self._diff("invoice", inv.external_id, inv.doc(), inv)
             if action is None:
                 if read:
                     report.set("invoice", inv.external_id, "unchanged")
@@ -385,8 +453,13 @@ class Engine:
         if creates:
             ok &= self._import(cid, creates, read_ids, report)
         for invoice_id in changes.voided_invoice_ids:
-            pushed = self.state.pushed(self.connection, "invoice", invoice_id)
-            if pushed is None or pushed[1] == VOIDED_HASH:
+            if self.baseline is not None:
+                if (invoice_id not in self.baseline.invoices
+                        or self.baseline.invoice_status.get(invoice_id) == "voided"):
+                    continue
+            elif (pushed := self.state.pushed(self.connection, "invoice", invoice_id)) is None or (
+                pushed[1] == VOIDED_HASH
+            ):
                 continue
             read = invoice_id in read_ids
             target = invoice_id
@@ -406,6 +479,14 @@ class Engine:
             for inv in creates:
                 self._outcome(report, "invoice", inv.external_id, None, inv.external_id in read_ids)
             return True
+        if self.bulk is not None:
+            self.bulk.add_invoices(cid, creates)
+            for inv in creates:
+                self._pending[("invoice", None, inv.external_id)] = (
+                    Op("invoice", inv.external_id, "create", cid), content_hash(inv.doc()),
+                    inv.external_id in read_ids)
+                self._outcome(report, "invoice", inv.external_id, True, inv.external_id in read_ids)
+            return True
         try:
             results = self.destination.import_invoices(cid, creates)
         except (BadRecordError, ConflictError) as exc:
@@ -420,8 +501,8 @@ class Engine:
             read = inv.external_id in read_ids
             if result.error:
                 ok = False
-                self._refused(report, Op("invoice", inv.external_id, "create", cid),
-                              BadRecordError(result.error))
+                error = ConflictError(result.error) if getattr(result, "fields", None) else BadRecordError(result.error)
+                self._refused(report, Op("invoice", inv.external_id, "create", cid), error)
                 self._outcome(report, "invoice", inv.external_id, False, read)
             else:
                 self.state.record_pushed(self.connection, "invoice", inv.external_id,
@@ -438,9 +519,12 @@ class Engine:
             read = sid in read_ids
             doc = marker.doc()
             pushed = self.state.pushed(self.connection, "cancellation", sid)
-            if (pushed is None and not marker.cancellation_dates) or (
-                pushed is not None and pushed[1] == content_hash(doc)
-            ):
+            if self.baseline is not None:
+                same = self.baseline.diff(marker) == []
+            else:
+                same = (pushed is None and not marker.cancellation_dates) or (
+                    pushed is not None and pushed[1] == content_hash(doc))
+            if same:
                 if read:
                     # It reached the destination in this run if its first invoice did.
                     first = starts.get(sid)
@@ -450,7 +534,8 @@ class Engine:
                 continue
             action = "cancel" if marker.cancellation_dates else "reactivate"
             accepted = self._apply(Op("cancellation", sid, action, marker.customer_external_id),
-                                   _cancel_call(marker), report, hash_=content_hash(doc), read=read)
+                                   _cancel_call(marker), report, hash_=content_hash(doc), read=read,
+                                   payload=marker)
             ok &= accepted is not False
             self._outcome(report, "subscription", sid, accepted, read)
         return ok

@@ -10,10 +10,10 @@ the HTTP layer has given up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import OutInvoice
@@ -62,3 +62,37 @@ class Destination(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Baseline(Protocol):
+    """What a destination really holds, read back for a dry run's diff (ChartMogul read-back)."""
+
+    invoices: Mapping[str, Any]
+    invoice_status: Mapping[str, str]
+
+    def diff(self, record: Any) -> list[str] | None:
+        """None: the destination lacks it; []: it holds exactly this; else the differing fields."""
+        ...
+
+
+class BulkOutcome(Protocol):
+    kind: str  # customer | plan | invoice | subscription
+    external_id: str
+    customer_external_id: str | None
+    error: str | None
+    conflict_fields: tuple[str, ...]
+
+
+class BulkSink(Protocol):
+    """A bulk import: changes are buffered, then sent and settled together at ``flush``."""
+
+    def add_plan(self, plan: Plan) -> None: ...
+
+    def add_customer(self, customer: Customer) -> None: ...
+
+    def add_invoices(self, customer_external_id: str, invoices: Sequence[OutInvoice]) -> None: ...
+
+    def add_cancellation(self, customer_external_id: str, subscription_external_id: str,
+                         dates: Sequence[datetime]) -> None: ...
+
+    def flush(self) -> Sequence[BulkOutcome]: ...

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
@@ -38,24 +37,26 @@ from saasync.destinations.chartmogul.client import (
 )
 from saasync.destinations.chartmogul.mapping import (
     JSON,
+    InvoiceConflict,
+    RecordConflict,
+    added_transactions,
     customer_body,
     customer_doc,
     customer_from_api,
     customer_patch,
-    describe,
     differences,
     invoice_body,
     invoice_doc,
     invoice_from_api,
+    per_invoice_answers,
     plan_body,
     plan_doc,
     plan_from_api,
     plan_patch,
     transaction_body,
-    without_transactions,
 )
 from saasync.destinations.chartmogul.readback import DestinationSnapshot, read_state
-from saasync.errors import BadRecordError, ConfigError, ConflictError, FatalError
+from saasync.errors import BadRecordError, ConfigError, FatalError
 from saasync.http import BasicAuth, HttpClient, SecretRegistry, read_secret
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import OutInvoice, OutTransaction
@@ -75,31 +76,14 @@ INVOICE_CHUNK = 100  # invoices per import request; ChartMogul sets no cap, this
 log = structlog.get_logger("saasync.chartmogul")
 
 
-class RecordConflict(ConflictError):
-    """ChartMogul already holds this external id with other content."""
-
-    def __init__(self, kind: str, external_id: str, diffs: Sequence[tuple[str, Any, Any]],
-                 *, message: str | None = None) -> None:
-        self.kind = kind
-        self.external_id = external_id
-        self.fields = tuple(path for path, _, _ in diffs)
-        super().__init__(message or f"{kind} {external_id!r} already exists at ChartMogul with "
-                         f"different content: {describe(diffs)}")
-
-
-@dataclass(frozen=True)
-class InvoiceConflict(InvoiceResult):
-    """An invoice refused as a conflict: ``error`` is the RecordConflict message."""
-
-    fields: tuple[str, ...] = ()
-
-
 class ChartMogulDestination:
     """A ``Destination`` on one ChartMogul account; ``ensure_data_source`` selects the source.
 
-    ``http`` replaces the client built from ``settings`` (tests, a shared session); the
-    key is still read from the environment and registered as a secret. ``sleep`` and
-    ``clock`` drive retries, pacing and bulk polling. Caches are per instance.
+    ``http`` replaces the client built from ``settings`` (a shared session, a local
+    server); the key is still read from the environment and registered as a secret.
+    ``sleep`` and ``clock`` (monotonic seconds) drive retries, pacing and bulk polling.
+    The id caches are per instance and unguarded: share the HttpClient (and its limiter)
+    between threads, not one destination.
     """
 
     name = "chartmogul"
@@ -296,7 +280,7 @@ class ChartMogulDestination:
         try:
             answer = self.client.import_invoices(customer_uuid, [body for _, body in chunk])
         except BadRecordError as exc:
-            answers = _per_invoice(exc.body)
+            answers = per_invoice_answers(exc.body)
             if answers is None and len(chunk) == 1 and exc.status == 422:
                 answers = [{"external_id": chunk[0][0].external_id,
                             "errors": error_messages(exc.body)}]
@@ -375,7 +359,7 @@ class ChartMogulDestination:
                                                                           customer_uuid):
             return uuid
         held = invoice_from_api(found, invoice.customer_external_id, ids.plan_external_id)
-        added = _added_transactions(invoice_doc(held), invoice)
+        added = added_transactions(invoice_doc(held), invoice)
         if live and found.get("customer_uuid") in (None, customer_uuid) and added:
             for transaction in added:
                 self._add_transaction(uuid, invoice, transaction)
@@ -439,27 +423,3 @@ class ChartMogulDestination:
         """A BulkImporter on the selected data source, sharing client, sleep and clock."""
         return BulkImporter(self.client, self._lookups().ds, sleep=self._sleep, clock=self._clock,
                             **options)
-
-
-def _per_invoice(body: Any) -> list[Any] | None:
-    """The per-invoice answers of a refused import, when the body has them (§1.6)."""
-    invoices = body.get("invoices") if isinstance(body, dict) else None
-    if isinstance(invoices, list) and any(isinstance(i, dict) and "external_id" in i
-                                          for i in invoices):
-        return invoices
-    return None
-
-
-def _added_transactions(held: JSON, invoice: OutInvoice) -> list[OutTransaction]:
-    """The transactions to add when the only change is new ones; [] otherwise."""
-    if without_transactions(held) != without_transactions(invoice_doc(invoice)):
-        return []
-    remaining = list(held["transactions"])
-    added = []
-    for transaction in invoice.transactions:
-        doc = transaction.doc()
-        if doc in remaining:
-            remaining.remove(doc)
-        else:
-            added.append(transaction)
-    return added if not remaining else []

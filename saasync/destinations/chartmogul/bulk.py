@@ -9,7 +9,9 @@ other, and each is polled (``sleep`` injected) until it leaves ``queued``/``proc
 nesting is UNCONFIRMED (§13.21): a record without any detail in a ``completed`` import
 counts as imported.
 
-Cancellation dates have no place in a bulk import; ``add_cancellation`` queues them and
+A record refused as "already exists" — say the POST was retried after a 5xx and both
+imports ran — is read back and compared, as in the per-customer path: equal is success,
+different a conflict (``conflict_fields`` set). Cancellation dates have no place in a bulk import; ``add_cancellation`` queues them and
 ``flush`` applies them after the imports finished (subscriptions exist only then)
 through the per-subscription endpoint.
 
@@ -22,11 +24,12 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from saasync.destinations.chartmogul.client import (
+    DUPLICATE_MESSAGES,
     ChartMogulClient,
     Lookups,
     error_text,
@@ -34,10 +37,16 @@ from saasync.destinations.chartmogul.client import (
 )
 from saasync.destinations.chartmogul.mapping import (
     JSON,
+    RecordConflict,
+    comparable_doc,
     customer_body,
+    customer_from_api,
+    differences,
+    invoice_from_api,
     invoice_head,
     line_fields,
     plan_body,
+    plan_from_api,
     transaction_body,
 )
 from saasync.errors import BadRecordError, FatalError
@@ -45,7 +54,7 @@ from saasync.models import Customer, Plan
 from saasync.rules.changeset import OutInvoice
 
 PENDING = frozenset({"queued", "processing", "pending", "in_progress"})
-DONE = frozenset({"imported", "completed", "processed", "success", "succeeded", "ok", "skipped"})
+DONE = frozenset({"imported", "completed", "processed", "success", "succeeded", "ok"})
 MAX_BYTES = 4_500_000  # the API takes at most 5 MB; leave room for the envelope
 _CHILDREN = ("invoices", "line_items", "transactions")
 
@@ -59,6 +68,7 @@ class BulkResult:
     customer_external_id: str | None
     error: str | None = None
     import_id: str | None = None
+    conflict_fields: tuple[str, ...] = ()  # set when ``error`` is a conflict (RecordConflict)
 
     @property
     def ok(self) -> bool:
@@ -97,12 +107,15 @@ class BulkImporter:
         self.name_prefix = name_prefix
         self._plans: dict[str, JSON] = {}
         self._groups: dict[str, _Group] = {}
+        self._records: dict[tuple[str, str], Customer | Plan | OutInvoice] = {}
         self._cancellations: list[tuple[str, str, tuple[datetime, ...]]] = []
 
     def add_plan(self, plan: Plan) -> None:
         self._plans[plan.external_id] = plan_body(plan, None)
+        self._records[("plan", plan.external_id)] = plan
 
     def add_customer(self, customer: Customer) -> None:
+        self._records[("customer", customer.external_id)] = customer
         self._groups.setdefault(customer.external_id, _Group()).customer = customer_body(customer,
                                                                                          None)
 
@@ -110,6 +123,7 @@ class BulkImporter:
         group = self._groups.setdefault(customer_external_id, _Group())
         for invoice in invoices:
             ext = invoice.external_id
+            self._records[("invoice", ext)] = invoice
             group.invoices.append({**invoice_head(invoice), "customer_external_id":
                                    customer_external_id})
             for line in invoice.lines:
@@ -128,6 +142,7 @@ class BulkImporter:
     def flush(self) -> list[BulkResult]:
         """Send everything collected; one result per plan, customer, invoice and cancellation."""
         plans, groups, cancellations = self._plans, self._groups, self._cancellations
+        records, self._records = self._records, {}
         self._plans, self._groups, self._cancellations = {}, {}, []
         results: list[BulkResult] = []
         first = True
@@ -137,6 +152,7 @@ class BulkImporter:
         if first and plans:
             results += self._send(plans, {})
         ids = Lookups(self.client, self.ds)
+        results = [_settle_duplicate(r, records, ids) for r in results]
         for customer, subscription, dates in cancellations:
             try:
                 set_cancellation_dates(self.client, ids, customer, subscription, dates)
@@ -218,15 +234,14 @@ def _group_results(customer: str, group: _Group, import_id: str | None, fallback
                    detail: Any = None) -> list[BulkResult]:
     detail = detail if isinstance(detail, dict) else {}
     results = []
+    own = None
     if group.customer is not None:
-        results.append(BulkResult("customer", customer, customer,
-                                  _error(detail.get("customers"), customer, fallback), import_id))
+        own = _error(detail.get("customers"), customer, fallback)
+        results.append(BulkResult("customer", customer, customer, own, import_id))
     for invoice in group.invoices:
         ext = str(invoice["external_id"])
         errors = [_error(detail.get(key), ext, fallback) for key in _CHILDREN]
-        # The customer's own failure fails its invoices too.
-        errors.append(results[0].error if results else None)
-        found = [e for e in errors if e]
+        found = [e for e in (*errors, own) if e]  # the customer's failure fails its invoices
         results.append(BulkResult("invoice", ext, customer, "; ".join(dict.fromkeys(found)) or None,
                                   import_id))
     return results
@@ -251,6 +266,35 @@ def _error(entry: Any, external_id: str, fallback: str | None) -> str | None:
     said = f": {json.dumps(errors, default=str)}" if errors else ""
     message = entry.get("message")
     return f"{state}{said}" + (f" ({message})" if message else "")
+
+
+def _settle_duplicate(result: BulkResult, records: Mapping[tuple[str, str], Any],
+                      ids: Lookups) -> BulkResult:
+    """A record refused as "already exists" (say, a retried POST whose first import ran)
+    is read back: equal is success, different a conflict naming the fields."""
+    ours = records.get((result.kind, result.external_id))
+    if result.error is None or ours is None or not any(
+            message in result.error for message in DUPLICATE_MESSAGES.values()):
+        return result
+    client, ext = ids.client, result.external_id
+    found: JSON | None
+    if isinstance(ours, Plan):
+        found = client.find_plan(ids.ds, ext)
+        held: Any = plan_from_api(found) if found else None
+    elif isinstance(ours, Customer):
+        found = client.find_customer(ids.ds, ext)
+        held = customer_from_api(found) if found else None
+    else:
+        found = client.find_invoice(ids.ds, ext)
+        held = invoice_from_api(found, ours.customer_external_id,
+                                ids.plan_external_id) if found else None
+    if held is None:
+        return result
+    diffs = differences(comparable_doc(held), comparable_doc(ours))
+    if not diffs:
+        return replace(result, error=None)
+    conflict = RecordConflict(result.kind, ext, diffs)
+    return replace(result, error=str(conflict), conflict_fields=conflict.fields)
 
 
 # Field names that an ``errors`` object keyed by field (not by external id) would use.

@@ -161,13 +161,13 @@ class ChartMogulClient:
             if isinstance(item, dict):
                 yield item
 
-    def _first(self, path: str, key: str, params: Mapping[str, Any], match: Mapping[str, str],
-               ) -> JSON | None:
-        """The one listed record matching ``match`` (the filters are checked, not trusted)."""
+    def _first(self, path: str, key: str, params: Mapping[str, Any],
+               match: Callable[[JSON], bool]) -> JSON | None:
+        """The one listed record ``match`` accepts (the filters are checked, not trusted)."""
         page = self.http.get_json(path, params=params)
         items = page.get(key) if isinstance(page, dict) else None
         for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and all(item.get(k, v) == v for k, v in match.items()):
+            if isinstance(item, dict) and match(item):
                 return item
         return None
 
@@ -183,9 +183,14 @@ class ChartMogulClient:
     # -- customers ------------------------------------------------------------------------
     def find_customer(self, ds: str, external_id: str) -> JSON | None:
         """Look-up by external id: ChartMogul answers 200 with an empty list when unknown."""
+        def ours(item: JSON) -> bool:
+            # A merged customer answers for every (source, external id) merged into it.
+            return (item.get("external_id") == external_id
+                    or external_id in (item.get("external_ids") or ())) and (
+                item.get("data_source_uuid") == ds or ds in (item.get("data_source_uuids") or ()))
+
         return self._first("customers", "entries",
-                           {"data_source_uuid": ds, "external_id": external_id},
-                           {"data_source_uuid": ds, "external_id": external_id})
+                           {"data_source_uuid": ds, "external_id": external_id}, ours)
 
     def create_customer(self, body: JSON) -> JSON:
         return dict(self.http.post_json("customers", body))
@@ -199,7 +204,8 @@ class ChartMogulClient:
     # -- plans ----------------------------------------------------------------------------
     def find_plan(self, ds: str, external_id: str) -> JSON | None:
         return self._first("plans", "plans", {"data_source_uuid": ds, "external_id": external_id},
-                           {"data_source_uuid": ds, "external_id": external_id})
+                           lambda item: item.get("external_id") == external_id
+                           and item.get("data_source_uuid", ds) == ds)
 
     def get_plan(self, uuid: str) -> JSON | None:
         try:
@@ -227,7 +233,7 @@ class ChartMogulClient:
     def find_invoice(self, ds: str, external_id: str) -> JSON | None:
         return self._first("invoices", "invoices",
                            {"data_source_uuid": ds, "external_id": external_id},
-                           {"external_id": external_id})
+                           lambda item: item.get("external_id") == external_id)
 
     def iter_invoices(self, ds: str) -> Iterator[JSON]:
         return self._pages("invoices", "invoices", {"data_source_uuid": ds})

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from saasync.destinations.base import InvoiceResult
+from saasync.errors import ConflictError
 from saasync.models import Customer, Plan, to_utc
 from saasync.rules.changeset import CancellationMarker, OutInvoice, OutLine, OutTransaction, iso
 
@@ -251,8 +254,13 @@ def invoice_from_api(data: Mapping[str, Any], customer_external_id: str,
     )
 
 
-def _canonical(items: Sequence[JSON]) -> list[JSON]:
-    return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=str))
+def _canonical(items: Sequence[JSON], identity: Sequence[str]) -> list[JSON]:
+    """Sorted by identity first, so a changed amount does not move its line elsewhere."""
+    def key(item: JSON) -> tuple[str, ...]:
+        return (*(str(item.get(k) or "") for k in identity),
+                json.dumps(item, sort_keys=True, default=str))
+
+    return sorted(items, key=key)
 
 
 def invoice_doc(invoice: OutInvoice) -> JSON:
@@ -263,13 +271,38 @@ def invoice_doc(invoice: OutInvoice) -> JSON:
         if line["type"] == "subscription":
             line = {k: v for k, v in line.items() if k != "description"}
         lines.append(line)
-    doc["line_items"] = _canonical(lines)
-    doc["transactions"] = _canonical(doc["transactions"])
+    doc["line_items"] = _canonical(lines, ("type", "external_id", "subscription_external_id",
+                                           "service_period_start", "description"))
+    doc["transactions"] = _canonical(doc["transactions"], ("date", "type", "external_id"))
     return doc
 
 
 def without_transactions(doc: JSON) -> JSON:
     return {k: v for k, v in doc.items() if k != "transactions"}
+
+
+def per_invoice_answers(body: Any) -> list[Any] | None:
+    """The per-invoice answers of a refused import, when the body has them (§1.6)."""
+    invoices = body.get("invoices") if isinstance(body, dict) else None
+    if isinstance(invoices, list) and any(isinstance(i, dict) and "external_id" in i
+                                          for i in invoices):
+        return invoices
+    return None
+
+
+def added_transactions(held: JSON, invoice: OutInvoice) -> list[OutTransaction]:
+    """The transactions to add when the only change is new ones; [] otherwise."""
+    if without_transactions(held) != without_transactions(invoice_doc(invoice)):
+        return []
+    remaining = list(held["transactions"])
+    added = []
+    for transaction in invoice.transactions:
+        doc = transaction.doc()
+        if doc in remaining:
+            remaining.remove(doc)
+        else:
+            added.append(transaction)
+    return added if not remaining else []
 
 
 # -- subscriptions ------------------------------------------------------------------------
@@ -331,3 +364,22 @@ def describe(diffs: Sequence[tuple[str, Any, Any]], limit: int = 8) -> str:
     shown = [f"{p} (ChartMogul: {short(a)}, ours: {short(b)})" for p, a, b in diffs[:limit]]
     more = f", and {len(diffs) - limit} more" if len(diffs) > limit else ""
     return ", ".join(shown) + more
+
+
+class RecordConflict(ConflictError):
+    """ChartMogul already holds this external id with other content."""
+
+    def __init__(self, kind: str, external_id: str, diffs: Sequence[tuple[str, Any, Any]],
+                 *, message: str | None = None) -> None:
+        self.kind = kind
+        self.external_id = external_id
+        self.fields = tuple(path for path, _, _ in diffs)
+        super().__init__(message or f"{kind} {external_id!r} already exists at ChartMogul with "
+                         f"different content: {describe(diffs)}")
+
+
+@dataclass(frozen=True)
+class InvoiceConflict(InvoiceResult):
+    """An invoice refused as a conflict: ``error`` is the RecordConflict message."""
+
+    fields: tuple[str, ...] = ()

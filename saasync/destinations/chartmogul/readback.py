@@ -33,8 +33,6 @@ from saasync.destinations.chartmogul.mapping import (
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import CancellationMarker, OutInvoice
 
-KINDS = ("customer", "plan", "invoice", "subscription")
-
 
 @dataclass(frozen=True)
 class DestinationSnapshot:
