@@ -404,6 +404,22 @@ def unlock(config_path: str | None, connection: str) -> int:
     return 0
 
 
+def _register_plugins() -> None:
+    """Commands that live with their feature: reports (reconcile, explain, audit), the server."""
+    from saasync.reports.commands import commands as report_commands
+
+    for command in report_commands:
+        cli.add_command(command)
+    try:
+        from saasync.server.command import serve
+    except ImportError:  # pragma: no cover - the server ships with the package
+        return
+    cli.add_command(serve)
+
+
+_register_plugins()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns known errors into exit statuses and clear messages."""
     try:

@@ -47,6 +47,12 @@ def content_hash(doc: Any) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def destination_doc(record: Customer | Plan) -> dict[str, Any]:
+    """What the destination holds of a customer or plan: when the source last touched it
+    is not part of it, so a new ``updated_at`` alone never causes an update."""
+    return record.model_dump(mode="json", exclude={"updated_at"})
+
+
 def customer_of(record: SourceRecord) -> str | None:
     if isinstance(record, Customer):
         return record.external_id
@@ -145,6 +151,13 @@ class Engine:
             start = min(start, waiting)
         return ReadWindow("incremental", start, None)
 
+    def _checkpoint(self) -> datetime | None:
+        """A connector that knows it has read everything up to a time (e.g. an events feed
+        read to the end) says so, so a quiet account's cursor still moves forward."""
+        checkpoint = getattr(self.connector, "checkpoint", None)
+        value = checkpoint() if callable(checkpoint) else None
+        return value if isinstance(value, datetime) else None
+
     def _mapped_since(self) -> datetime | None:
         """The oldest invoice held for an item the user has mapped since: re-read from there."""
         mapped = self.state.item_mappings(self.connection)
@@ -176,7 +189,8 @@ class Engine:
             if report.status == "stopped":
                 log.warning("run stopped before the end: the cursor stays; the next run goes on",
                             connection=self.connection)
-            elif mode == "sync" and not self.dry_run and max_seen is not None:
+            elif mode == "sync" and not self.dry_run and (
+                max_seen := _later(max_seen, self._checkpoint())) is not None:
                 cursor = min(max_seen, run_start).isoformat()
                 if report.cursor_before is None or cursor > report.cursor_before:
                     self.state.set_cursor(self.connection, cursor)
@@ -339,14 +353,14 @@ class Engine:
 
     def _sync_plan(self, plan: Plan, report: RunReport, seen: set[str], read: bool = True) -> None:
         seen.add(plan.external_id)
-        action = self._diff("plan", plan.external_id, plan.model_dump(mode="json"), plan)
+        action = self._diff("plan", plan.external_id, destination_doc(plan), plan)
         if action is None:
             if read:
                 report.set("plan", plan.external_id, "unchanged")
             return
         op = Op("plan", plan.external_id, action)
         accepted = self._apply(op, lambda d: d.upsert_plan(plan), report,
-                               hash_=content_hash(plan.model_dump(mode="json")), payload=plan)
+                               hash_=content_hash(destination_doc(plan)), payload=plan)
         if read or accepted:
             self._outcome(report, "plan", plan.external_id, accepted, read)
 
@@ -410,7 +424,7 @@ class Engine:
             self._queue(q.kind, q.external_id, cid, q.reason.value, q.detail)
         if changes.customer is not None:
             customer = changes.customer
-            action = self._diff("customer", cid, customer.model_dump(mode="json"), customer)
+            action = self._diff("customer", cid, destination_doc(customer), customer)
             read = ("customer", cid) in records
             if action is None:
                 if read:
@@ -418,7 +432,7 @@ class Engine:
             else:
                 accepted = self._apply(Op("customer", cid, action, cid),
                                        lambda d: d.upsert_customer(customer), report,
-                                       hash_=content_hash(customer.model_dump(mode="json")), read=read,
+                                       hash_=content_hash(destination_doc(customer)), read=read,
                                        payload=customer)
                 self._outcome(report, "customer", cid, accepted, read)
                 if accepted is False:
@@ -563,6 +577,12 @@ def _cancel_call(marker: CancellationMarker) -> Callable[[Destination], Any]:
     return lambda d: d.set_cancellation_dates(
         marker.customer_external_id, marker.subscription_external_id, list(marker.cancellation_dates)
     )
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
 
 
 def _parse_iso(value: object) -> datetime | None:

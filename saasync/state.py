@@ -128,6 +128,12 @@ class StateStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _has_table(self, name: str) -> bool:
+        """A state file written by an older saasync and opened read-only may lack newer tables."""
+        return self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+        ).fetchone() is not None
+
     def _write(self) -> None:
         if self.read_only:
             raise RuntimeError("state opened read-only (dry run): refusing to write")
@@ -340,6 +346,8 @@ class StateStore:
 
     # -- OAuth tokens (TokenStore) ----------------------------------------------------------
     def load_tokens(self, connection: str) -> dict[str, Any] | None:
+        if not self._has_table("tokens"):
+            return None
         row = self.db.execute("SELECT doc FROM tokens WHERE connection=?", (connection,)).fetchone()
         return json.loads(row["doc"]) if row else None
 
@@ -357,6 +365,8 @@ class StateStore:
 
     # -- item mappings (accounting sources) ----------------------------------------------
     def item_mappings(self, connection: str) -> dict[str, ItemMapping]:
+        if not self._has_table("item_mappings"):
+            return {}
         return {
             row["item"]: ItemMapping(**json.loads(row["doc"]))
             for row in self.db.execute(

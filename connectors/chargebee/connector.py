@@ -1,0 +1,172 @@
+"""The Chargebee connector (API v2): plans, customers, subscriptions and invoices, read-only.
+
+Options are checked up front (a typo is a ConfigError naming it), the API key comes from
+the environment variable named by ``api_key_env``, and every request goes through the one
+HTTP layer with a Chargebee classifier: 429 ``api_request_limit_exceeded`` honours
+``Retry-After``; other 4xx stop the run with Chargebee's own message. See BEHAVIOR.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import requests
+
+from connectors.chargebee.streams import (
+    MAX_PAGE,
+    ChargebeeApi,
+    CustomersStream,
+    InvoicesStream,
+    PlansStream,
+    SubscriptionsStream,
+)
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.errors import ConfigError
+from saasync.http import (
+    RETRY_STATUSES,
+    BasicAuth,
+    HttpClient,
+    Outcome,
+    RateLimiter,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    Timeouts,
+    read_secret,
+)
+from saasync.models import SourceRecord
+
+OPTIONS = ("site", "base_url", "api_key_env", "page_size", "product_catalog",
+           "requests_per_minute")
+DEFAULT_API_KEY_ENV = "CHARGEBEE_API_KEY"
+#: Test sites and the Starter plan allow 150 requests a minute: the safe default.
+DEFAULT_REQUESTS_PER_MINUTE = 150
+#: "Going over either limit returns 429 until the limit resets, after about a minute."
+RATE_LIMIT_RESET_S = 60.0
+CATALOGS = {"1": "1.0", "1.0": "1.0", "2": "2.0", "2.0": "2.0"}
+_SITE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_CATALOG_ERRORS = frozenset({"api_restricted", "configuration_incompatible"})
+
+
+def _fail(option: str, message: str) -> ConfigError:
+    return ConfigError(f"chargebee connector: option '{option}': {message}")
+
+
+def _int_option(options: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(name, f"expected a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def base_url_from(options: Mapping[str, Any]) -> str:
+    """``site`` → ``https://{site}.chargebee.com/api/v2``; ``base_url`` as given (proxies,
+    local fakes). Exactly one of them."""
+    site, base = options.get("site"), options.get("base_url")
+    if site is not None and base is not None:
+        raise _fail("site", "give either 'site' or 'base_url', not both")
+    if base is not None:
+        if not isinstance(base, str) or not re.match(r"^https?://[^/\s]+", base):
+            raise _fail("base_url", f"expected an http(s) URL such as "
+                                    f"https://acme.chargebee.com/api/v2, got {base!r}")
+        return base.rstrip("/")
+    if not isinstance(site, str) or not _SITE.match(site.strip().lower()):
+        raise _fail("site", "required (your site name: 'acme' for acme.chargebee.com, "
+                            "'acme-test' for the test site), or give 'base_url'")
+    return f"https://{site.strip().lower()}.chargebee.com/api/v2"
+
+
+def _error_detail(response: requests.Response) -> tuple[str | None, str | None]:
+    """Chargebee's error body ``{message, type, api_error_code, param}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if not isinstance(body, Mapping):
+        return None, None
+    code, message = body.get("api_error_code"), body.get("message")
+    return (str(code) if code else None), (str(message) if message else None)
+
+
+def classify(response: requests.Response) -> Outcome:
+    """What a Chargebee answer means. Waiting is the retry policy's job, not ours."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return Outcome.ok()
+    code, message = _error_detail(response)
+    detail = f"{code}: {message}" if code or message else None
+    if status == 429:
+        # Retry-After (seconds or a date) is read by the client; without it, wait out the minute.
+        after = None if response.headers.get("Retry-After") else RATE_LIMIT_RESET_S
+        return Outcome.rate_limited(after, message=detail)
+    if status in (401, 403):
+        return Outcome.auth_error(detail)
+    if status in RETRY_STATUSES:
+        return Outcome.retry(message=detail)  # 503 internal_temporary_error, 504 gateway_timeout
+    if 400 <= status < 500:
+        hint = ""
+        if code in _CATALOG_ERRORS:
+            hint = " (is option 'product_catalog' right for this site: \"1.0\" or \"2.0\"?)"
+        elif status == 404:
+            hint = " (check option 'site' / 'base_url': it should end in /api/v2)"
+        # A read-only list call that Chargebee refuses will be refused again: stop clearly.
+        return Outcome.fatal(f"{detail or 'request refused'}{hint}")
+    return Outcome.fatal(detail)
+
+
+class ChargebeeConnector:
+    """Reads a Chargebee site. ``retry``, ``limiter`` and ``session`` are for tests."""
+
+    name: ClassVar[str] = "chargebee"
+
+    def __init__(
+        self,
+        options: Mapping[str, Any],
+        context: ConnectorContext,
+        *,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ConfigError(f"chargebee connector: unknown option(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(OPTIONS)})")
+        self.base_url = base_url_from(options)
+        env_var = options.get("api_key_env", DEFAULT_API_KEY_ENV)
+        if not isinstance(env_var, str) or not env_var.strip():
+            raise _fail("api_key_env", "expected the name of the environment variable holding "
+                                       "the API key")
+        self.page_size = _int_option(options, "page_size", MAX_PAGE, 1, MAX_PAGE)
+        rpm = _int_option(options, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, 1, 100_000)
+        catalog = CATALOGS.get(str(options.get("product_catalog", "2.0")).strip())
+        if catalog is None:
+            raise _fail("product_catalog", f"expected \"2.0\" (item prices) or \"1.0\" (plans "
+                                           f"and addons), got {options['product_catalog']!r}")
+        self.catalog = catalog
+        key = read_secret(context.env, env_var.strip())
+        self.client = HttpClient(
+            self.base_url,
+            auth=BasicAuth.api_key(key),
+            timeouts=Timeouts(connect=30.0, read=80.0),  # the official SDK's timeouts
+            classifier=classify,
+            retry=retry,
+            limiter=limiter if limiter is not None else SlidingWindowLimiter(rpm, 60.0, None),
+            session=session,
+        )
+
+    def __repr__(self) -> str:
+        return f"ChargebeeConnector({self.base_url!r}, product_catalog={self.catalog!r})"
+
+    def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
+        """Plans, customers, subscriptions, then invoices (the order the engine relies on)."""
+        api = ChargebeeApi(self.client, self.page_size)
+        plans = PlansStream(api, self.catalog)
+        yield from plans.read(window)
+        yield from CustomersStream(api).read(window)
+        yield from SubscriptionsStream(api).read(window)
+        yield from InvoicesStream(api, plans.periods).read(window)
+
+    def close(self) -> None:
+        self.client.close()

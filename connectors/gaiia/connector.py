@@ -1,0 +1,154 @@
+"""The gaiia connector (ISP billing platform, GraphQL): products, accounts, subscriptions, invoices.
+
+Reads the GraphQL API with the ``X-Gaiia-Api-Key`` header and yields normalized records
+in dependency order: plans, customers, subscriptions, invoices. Accounts carry their
+status type and billing-cycle flag, which the out-of-sync audit (DOMAIN §7) reads.
+Quirks, the status tables and what is quarantined are in ``BEHAVIOR.md`` beside this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+
+from connectors.gaiia.mapping import dig, stamp
+from connectors.gaiia.streams import (
+    CustomersStream,
+    GaiiaApi,
+    InvoicesStream,
+    PlansStream,
+    SubscriptionsStream,
+)
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.errors import ConfigError
+from saasync.http import (
+    HeaderKeyAuth,
+    HttpClient,
+    Outcome,
+    RetryPolicy,
+    classify_response,
+    read_secret,
+)
+from saasync.models import SourceRecord
+
+DEFAULT_BASE_URL = "https://api.gaiia.com/api/v1"
+DEFAULT_KEY_ENV = "GAIIA_API_KEY"
+KEY_HEADER = "X-Gaiia-Api-Key"
+MAX_PAGE_SIZE = 250  # root connections; gaiia's default is 50
+NESTED_PAGE_SIZE = 25  # an invoice's debits and credits, a debit's taxes and discounts
+OPTIONS = ("base_url", "api_key_env", "page_size", "settle_days")
+_AUTH_CODES = frozenset({"UNAUTHORIZED", "FORBIDDEN"})
+
+
+@dataclass(frozen=True)
+class GaiiaSettings:
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str = DEFAULT_KEY_ENV
+    page_size: int = 50
+    settle_days: int = 90
+
+
+def _int_option(options: Mapping[str, Any], name: str, default: int, low: int, top: int) -> int:
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+        raise ConfigError(f"gaiia connector: option {name!r} must be an integer {low}..{top}, "
+                          f"got {value!r}")
+    return value
+
+
+def configure(options: Mapping[str, Any]) -> GaiiaSettings:
+    """Checked options; an unknown one is an error, so a typo never goes unnoticed."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"gaiia connector: unknown option(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(OPTIONS)})")
+    base_url = str(options.get("base_url", DEFAULT_BASE_URL)).strip().rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"gaiia connector: option 'base_url' must be an absolute http(s) URL "
+                          f"such as {DEFAULT_BASE_URL}, got {options.get('base_url')!r}")
+    key_env = options.get("api_key_env", DEFAULT_KEY_ENV)
+    if not isinstance(key_env, str) or not key_env.strip():
+        raise ConfigError("gaiia connector: option 'api_key_env' must name the environment "
+                          "variable holding the API key")
+    return GaiiaSettings(
+        base_url, key_env.strip(),
+        _int_option(options, "page_size", GaiiaSettings.page_size, 1, MAX_PAGE_SIZE),
+        _int_option(options, "settle_days", GaiiaSettings.settle_days, 0, 3660),
+    )
+
+
+def _errors(response: requests.Response) -> list[Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return errors if isinstance(errors, list) else []
+
+
+def _throttled(error: Any, response: requests.Response) -> Outcome:
+    """Wait until ``retryAt`` (or the ``X-Rate-Limit-Retry-At`` header). A query that costs
+    more than the whole bucket can never pass: stop with what to change instead."""
+    ext = dig(error, "extensions") or {}
+    cost, limit = ext.get("cost"), ext.get("limit")
+    if isinstance(cost, int) and isinstance(limit, int) and cost > limit:
+        return Outcome.fatal(f"a query costs {cost} points, more than the whole rate-limit "
+                             f"bucket ({limit}): lower the connection's page_size")
+    at = stamp(ext.get("retryAt")) or stamp(response.headers.get("X-Rate-Limit-Retry-At"))
+    message = dig(error, "message") or "gaiia rate limit reached (RATE_LIMITED)"
+    return Outcome.rate_limited(at=at, message=str(message))
+
+
+def classify_gaiia(response: requests.Response) -> Outcome:
+    """gaiia answers most failures with HTTP 200 and a GraphQL ``errors`` list: throttling
+    (``RATE_LIMITED`` + ``retryAt``) is retried, ``UNAUTHORIZED``/``FORBIDDEN`` refuse the
+    key; other errors pass through so the caller can name the failed query."""
+    for error in _errors(response):
+        code = dig(error, "extensions", "code")
+        if code == "RATE_LIMITED":
+            return _throttled(error, response)
+        if code in _AUTH_CODES:
+            return Outcome.auth_error(f"{code}: {dig(error, 'message') or 'API key refused'} "
+                                      f"(check the {KEY_HEADER} key)")
+    if response.status_code == 429:
+        at = stamp(response.headers.get("X-Rate-Limit-Retry-At"))
+        return Outcome.rate_limited(at=at) if at else Outcome.rate_limited()
+    return classify_response(response)
+
+
+class GaiiaConnector:
+    """Options: ``base_url``, ``api_key_env``, ``page_size`` (1..250), ``settle_days``.
+
+    ``retry`` is for tests and embedding (a no-op sleep); ``nested_page_size`` for tests
+    that exercise the nested paging with a small data set.
+    """
+
+    name: ClassVar[str] = "gaiia"
+
+    def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
+                 retry: RetryPolicy | None = None, nested_page_size: int = NESTED_PAGE_SIZE) -> None:
+        self.settings = configure(options)
+        try:
+            key = read_secret(context.env, self.settings.api_key_env)
+        except ConfigError as exc:
+            raise ConfigError(f"gaiia connector: option 'api_key_env': {exc}") from None
+        client = HttpClient(self.settings.base_url, auth=HeaderKeyAuth(KEY_HEADER, key),
+                            classifier=classify_gaiia, retry=retry)
+        self.api = GaiiaApi(client, self.settings.page_size, nested_page_size)
+
+    def __repr__(self) -> str:
+        return f"GaiiaConnector({self.settings.base_url!r})"
+
+    def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
+        """Plans, customers, subscriptions, then invoices (see ReadWindow for the modes)."""
+        yield from PlansStream().read(self.api, window)
+        yield from CustomersStream().read(self.api, window)
+        yield from SubscriptionsStream().read(self.api, window)
+        settle = timedelta(days=self.settings.settle_days)
+        yield from InvoicesStream(settle).read(self.api, window)

@@ -1,0 +1,167 @@
+"""The Recurly connector (API v3, version v2021-02-25): plans, accounts, subscriptions, invoices.
+
+Reads with the site's private API key (Basic auth, key as username, empty password)
+and the versioned ``Accept`` header Recurly requires, and yields normalized records in
+dependency order: plans, customers, subscriptions, invoices. Quirks, the status tables
+and what is quarantined are in ``BEHAVIOR.md`` beside this file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+
+from connectors.recurly.streams import (
+    AccountsStream,
+    InvoicesStream,
+    PlansStream,
+    RecurlyApi,
+    SubscriptionsStream,
+)
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.errors import ConfigError
+from saasync.http import (
+    RETRY_STATUSES,
+    BasicAuth,
+    HttpClient,
+    Outcome,
+    RateLimiter,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    classify_response,
+    read_secret,
+)
+from saasync.models import SourceRecord
+
+API_VERSION = "v2021-02-25"
+ACCEPT = f"application/vnd.recurly.{API_VERSION}+json"
+DEFAULT_BASE_URL = "https://v3.recurly.com"
+DEFAULT_KEY_ENV = "RECURLY_API_KEY"
+MAX_PAGE_SIZE = 200
+OPTIONS = ("base_url", "api_key_env", "page_size", "requests_per_minute")
+# Below this an X-RateLimit-Reset value cannot be an epoch: read it as seconds to wait.
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class RecurlySettings:
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str = DEFAULT_KEY_ENV
+    page_size: int = MAX_PAGE_SIZE
+    requests_per_minute: int = 900
+
+
+def _positive_int(options: Mapping[str, Any], name: str, default: int, top: int | None) -> int:
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top and value > top):
+        bound = f"1..{top}" if top else ">= 1"
+        raise ConfigError(f"recurly connector: option {name!r} must be an integer {bound}, "
+                          f"got {value!r}")
+    return value
+
+
+def configure(options: Mapping[str, Any]) -> RecurlySettings:
+    """Checked options; an unknown one is an error, so a typo never goes unnoticed."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"recurly connector: unknown option(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(OPTIONS)})")
+    base_url = str(options.get("base_url", DEFAULT_BASE_URL)).strip().rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"recurly connector: option 'base_url' must be an absolute http(s) "
+                          f"URL such as {DEFAULT_BASE_URL} (EU: https://v3.eu.recurly.com), "
+                          f"got {options.get('base_url')!r}")
+    key_env = options.get("api_key_env", DEFAULT_KEY_ENV)
+    if not isinstance(key_env, str) or not key_env.strip():
+        raise ConfigError("recurly connector: option 'api_key_env' must name the environment "
+                          "variable holding the API key")
+    return RecurlySettings(
+        base_url, key_env.strip(), _positive_int(options, "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE),
+        _positive_int(options, "requests_per_minute", RecurlySettings.requests_per_minute, None),
+    )
+
+
+def _error_text(response: requests.Response) -> str | None:
+    """Recurly's ``{"error": {"type", "message"}}``, as one line."""
+    try:
+        body = json.loads(response.content or b"null")
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None
+    return ": ".join(str(error[k]) for k in ("type", "message") if error.get(k)) or None
+
+
+def classify_recurly(response: requests.Response) -> Outcome:
+    """What a Recurly answer means. 429 waits until ``X-RateLimit-Reset`` (epoch seconds;
+    Recurly sends no ``Retry-After``); 406 is a refused API version; 404 is left to the
+    caller (a missing object); other 4xx stop the run with Recurly's message."""
+    status = response.status_code
+    if status == 429:
+        after, at = None, None
+        try:
+            reset = float(response.headers.get("X-RateLimit-Reset", ""))
+        except ValueError:
+            reset = None
+        if reset is not None and reset >= _EPOCH_THRESHOLD:
+            at = datetime.fromtimestamp(reset, tz=UTC)
+        elif reset is not None:
+            after = max(reset, 0.0)
+        return Outcome.rate_limited(after, at=at, message=_error_text(response)
+                                    or "Recurly rate limit reached")
+    if status == 406:
+        return Outcome.fatal(f"Recurly refused API version {API_VERSION}: "
+                             f"{_error_text(response) or 'unsupported Accept header'}")
+    if status == 404:
+        return Outcome.bad_record(_error_text(response))
+    if 400 <= status < 500 and status not in (401, 403) and status not in RETRY_STATUSES:
+        return Outcome.fatal(_error_text(response))
+    return classify_response(response)
+
+
+def default_retry() -> RetryPolicy:
+    """Recurly's limit is a sliding 5-minute window, so a reset can be minutes away."""
+    return RetryPolicy(max_retry_after=330.0, deadline=900.0)
+
+
+class RecurlyConnector:
+    """Options: ``base_url``, ``api_key_env``, ``page_size`` (1..200), ``requests_per_minute``.
+
+    ``retry`` and ``limiter`` are for tests and embedding (a no-op sleep, a shared budget).
+    """
+
+    name: ClassVar[str] = "recurly"
+
+    def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
+                 retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
+        self.settings = configure(options)
+        try:
+            key = read_secret(context.env, self.settings.api_key_env)
+        except ConfigError as exc:
+            raise ConfigError(f"recurly connector: option 'api_key_env': {exc}") from None
+        pacing = limiter if limiter is not None else SlidingWindowLimiter(
+            self.settings.requests_per_minute, 60.0, max_concurrent=None)
+        client = HttpClient(
+            self.settings.base_url, auth=BasicAuth.api_key(key), headers={"Accept": ACCEPT},
+            classifier=classify_recurly, retry=retry if retry is not None else default_retry(),
+            limiter=pacing,
+        )
+        self.api = RecurlyApi(client, self.settings.page_size)
+
+    def __repr__(self) -> str:
+        return f"RecurlyConnector({self.settings.base_url!r})"
+
+    def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
+        """Plans, customers, subscriptions, then invoices (see ReadWindow for the modes)."""
+        yield from PlansStream().read(self.api, window)
+        yield from AccountsStream().read(self.api, window)
+        yield from SubscriptionsStream().read(self.api, window)
+        yield from InvoicesStream().read(self.api, window)

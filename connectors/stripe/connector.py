@@ -1,0 +1,233 @@
+"""The Stripe connector: plans, customers, subscriptions and invoices read from Stripe's REST API.
+
+Stripe objects carry no update time and invoices can only be filtered on ``created``, so
+an incremental read is two passes: what was *created* since the cursor (listed in
+ascending ``created`` windows), and what *changed* since it, found through
+``GET /v1/events`` and re-read by id with the pinned API version. Stripe keeps events for
+30 days: a cursor older than that cannot be served from events, and the read becomes a
+full re-scan. Records the events name carry the newest event's time as ``updated_at``,
+in every mode, so a record reads the same however it was found. Quirks: ``BEHAVIOR.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import requests
+import structlog
+
+from connectors.stripe.streams import (
+    Changes,
+    Created,
+    CustomersStream,
+    EventsStream,
+    InvoicesStream,
+    PlansStream,
+    StripeApi,
+    SubscriptionsStream,
+)
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.errors import ConfigError
+from saasync.http import (
+    BearerAuth,
+    HttpClient,
+    Outcome,
+    RateLimiter,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    classify_response,
+    read_secret,
+)
+from saasync.models import SourceRecord, to_utc
+
+log = structlog.get_logger("saasync.connectors.stripe")
+
+DEFAULT_API_VERSION = "2025-03-31.basil"
+EVENT_RETENTION = timedelta(days=30)
+# Events near the 30-day edge may expire while a run pages through them: keep clear of it.
+RETENTION_MARGIN = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class StripeOptions:
+    """The connector's options (BEHAVIOR.md); anything else is a ConfigError."""
+
+    base_url: str = "https://api.stripe.com"
+    api_key_env: str = "STRIPE_API_KEY"
+    api_version: str = DEFAULT_API_VERSION
+    page_size: int = 100
+    window_days: int = 30
+    requests_per_second: float = 20.0
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any]) -> StripeOptions:
+        known = tuple(cls.__dataclass_fields__)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ConfigError(f"stripe connector: unknown option(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(known)})")
+        values: dict[str, Any] = {}
+        for name in ("base_url", "api_key_env", "api_version"):
+            if name in options:
+                value = options[name]
+                if not isinstance(value, str) or not value.strip():
+                    raise ConfigError(f"stripe connector: option {name!r} must be a non-empty "
+                                      "string")
+                values[name] = value.strip()
+        if "base_url" in values:  # the calls name /v1/… themselves
+            values["base_url"] = values["base_url"].rstrip("/").removesuffix("/v1")
+        values.update(_number(options, "page_size", int, 1, 100))
+        values.update(_number(options, "window_days", int, 1, 3650))
+        values.update(_number(options, "requests_per_second", float, 0.1, 100))
+        return cls(**values)
+
+
+def _number(options: Mapping[str, Any], name: str, kind: type, low: float,
+            high: float) -> dict[str, Any]:
+    if name not in options:
+        return {}
+    value = options[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+        kind is int and not isinstance(value, int)
+    ) or not low <= value <= high:
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"stripe connector: option {name!r} must be {what} from {low:g} to "
+                          f"{high:g}, got {value!r}")
+    return {name: kind(value)}
+
+
+def _error_text(response: requests.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(error, dict):
+        return None
+    parts = [str(error[k]) for k in ("type", "code", "message") if error.get(k)]
+    return ": ".join(parts) or None
+
+
+def classify_stripe(response: requests.Response) -> Outcome:
+    """What a Stripe answer means. ``Stripe-Should-Retry`` wins when present (``false``:
+    never retry, even a 429 or 5xx; ``true``: retry); otherwise 429 (rate limits and
+    ``lock_timeout``) waits, 5xx retries, 409 never retries, as Stripe's SDKs do."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return Outcome.ok()
+    text = _error_text(response)
+    if status in (401, 403):
+        return Outcome.auth_error(text)
+    should = response.headers.get("Stripe-Should-Retry", "").strip().lower()
+    if should == "false":
+        if status == 429 or status >= 500:
+            return Outcome.fatal(f"Stripe-Should-Retry: false; {text or 'no detail'}")
+        return Outcome.bad_record(text)
+    if should == "true" or status >= 500:
+        return Outcome.rate_limited(message=text) if status == 429 else Outcome.retry(message=text)
+    if status == 429:
+        return Outcome.rate_limited(message=text)
+    if 400 <= status < 500:
+        return Outcome.bad_record(text)
+    return classify_response(response)
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """Which calls one read makes."""
+
+    events_since: datetime | None  # None: every event Stripe still holds
+    listed: list[Created]  # customers and subscriptions
+    invoice_windows: list[Created]
+    refetch: bool  # re-read by id what the events name and the lists did not return
+
+
+CHECKPOINT_MARGIN = timedelta(minutes=5)
+
+
+def windows(start: datetime | None, end: datetime | None, step: timedelta,
+            now: datetime) -> list[Created]:
+    """Ascending ``created`` windows over ``[start, end)``; the last is open-ended when
+    ``end`` is None, so an invoice stamped after our clock's now is still found."""
+    if start is None:
+        return [(None, end)]
+    out: list[Created] = []
+    low = start
+    while end is None or low < end:
+        high = low + step
+        if end is not None and high >= end:
+            out.append((low, end))
+            break
+        if end is None and high > now:
+            out.append((low, None))
+            break
+        out.append((low, high))
+        low = high
+    return out
+
+
+class StripeConnector:
+    """Reads a Stripe account with a secret (or restricted read-only) key."""
+
+    name: ClassVar[str] = "stripe"
+
+    def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
+                 clock: Callable[[], datetime] | None = None, retry: RetryPolicy | None = None,
+                 limiter: RateLimiter | None = None,
+                 session: requests.Session | None = None) -> None:
+        self.options = StripeOptions.parse(options)
+        key = read_secret(context.env, self.options.api_key_env)
+        try:
+            self.client = HttpClient(
+                self.options.base_url, auth=BearerAuth(key),
+                headers={"Stripe-Version": self.options.api_version},
+                classifier=classify_stripe, retry=retry, session=session,
+                limiter=limiter if limiter is not None else SlidingWindowLimiter(
+                    max(int(self.options.requests_per_second), 1),
+                    max(1.0, 1.0 / self.options.requests_per_second), max_concurrent=None),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"stripe connector: option 'base_url': {exc}") from exc
+        self.api = StripeApi(self.client, self.options.page_size)
+        self._clock = clock if clock is not None else (lambda: datetime.now(UTC))
+        self._checkpoint_at: datetime | None = None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def plan(self, window: ReadWindow, now: datetime) -> ReadPlan:
+        since = to_utc(window.since) if window.since is not None else None
+        step = timedelta(days=self.options.window_days)
+        everything: list[Created] = [(None, None)]
+        if window.mode == "backfill":
+            until = to_utc(window.until) if window.until is not None else None
+            return ReadPlan(None, everything, windows(since, until, step, now), False)
+        if since is None or since < now - EVENT_RETENTION + RETENTION_MARGIN:
+            if since is not None:
+                log.warning("stripe.full_rescan", since=since.isoformat(),
+                            reason="the cursor is older than Stripe's 30-day event retention")
+            return ReadPlan(None, everything, everything, False)
+        return ReadPlan(since, [(since, None)], windows(since, None, step, now), True)
+
+    def checkpoint(self) -> datetime | None:
+        """After a complete incremental read: everything up to the read's start (less a margin
+        for events still being written) has been seen, even on an account where nothing
+        changed, so the engine's cursor moves and the next run does not re-scan in full."""
+        return self._checkpoint_at
+
+    def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
+        started = self._clock()
+        self._checkpoint_at = None
+        plan = self.plan(window, started)
+        changes: Changes = EventsStream(self.api).changes(plan.events_since)
+        plans = PlansStream(self.api)
+        yield from plans.read([(None, None)], changes)
+        yield from CustomersStream(self.api).read(plan.listed, changes, refetch=plan.refetch)
+        yield from SubscriptionsStream(self.api).read(plan.listed, changes, refetch=plan.refetch)
+        invoices = InvoicesStream(self.api, lambda: plans.recurring_ids)
+        yield from invoices.read(plan.invoice_windows, changes, refetch=plan.refetch)
+        if window.mode == "incremental":
+            self._checkpoint_at = started - CHECKPOINT_MARGIN
+
