@@ -72,11 +72,14 @@ def _connector_options(settings: Settings, conn: ConnectionSettings, clock: Call
     if options.get("path") == "builtin:sample":
         from saasync.sample import generate
 
-        today = clock().date()
+        now = clock()
+        today = now.date()
         end = date(today.year, today.month, 1)
-        target = settings.resolve(".saasync/sample") / end.isoformat()
+        # the export is "taken" at the start of today, so statuses look as they would live
+        as_of = datetime(today.year, today.month, today.day, tzinfo=UTC)
+        target = settings.resolve(".saasync/sample") / today.isoformat()
         if not (target / "invoices.csv").exists():
-            generate(target, end=end)
+            generate(target, end=end, as_of=as_of)
         options["path"] = str(target)
     return options
 

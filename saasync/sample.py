@@ -690,10 +690,14 @@ def _bulk_charge(
 # --------------------------------------------------------------------------------------
 
 
-def build(end: date, seed: int = 7) -> Export:
-    """The whole export in memory: scenario customers, then the seeded bulk, date-sorted."""
+def build(end: date, seed: int = 7, as_of: datetime | None = None) -> Export:
+    """The whole export in memory: scenario customers, then the seeded bulk, date-sorted.
+
+    The export is taken on the 15th of ``end``'s month unless ``as_of`` says when (the
+    demo takes it "now", so renewals due up to today exist and nothing looks late).
+    """
     month0 = datetime(end.year, end.month, 1, tzinfo=UTC)
-    x = Export(end, month0, month0 + timedelta(days=14))
+    x = Export(end, month0, as_of or month0 + timedelta(days=14))
     for plan_id, (name, unit, count, _) in PLANS.items():
         x.plans.append(
             {"external_id": plan_id, "name": name, "interval_unit": unit,
@@ -765,11 +769,12 @@ def _write_jsonl(x: Export, out_dir: Path) -> None:
                 handle.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
-def generate(out_dir: Path, *, end: date, seed: int = 7, fmt: str = "csv") -> None:
+def generate(out_dir: Path, *, end: date, seed: int = 7, fmt: str = "csv",
+             as_of: datetime | None = None) -> None:
     """Write the sample exports for the month of ``end`` into ``out_dir`` (csv or jsonl)."""
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
-    export = build(end, seed)
+    export = build(end, seed, as_of)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (_write_csv if fmt == "csv" else _write_jsonl)(export, out_dir)
