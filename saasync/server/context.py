@@ -52,13 +52,13 @@ class ApiContext:
         self,
         store: ApiStore,
         *,
-        account: Account = Account(),
+        account: Account | None = None,
         grace: timedelta = timedelta(0),
         clock: Callable[[], datetime] | None = None,
         base_url: str = "",
     ) -> None:
         self.store = store
-        self.account = account
+        self.account = account or Account()
         self.grace = grace
         self.lock = threading.RLock()
         self.base_url = base_url
