@@ -352,15 +352,22 @@ class StateStore:
         return json.loads(row["doc"]) if row else None
 
     def save_tokens(self, connection: str, tokens: Mapping[str, Any]) -> None:
-        """Committed at once: a rotated refresh token must survive a crash right after."""
+        """Committed at once: a rotated refresh token must survive a crash right after.
+
+        The one write a dry run makes: the provider has already invalidated the old refresh
+        token, so dropping the new one would lock the connection out.
+        """
+        row = (connection, json.dumps(dict(tokens)), now_iso())
+        sql = ("INSERT INTO tokens VALUES (?,?,?) ON CONFLICT(connection) DO UPDATE SET "
+               "doc=excluded.doc, updated_at=excluded.updated_at")
         if self.read_only:
-            return  # a dry run keeps new tokens in memory only
-        with self.db:
-            self.db.execute(
-                "INSERT INTO tokens VALUES (?,?,?) ON CONFLICT(connection) DO UPDATE SET "
-                "doc=excluded.doc, updated_at=excluded.updated_at",
-                (connection, json.dumps(dict(tokens)), now_iso()),
-            )
+            if self.path == ":memory:":
+                return
+            with StateStore(self.path) as writable, writable.db:
+                writable.db.execute(sql, row)
+        else:
+            with self.db:
+                self.db.execute(sql, row)
         _restrict_permissions(self.path)
 
     # -- item mappings (accounting sources) ----------------------------------------------

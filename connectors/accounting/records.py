@@ -1,0 +1,115 @@
+"""Building normalized records from vendor JSON: the error type, money, and quarantine.
+
+Every mapping function raises :class:`MappingError` (naming the record, the field and the
+reason code) instead of returning half a record; the connector turns it into a
+``Quarantined`` item and the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from saasync.connector import Quarantined
+from saasync.models import RecordError, parse_record
+from saasync.money import currency_exponent, is_known_currency
+from saasync.reasons import Reason
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class MappingError(RecordError):
+    """A vendor record that cannot become a normalized one; ``raw`` extends the quarantined raw."""
+
+    def __init__(self, kind: str, external_id: str | None, field: str, message: str, *,
+                 reason: Reason = Reason.INVALID_RECORD,
+                 raw: Mapping[str, Any] | None = None) -> None:
+        super().__init__(kind, external_id, field, message)
+        self.reason = reason
+        self.raw = dict(raw or {})
+
+
+def parse(model: type[M], data: dict[str, Any]) -> M:
+    """``parse_record`` with the failure as a MappingError (INVALID_RECORD, field named)."""
+    try:
+        return parse_record(model, data)
+    except RecordError as exc:
+        raise MappingError(exc.kind, data.get("external_id"), exc.field, exc.message) from exc
+
+
+def decimal(value: Any, kind: str, ext_id: str | None, field: str) -> Decimal:
+    """A vendor number as an exact Decimal (JSON is decoded with ``parse_float=Decimal``)."""
+    if isinstance(value, bool) or value is None:
+        raise MappingError(kind, ext_id, field, f"expected a number, got {value!r}")
+    if isinstance(value, float):  # decoded without parse_float=Decimal: keep its shortest repr
+        value = repr(value)
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise MappingError(kind, ext_id, field, f"expected a number, got {value!r}") from None
+    if not number.is_finite():
+        raise MappingError(kind, ext_id, field, f"expected a finite number, got {value!r}")
+    return number
+
+
+def minor(value: Any, currency: str, kind: str, ext_id: str | None, field: str, *,
+          rounded: bool = False) -> int:
+    """Major units to integer minor units with the currency's ISO 4217 exponent.
+
+    Amounts the vendor states are exact (more decimals than the currency has is an
+    error); ``rounded`` is for amounts we compute (quantity × unit price), which are
+    rounded half-even to the minor unit.
+    """
+    number = decimal(value, kind, ext_id, field)
+    scaled = number.scaleb(currency_exponent(currency))
+    integral = scaled.to_integral_value(rounding=ROUND_HALF_EVEN)
+    if integral != scaled and not rounded:
+        raise MappingError(kind, ext_id, field, f"{value!r} has more decimals than "
+                           f"{currency} allows ({currency_exponent(currency)})")
+    return int(integral)
+
+
+def currency_code(value: Any, kind: str, ext_id: str | None, field: str) -> str:
+    """An ISO 4217 code, or a MappingError naming the field."""
+    code = str(value or "").strip().upper()
+    if not code:
+        raise MappingError(kind, ext_id, field, "currency is missing")
+    if not is_known_currency(code):
+        raise MappingError(kind, ext_id, field, f"unknown currency code {value!r}")
+    return code
+
+
+def quantity(value: Any) -> int:
+    """ChartMogul quantities are whole seats: a whole number >= 1 is kept, anything else
+    (hours such as 1.5, or the 0 of a voided invoice) counts as 1; the amount is exact."""
+    try:
+        number = Decimal(str(value)) if value is not None and not isinstance(value, bool) else None
+    except InvalidOperation:
+        return 1
+    if number is None or not number.is_finite() or number < 1 or number != number.to_integral():
+        return 1
+    return int(number)
+
+
+def quarantine(kind: str, external_id: str | None, exc: MappingError,
+               raw: Mapping[str, Any]) -> Quarantined:
+    """The review-queue entry for a record that failed to map."""
+    return Quarantined(kind, external_id, exc.reason, str(exc), exc.field,
+                       raw={**json_safe(raw), **json_safe(exc.raw)})
+
+
+def json_safe(value: Any) -> Any:
+    """Vendor JSON (with Decimals and datetimes) as plain JSON types, for the review queue."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
