@@ -431,7 +431,7 @@ class Engine:
                     report.set("customer", cid, "unchanged")
             else:
                 accepted = self._apply(Op("customer", cid, action, cid),
-                                       lambda d: d.upsert_customer(customer), report,
+                                       _customer_call(customer, action), report,
                                        hash_=content_hash(destination_doc(customer)), read=read,
                                        payload=customer)
                 self._outcome(report, "customer", cid, accepted, read)
@@ -571,6 +571,19 @@ class Engine:
         fine = {f"{kind}:{ext}" for (kind, ext) in records
                 if (o := report.get(kind, ext)) is None or o.outcome != "quarantined"}
         self.state.resolve_review(self.connection, fine | self._accepted)
+
+
+def _customer_call(customer: Customer, action: str) -> Callable[[Destination], Any]:
+    """A customer never pushed is created straight away where the destination allows it
+    (one request instead of a lookup and a create)."""
+
+    def call(destination: Destination) -> Any:
+        create = getattr(destination, "create_customer", None)
+        if action == "create" and callable(create):
+            return create(customer)
+        return destination.upsert_customer(customer)
+
+    return call
 
 
 def _cancel_call(marker: CancellationMarker) -> Callable[[Destination], Any]:

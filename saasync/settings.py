@@ -31,7 +31,8 @@ class DestinationSettings(Strict):
     base_url: str = "https://api.chartmogul.com/v1"
     api_key_env: str = "CHARTMOGUL_API_KEY"
     import_mode: Literal["per_customer", "bulk"] = "per_customer"
-    requests_per_second: float = Field(default=40.0, gt=0)
+    # 5 % under ChartMogul's 40/s: our window and theirs never line up exactly
+    requests_per_second: float = Field(default=38.0, gt=0)
     max_concurrency: int = Field(default=20, ge=1)
 
 

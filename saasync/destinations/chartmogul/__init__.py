@@ -182,6 +182,11 @@ class ChartMogulDestination:
         ids.remember_customer(ext, uuid)
         return uuid
 
+    def create_customer(self, customer: Customer) -> str:
+        """A customer saasync never pushed: POST at once (no lookup first); an "already
+        exists" answer is still read back and compared, so this is as safe as upsert."""
+        return self._create_customer(customer)
+
     def _create_customer(self, customer: Customer) -> str:
         ids, ext = self._lookups(), customer.external_id
         try:

@@ -51,7 +51,7 @@ def first_customer() -> Customer:
 def test_is_a_destination_with_chartmogul_limits(dest: ChartMogulDestination) -> None:
     assert isinstance(dest, Destination)
     limiter = dest.client.http.limiter
-    assert (limiter.rate, limiter.per, limiter.max_concurrent) == (40, 1.0, 20)  # type: ignore[attr-defined]
+    assert (limiter.rate, limiter.per, limiter.max_concurrent) == (38, 1.0, 20)  # 5 % under ChartMogul's 40/s by default  # type: ignore[attr-defined]
     assert KEY not in repr(dest) and KEY_ENV in repr(dest)
 
 
