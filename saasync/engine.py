@@ -67,32 +67,29 @@ class Mirror:
 
     state: StateStore
     connection: str
-    overlay: dict[str, dict[str, SourceRecord]] = field(default_factory=dict)
+    # this run's records, by customer (plans under ""): read once, never searched linearly
+    overlay: dict[str, list[SourceRecord]] = field(default_factory=dict)
+    # a full read returned everything the source holds: nothing older needs loading
+    complete: bool = False
 
     def put(self, records: Iterable[SourceRecord]) -> None:
         for record in records:
-            self.overlay.setdefault(KIND_OF[type(record)], {})[record.external_id] = record
+            self.overlay.setdefault(customer_of(record) or "", []).append(record)
 
     def plans(self) -> dict[str, Plan]:
-        plans = {
+        plans = {} if self.complete else {
             p.external_id: p
             for p in (Plan.model_validate_json(doc) for doc in self.state.mirror_all(self.connection, "plan"))
         }
-        plans.update(self.overlay.get("plan", {}))  # type: ignore[arg-type]
+        plans.update((r.external_id, r) for r in self.overlay.get("", []) if isinstance(r, Plan))
         return plans
 
     def history(self, customer_id: str) -> CustomerHistory:
-        stored: list[SourceRecord] = [
+        stored: list[SourceRecord] = [] if self.complete else [
             MODEL_OF[kind].model_validate_json(doc)
             for kind, doc in self.state.mirror_for_customer(self.connection, customer_id)
         ]
-        fresh = [
-            rec
-            for kind in ("customer", "invoice", "subscription")
-            for rec in self.overlay.get(kind, {}).values()
-            if customer_of(rec) == customer_id
-        ]
-        return CustomerHistory(customer_id).merge([*stored, *fresh])
+        return CustomerHistory(customer_id).merge([*stored, *self.overlay.get(customer_id, ())])
 
 
 ProgressFn = Callable[[int, int], None]
@@ -135,6 +132,8 @@ class Engine:
         self._awaiting_clean: set[str] = set()
         self._failed_customers: set[str] = set()
         self._accepted: set[str] = set()  # review keys of records the destination accepted
+        self._full_read = False
+        self._read_ids: dict[str, set[str]] = {}
 
     @property
     def dry_run(self) -> bool:
@@ -184,6 +183,7 @@ class Engine:
         )
         run_id = None if self.dry_run else self.state.start_run(self.connection, mode)
         try:
+            self._full_read = window.mode == "incremental" and window.since is None
             records, max_seen = self._read(window, report)
             self._process(records, report)
             if report.status == "stopped":
@@ -260,9 +260,12 @@ class Engine:
                     changed.append(rec)
         touched = {c for rec in records.values() if (c := customer_of(rec)) is not None}
         touched |= self.state.dirty_customers(self.connection)
-        if self.dry_run:
-            mirror.put(changed)
-        else:
+        self._read_ids = {"invoice": set(), "subscription": set(), "customer": set(), "plan": set()}
+        for kind, ext in records:
+            self._read_ids[kind].add(ext)
+        mirror.put(records.values())
+        mirror.complete = self._full_read
+        if not self.dry_run:
             self.state.save_mirror(self.connection, (
                 (KIND_OF[type(r)], r.external_id, customer_of(r), r.model_dump_json(),
                  hashes[(KIND_OF[type(r)], r.external_id)])
@@ -416,7 +419,7 @@ class Engine:
     def _sync_customer(self, changes: CustomerChanges,
                        records: Mapping[tuple[str, str], SourceRecord], report: RunReport) -> bool:
         cid = changes.customer_external_id
-        was_read = {kind: {i for (k, i) in records if k == kind} for kind in ("invoice", "subscription")}
+        was_read = self._read_ids
         all_ok = True
         for q in changes.quarantined:
             if (q.kind, q.external_id) in records:
