@@ -42,13 +42,16 @@ def to_utc(value: Any) -> Any:
         text = value.strip()
         if text.lstrip("-").isdigit():
             return datetime.fromtimestamp(int(text), tz=UTC)
-        try:
-            value = dateparser.isoparse(text)
-        except (ValueError, OverflowError):
+        try:  # the standard library's C parser first: most sources send plain ISO 8601
+            value = datetime.fromisoformat(text)
+        except ValueError:
             try:
-                value = dateparser.parse(text, dayfirst=False)
-            except (ValueError, OverflowError) as exc:
-                raise ValueError(f"not a date or datetime: {text!r}") from exc
+                value = dateparser.isoparse(text)
+            except (ValueError, OverflowError):
+                try:
+                    value = dateparser.parse(text, dayfirst=False)
+                except (ValueError, OverflowError) as exc:
+                    raise ValueError(f"not a date or datetime: {text!r}") from exc
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
