@@ -23,6 +23,7 @@ from connectors.chargebee.streams import (
     SubscriptionsStream,
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import Options
 from saasync.errors import ConfigError
 from saasync.http import (
     RETRY_STATUSES,
@@ -51,13 +52,6 @@ _CATALOG_ERRORS = frozenset({"api_restricted", "configuration_incompatible"})
 
 def _fail(option: str, message: str) -> ConfigError:
     return ConfigError(f"chargebee connector: option '{option}': {message}")
-
-
-def _int_option(options: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(name, f"expected a whole number from {low} to {high}, got {value!r}")
-    return value
 
 
 def base_url_from(options: Mapping[str, Any]) -> str:
@@ -129,17 +123,11 @@ class ChargebeeConnector:
         limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
     ) -> None:
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ConfigError(f"chargebee connector: unknown option(s) {', '.join(unknown)} "
-                              f"(known: {', '.join(OPTIONS)})")
+        checked = Options("chargebee", options, OPTIONS)
         self.base_url = base_url_from(options)
-        env_var = options.get("api_key_env", DEFAULT_API_KEY_ENV)
-        if not isinstance(env_var, str) or not env_var.strip():
-            raise _fail("api_key_env", "expected the name of the environment variable holding "
-                                       "the API key")
-        self.page_size = _int_option(options, "page_size", MAX_PAGE, 1, MAX_PAGE)
-        rpm = _int_option(options, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, 1, 100_000)
+        env_var = checked.env_name("api_key_env", DEFAULT_API_KEY_ENV)
+        self.page_size = checked.integer("page_size", MAX_PAGE, 1, MAX_PAGE)
+        rpm = checked.integer("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, 1, 100_000)
         catalog = CATALOGS.get(str(options.get("product_catalog", "2.0")).strip())
         if catalog is None:
             raise _fail("product_catalog", f"expected \"2.0\" (item prices) or \"1.0\" (plans "

@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import requests
 
@@ -25,6 +24,7 @@ from connectors.gaiia.streams import (
     SubscriptionsStream,
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import Options
 from saasync.errors import ConfigError
 from saasync.http import (
     HeaderKeyAuth,
@@ -53,33 +53,14 @@ class GaiiaSettings:
     settle_days: int = 90
 
 
-def _int_option(options: Mapping[str, Any], name: str, default: int, low: int, top: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
-        raise ConfigError(f"gaiia connector: option {name!r} must be an integer {low}..{top}, "
-                          f"got {value!r}")
-    return value
-
-
 def configure(options: Mapping[str, Any]) -> GaiiaSettings:
     """Checked options; an unknown one is an error, so a typo never goes unnoticed."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"gaiia connector: unknown option(s) {', '.join(unknown)} "
-                          f"(known: {', '.join(OPTIONS)})")
-    base_url = str(options.get("base_url", DEFAULT_BASE_URL)).strip().rstrip("/")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"gaiia connector: option 'base_url' must be an absolute http(s) URL "
-                          f"such as {DEFAULT_BASE_URL}, got {options.get('base_url')!r}")
-    key_env = options.get("api_key_env", DEFAULT_KEY_ENV)
-    if not isinstance(key_env, str) or not key_env.strip():
-        raise ConfigError("gaiia connector: option 'api_key_env' must name the environment "
-                          "variable holding the API key")
+    checked = Options("gaiia", options, OPTIONS)
     return GaiiaSettings(
-        base_url, key_env.strip(),
-        _int_option(options, "page_size", GaiiaSettings.page_size, 1, MAX_PAGE_SIZE),
-        _int_option(options, "settle_days", GaiiaSettings.settle_days, 0, 3660),
+        checked.url("base_url", DEFAULT_BASE_URL),
+        checked.env_name("api_key_env", DEFAULT_KEY_ENV),
+        checked.integer("page_size", GaiiaSettings.page_size, 1, MAX_PAGE_SIZE),
+        checked.integer("settle_days", GaiiaSettings.settle_days, 0, 3660),
     )
 
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import requests
 
@@ -25,6 +24,7 @@ from connectors.recurly.streams import (
     SubscriptionsStream,
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import Options
 from saasync.errors import ConfigError
 from saasync.http import (
     RETRY_STATUSES,
@@ -57,34 +57,15 @@ class RecurlySettings:
     requests_per_minute: int = 900
 
 
-def _positive_int(options: Mapping[str, Any], name: str, default: int, top: int | None) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top and value > top):
-        bound = f"1..{top}" if top else ">= 1"
-        raise ConfigError(f"recurly connector: option {name!r} must be an integer {bound}, "
-                          f"got {value!r}")
-    return value
-
-
 def configure(options: Mapping[str, Any]) -> RecurlySettings:
     """Checked options; an unknown one is an error, so a typo never goes unnoticed."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"recurly connector: unknown option(s) {', '.join(unknown)} "
-                          f"(known: {', '.join(OPTIONS)})")
-    base_url = str(options.get("base_url", DEFAULT_BASE_URL)).strip().rstrip("/")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"recurly connector: option 'base_url' must be an absolute http(s) "
-                          f"URL such as {DEFAULT_BASE_URL} (EU: https://v3.eu.recurly.com), "
-                          f"got {options.get('base_url')!r}")
-    key_env = options.get("api_key_env", DEFAULT_KEY_ENV)
-    if not isinstance(key_env, str) or not key_env.strip():
-        raise ConfigError("recurly connector: option 'api_key_env' must name the environment "
-                          "variable holding the API key")
+    checked = Options("recurly", options, OPTIONS)
     return RecurlySettings(
-        base_url, key_env.strip(), _positive_int(options, "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE),
-        _positive_int(options, "requests_per_minute", RecurlySettings.requests_per_minute, None),
+        checked.url("base_url", DEFAULT_BASE_URL,
+                    example=f"{DEFAULT_BASE_URL} (EU: https://v3.eu.recurly.com)"),
+        checked.env_name("api_key_env", DEFAULT_KEY_ENV),
+        checked.integer("page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+        checked.integer("requests_per_minute", RecurlySettings.requests_per_minute, 1),
     )
 
 
