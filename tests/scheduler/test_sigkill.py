@@ -50,3 +50,35 @@ def test_sigkill_at_random_points_then_finish_equals_one_clean_run(tmp_path: Pat
     again = subprocess.run([sys.executable, "-m", "saasync", "sync", "--config", str(config), "--json"],
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and '"created": 0' in again.stdout
+
+
+def test_sigkill_against_the_chartmogul_server_then_finish_equals_one_clean_run(tmp_path: Path) -> None:
+    """The same, with the destination the ChartMogul-compatible server over real HTTP."""
+    from saasync.server import make_server
+    from tests.e2e.test_chartmogul_server import KEY, chartmogul_config
+
+    env = {**os.environ, "CM_TEST_KEY": KEY}
+
+    def cm_sync(config: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "saasync", "sync", "--config", str(config)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+    with make_server(tmp_path / "clean.db", api_key=KEY, rate_limit=0, max_concurrency=0) as clean:
+        (tmp_path / "c").mkdir()
+        assert cm_sync(chartmogul_config(tmp_path / "c", clean.url)).wait(timeout=180) == 0
+        expected = clean.store.fingerprint()
+    with make_server(tmp_path / "crashy.db", api_key=KEY, rate_limit=0, max_concurrency=0) as server:
+        (tmp_path / "k").mkdir()
+        config = chartmogul_config(tmp_path / "k", server.url)
+        rng = random.Random(7)
+        kills = 0
+        for _ in range(6):
+            proc = cm_sync(config)
+            time.sleep(rng.uniform(0.5, 3.0))
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                kills += 1
+            proc.wait(timeout=60)
+        assert kills >= 3
+        assert cm_sync(config).wait(timeout=180) == 0
+        assert server.store.fingerprint() == expected
