@@ -126,15 +126,18 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, mode: str,
                    dry_run: bool, since: datetime | None = None, until: datetime | None = None,
                    clock: Callable[[], datetime] = _now, show_progress: bool = False,
-                   should_stop: Callable[[], bool] = lambda: False) -> RunReport:
+                   should_stop: Callable[[], bool] = lambda: False,
+                   destination_factory: Callable[[Settings, ConnectionSettings], Destination] | None = None,
+                   ) -> RunReport:
+    build_destination = destination_factory or make_destination
     state_path = settings.resolve(settings.state)
     with StateStore(state_path, read_only=dry_run) as state:
         connector = make_connector(settings, name, conn, clock, state)
-        destination = None if dry_run else make_destination(settings, conn)
+        destination = None if dry_run else build_destination(settings, conn)
         baseline, bulk = None, None
         if dry_run and conn.destination.type == "chartmogul":
             # diff against what ChartMogul really holds (read-only calls)
-            with make_destination(settings, conn) as reader:  # type: ignore[attr-defined]
+            with build_destination(settings, conn) as reader:  # type: ignore[attr-defined]
                 baseline = reader.snapshot(conn.destination.data_source)
         if destination is not None and conn.destination.import_mode == "bulk":
             if not hasattr(destination, "bulk_importer"):
@@ -411,7 +414,9 @@ def _register_plugins() -> None:
     """Commands that live with their feature: reports (reconcile, explain, audit), the server."""
     from saasync.reports.commands import commands as report_commands
 
-    for command in report_commands:
+    from saasync.distributed.command import celery_group
+
+    for command in (*report_commands, celery_group):
         cli.add_command(command)
     try:
         from saasync.server.command import serve
