@@ -47,12 +47,10 @@ Skipped exchanges, and the 12 files that hold nothing else:
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -63,7 +61,8 @@ import requests
 from saasync.server import FaultConfig, ServerHandle, make_server
 from tests.server.conftest import KEY
 
-yaml = pytest.importorskip("yaml")
+pytest.importorskip("yaml")
+from tests.destinations.chartmogul.cassettes import Exchange, read_cassette  # noqa: E402
 
 RECORDINGS = Path(
     os.environ.get("SAASYNC_CHARTMOGUL_RECORDINGS")
@@ -95,48 +94,8 @@ FAULTS = {
 }
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _binary(loader: Any, node: Any) -> str:
-    return base64.b64decode(loader.construct_scalar(node)).decode("utf-8")
-
-
-_Loader.add_constructor("!binary", _binary)
-_Loader.add_constructor("tag:yaml.org,2002:binary", _binary)
-
-
-@dataclass(frozen=True)
-class Exchange:
-    method: str
-    url: str
-    body: str
-    status: int
-    response: str
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.url).path
-
-    def response_json(self) -> Any:
-        try:
-            return json.loads(self.response) if self.response else None
-        except ValueError:
-            return None
-
-
-def load(path: Path) -> list[Exchange]:
-    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
-    out = []
-    for item in doc.get("http_interactions") or doc.get("interactions") or []:
-        rq, rs = item["request"], item["response"]
-        body = rq["body"].get("string") if isinstance(rq.get("body"), dict) else rq.get("body")
-        status = rs["status"]["code"] if isinstance(rs.get("status"), dict) else rs.get("code")
-        answer = rs["body"].get("string") if isinstance(rs.get("body"), dict) else rs.get("body")
-        out.append(Exchange(rq["method"].upper(), rq.get("uri") or rq.get("url"), body or "",
-                            int(status), answer or ""))  # fmt: skip
-    return out
+def load(path: Path) -> tuple[Exchange, ...]:
+    return read_cassette(path)
 
 
 def cassettes() -> list[Path]:
@@ -183,8 +142,8 @@ def pre_existing(exchanges: list[Exchange]) -> list[str]:
     created: set[str] = set()
     used: set[str] = set()
     for ex in exchanges:
-        asked = _ids(ex.url) | _ids(ex.body)
-        answered = _ids(ex.response)
+        asked = _ids(ex.url) | _ids(ex.request_text)
+        answered = _ids(ex.response_text)
         if ex.method == "POST" and 200 <= ex.status < 300:
             created |= answered - asked - used
         used |= asked | answered
@@ -239,11 +198,11 @@ def request_of(exchange: Exchange, base: str, mapping: dict[str, Any]) -> tuple[
     query = [(k, v) for k, v in query if v is not None]
     url = base.removesuffix("/v1") + path + (f"?{urlencode(query)}" if query else "")
     body: str | None = None
-    if exchange.body:
+    if exchange.request_text:
         try:
-            body = json.dumps(substitute(json.loads(exchange.body), mapping))
+            body = json.dumps(substitute(json.loads(exchange.request_text), mapping))
         except ValueError:
-            body = exchange.body
+            body = exchange.request_text
     return url, body
 
 
@@ -447,12 +406,12 @@ def test_recording_replays_with_the_same_status_and_shape(
                             f"{got.text[:300]}")  # fmt: skip
             continue
         recorded = exchange.response_json()
-        if not exchange.response:
+        if not exchange.response_text:
             if got.content:
                 problems.append(f"{label}: body {got.text[:100]!r}, recorded none")
         elif recorded is None:
-            if got.text != exchange.response:
-                problems.append(f"{label}: body {got.text!r}, recorded {exchange.response!r}")
+            if got.text != exchange.response_text:
+                problems.append(f"{label}: body {got.text!r}, recorded {exchange.response_text!r}")
         elif isinstance(recorded, dict):
             ours = got.json()
             problems += [f"{label}: {p}" for p in shape_problems(recorded, ours)]

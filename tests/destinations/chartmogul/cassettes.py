@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -44,10 +45,26 @@ class Exchange:
     def response(self) -> Any:
         return json.loads(self.response_text) if self.response_text else None
 
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+    def response_json(self) -> Any:
+        """The response body as JSON, or None when it is empty or not JSON."""
+        try:
+            return self.response
+        except ValueError:
+            return None
+
 
 @cache
 def exchanges(name: str) -> tuple[Exchange, ...]:
-    doc = yaml.load((HERE / name).read_text("utf-8"), Loader=_Loader)
+    return read_cassette(HERE / name)
+
+
+def read_cassette(path: Path) -> tuple[Exchange, ...]:
+    """Every exchange of a VCR (Ruby) or go-vcr (Go) cassette, in order."""
+    doc = yaml.load(path.read_text("utf-8"), Loader=_Loader)
     out = []
     for item in doc.get("http_interactions") or doc.get("interactions") or []:
         rq, rs = item["request"], item["response"]
