@@ -62,7 +62,7 @@ def render_report(report: RunReport, console: Console, *, max_rows: int = 25) ->
 
     if report.ops:
         ops = Table(title=f"Changes{' that would be made' if report.dry_run else ' made'} "
-                          f"(first {min(max_rows, len(report.ops))} of {len(report.ops)})", show_edge=False)
+                          f"(first {min(max_rows, len(report.ops))} of {report.ops_total})", show_edge=False)
         for col in ("action", "kind", "external id", "customer"):
             ops.add_column(col)
         for op in report.ops[:max_rows]:

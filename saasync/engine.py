@@ -8,9 +8,12 @@ follows the same path, keeps every would-be write in memory, and stops before se
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -22,7 +25,9 @@ from saasync.mirror import (  # noqa: F401  (re-exported: engine users import th
     KIND_OF,
     MODEL_OF,
     VOIDED_HASH,
+    KindView,
     Mirror,
+    ReadSet,
     content_hash,
     customer_of,
     destination_doc,
@@ -37,6 +42,7 @@ from saasync.rules.reconcile import missing_reason
 from saasync.state import ReviewItem, StateStore, now_iso
 
 log = structlog.get_logger("saasync.engine")
+READ_CHUNK = 2000  # records staged into the mirror at a time
 
 
 ProgressFn = Callable[[int, int], None]
@@ -79,8 +85,7 @@ class Engine:
         self._awaiting_clean: set[str] = set()
         self._failed_customers: set[str] = set()
         self._accepted: set[str] = set()  # review keys of records the destination accepted
-        self._full_read = False
-        self._read_ids: dict[str, set[str]] = {}
+        self._review_keys: set[str] = set()
 
     @property
     def dry_run(self) -> bool:
@@ -130,9 +135,9 @@ class Engine:
         )
         run_id = None if self.dry_run else self.state.start_run(self.connection, mode)
         try:
-            self._full_read = window.mode == "incremental" and window.since is None
-            records, max_seen = self._read(window, report)
-            self._process(records, report)
+            with self._mirror() as mirror:
+                read, max_seen = self._read(window, report, mirror)
+                self._process(read, mirror, report)
             if report.status == "stopped":
                 log.warning("run stopped before the end: the cursor stays; the next run goes on",
                             connection=self.connection)
@@ -159,11 +164,23 @@ class Engine:
         return report
 
     # -- read ------------------------------------------------------------------------------
-    def _read(
-        self, window: ReadWindow, report: RunReport
-    ) -> tuple[dict[tuple[str, str], SourceRecord], datetime | None]:
-        records: dict[tuple[str, str], SourceRecord] = {}
+    @contextmanager
+    def _mirror(self) -> Iterator[Mirror]:
+        """The run's mirror; a dry run lays its changes over the state in a scratch file."""
+        if not self.dry_run:
+            yield Mirror(self.state, self.connection)
+            return
+        with tempfile.TemporaryDirectory(prefix="saasync-dry-run-") as scratch:
+            with StateStore(Path(scratch) / "overlay.db") as overlay:
+                yield Mirror(self.state, self.connection, overlay)
+
+    def _read(self, window: ReadWindow, report: RunReport,
+              mirror: Mirror) -> tuple[ReadSet, datetime | None]:
+        """Stream the source into the mirror in chunks: memory stays flat however much is read."""
+        read = ReadSet()
         max_seen: datetime | None = None
+        chunk: list[SourceRecord] = []
+        dirty: set[str] = set()
         for item in self.connector.read(window):
             if isinstance(item, Quarantined):
                 key = item.key
@@ -171,11 +188,19 @@ class Engine:
                 self._queue(item.kind, item.external_id, None, item.reason.value, item.message,
                             field=item.field, location=item.location, raw=item.raw, key=key)
                 continue
-            records[(KIND_OF[type(item)], item.external_id)] = item
+            chunk.append(item)
             stamp = record_timestamp(item)
             if stamp is not None and (max_seen is None or stamp > max_seen):
                 max_seen = stamp
-        return records, max_seen
+            if len(chunk) >= READ_CHUNK:
+                dirty.update(mirror.stage(chunk, read))
+                chunk = []
+        dirty.update(mirror.stage(chunk, read))
+        if not self.dry_run:
+            self.state.mark_dirty(self.connection, dirty)
+            self.state.flush()
+        report.seal()
+        return read, max_seen
 
     def _queue(self, kind: str, external_id: str | None, customer: str | None, reason: str,
                message: str, *, field: str | None = None, location: str | None = None,
@@ -190,43 +215,18 @@ class Engine:
             first_seen=stamp, last_seen=stamp,
         ))
 
-    # -- mirror, build, plan, apply --------------------------------------------------------
-    def _process(self, records: dict[tuple[str, str], SourceRecord], report: RunReport) -> None:
-        mirror = Mirror(self.state, self.connection)
-        changed: list[SourceRecord] = []
-        by_kind: dict[str, list[SourceRecord]] = {}
-        for (kind, _), rec in records.items():
-            by_kind.setdefault(kind, []).append(rec)
-        hashes: dict[tuple[str, str], str] = {}
-        for kind, recs in by_kind.items():
-            known = self.state.mirror_hashes(self.connection, kind, (r.external_id for r in recs))
-            for rec in recs:
-                h = content_hash(rec.model_dump(mode="json"))
-                hashes[(kind, rec.external_id)] = h
-                if known.get(rec.external_id) != h:
-                    changed.append(rec)
-        touched = {c for rec in records.values() if (c := customer_of(rec)) is not None}
-        touched |= self.state.dirty_customers(self.connection)
-        self._read_ids = {"invoice": set(), "subscription": set(), "customer": set(), "plan": set()}
-        for kind, ext in records:
-            self._read_ids[kind].add(ext)
-        mirror.put(records.values())
-        mirror.complete = self._full_read
-        if not self.dry_run:
-            self.state.save_mirror(self.connection, (
-                (KIND_OF[type(r)], r.external_id, customer_of(r), r.model_dump_json(),
-                 hashes[(KIND_OF[type(r)], r.external_id)])
-                for r in changed
-            ))
-            self.state.mark_dirty(self.connection, {c for r in changed if (c := customer_of(r))})
+    # -- build, plan, apply ----------------------------------------------------------------
+    def _process(self, read: ReadSet, mirror: Mirror, report: RunReport) -> None:
+        touched = read.customers | self.state.dirty_customers(self.connection)
+        self._review_keys = {item.key for item in self.state.review_items(self.connection)} \
+            if not self.dry_run else set()
         if self.destination is not None:
             self.destination.ensure_data_source(self.data_source)
-
         plans = mirror.plans()
         pushed_plans: set[str] = set()
-        for plan in by_kind.get("plan", []):
-            assert isinstance(plan, Plan)
+        for plan in read.plans.values():
             self._sync_plan(plan, report, pushed_plans)
+        report.seal()
 
         done = 0
         for customer_id in sorted(touched):
@@ -238,8 +238,10 @@ class Engine:
             for plan in changes.plans:
                 if plan.external_id not in pushed_plans:
                     self._sync_plan(plan, report, pushed_plans, read=False)
-            ok = self._sync_customer(changes, records, report)
-            self._explain_unsent_subscriptions(history, changes, records, report)
+            ok = self._sync_customer(changes, read, report)
+            self._explain_unsent_subscriptions(history, changes, read, report)
+            self._note_review(read, report)
+            report.seal()
             if self.bulk is not None and not self.dry_run:
                 self._awaiting_clean.add(customer_id)
                 if len(self._awaiting_clean) >= self.bulk_customers:
@@ -252,7 +254,9 @@ class Engine:
                 self.progress(done, len(touched))
         if self.bulk is not None and not self.dry_run:
             self._flush_bulk(report)
-        self._resolve_review(records, report)
+        self._note_review(read, report)
+        report.seal()
+        self._resolve_review()
         self.state.flush()
 
     # -- bulk mode -------------------------------------------------------------------------
@@ -294,10 +298,12 @@ class Engine:
         kind = "subscription" if op.kind == "cancellation" else op.kind
         if error is None:
             self.state.record_pushed(self.connection, op.kind, op.external_id, None, hash_)
-            self._accepted.add(f"{op.kind}:{op.external_id}")
+            self._accept(f"{op.kind}:{op.external_id}")
             return
         self._refused(report, op, ConflictError(error) if conflict else BadRecordError(error))
-        self._outcome(report, kind, op.external_id, False, read)
+        if read:
+            reason = Reason.DESTINATION_CONFLICT if conflict else Reason.DESTINATION_REJECTED
+            report.amend(kind, op.external_id, "pushed", "quarantined", reason.value)
         if op.customer_external_id:
             self._failed_customers.add(op.customer_external_id)
 
@@ -326,7 +332,7 @@ class Engine:
     def _apply(self, op: Op, call: Callable[[Destination], Any], report: RunReport,
                *, hash_: str, read: bool = True, payload: Any = None) -> bool | None:
         """Send one change; True accepted, False refused (quarantined), None dry run."""
-        report.ops.append(op)
+        report.add_op(op)
         if not read:
             report.re_evaluated_ops += 1
         if self.destination is None:
@@ -341,8 +347,12 @@ class Engine:
             return False
         self.state.record_pushed(self.connection, op.kind, op.external_id,
                                  dest_id if isinstance(dest_id, str) else None, hash_)
-        self._accepted.add(f"{op.kind}:{op.external_id}")
+        self._accept(f"{op.kind}:{op.external_id}")
         return True
+
+    def _accept(self, key: str) -> None:
+        if key in self._review_keys:  # only what the review queue holds needs remembering
+            self._accepted.add(key)
 
     def _refused(self, report: RunReport, op: Op, exc: Exception) -> None:
         """The destination refused one change: listed in the report and queued for review."""
@@ -363,10 +373,8 @@ class Engine:
         else:
             report.set(kind, external_id, "pushed", reason)
 
-    def _sync_customer(self, changes: CustomerChanges,
-                       records: Mapping[tuple[str, str], SourceRecord], report: RunReport) -> bool:
+    def _sync_customer(self, changes: CustomerChanges, records: ReadSet, report: RunReport) -> bool:
         cid = changes.customer_external_id
-        was_read = self._read_ids
         all_ok = True
         for q in changes.quarantined:
             if (q.kind, q.external_id) in records:
@@ -387,15 +395,15 @@ class Engine:
                 self._outcome(report, "customer", cid, accepted, read)
                 if accepted is False:
                     return False
-        all_ok &= self._sync_invoices(changes, was_read["invoice"], report)
-        all_ok &= self._sync_cancellations(changes, was_read["subscription"], report)
+        all_ok &= self._sync_invoices(changes, records.of("invoice"), report)
+        all_ok &= self._sync_cancellations(changes, records.of("subscription"), report)
         for skip in changes.skips:
-            read = skip.external_id in was_read.get(skip.kind, set())
+            read = (skip.kind, skip.external_id) in records
             if read and report.get(skip.kind, skip.external_id) is None:
                 report.set(skip.kind, skip.external_id, "skipped", skip.reason.value, skip.detail or None)
         return all_ok
 
-    def _sync_invoices(self, changes: CustomerChanges, read_ids: set[str], report: RunReport) -> bool:
+    def _sync_invoices(self, changes: CustomerChanges, read_ids: KindView, report: RunReport) -> bool:
         cid = changes.customer_external_id
         creates: list[OutInvoice] = []
         ok = True
@@ -434,9 +442,9 @@ class Engine:
             self._outcome(report, "invoice", invoice_id, accepted, read, Reason.VOIDED.value)
         return ok
 
-    def _import(self, cid: str, creates: list[OutInvoice], read_ids: set[str], report: RunReport) -> bool:
+    def _import(self, cid: str, creates: list[OutInvoice], read_ids: KindView, report: RunReport) -> bool:
         for inv in creates:
-            report.ops.append(Op("invoice", inv.external_id, "create", cid))
+            report.add_op(Op("invoice", inv.external_id, "create", cid))
             if inv.external_id not in read_ids:
                 report.re_evaluated_ops += 1
         if self.destination is None:
@@ -471,11 +479,11 @@ class Engine:
             else:
                 self.state.record_pushed(self.connection, "invoice", inv.external_id,
                                          result.destination_id, content_hash(inv.doc()))
-                self._accepted.add(f"invoice:{inv.external_id}")
+                self._accept(f"invoice:{inv.external_id}")
                 self._outcome(report, "invoice", inv.external_id, True, read)
         return ok
 
-    def _sync_cancellations(self, changes: CustomerChanges, read_ids: set[str], report: RunReport) -> bool:
+    def _sync_cancellations(self, changes: CustomerChanges, read_ids: KindView, report: RunReport) -> bool:
         ok = True
         starts = {s.subscription_external_id: s.invoice_external_id for s in changes.starts}
         for marker in changes.cancellations:
@@ -505,8 +513,7 @@ class Engine:
         return ok
 
     def _explain_unsent_subscriptions(self, history: CustomerHistory, changes: CustomerChanges,
-                                      records: Mapping[tuple[str, str], SourceRecord],
-                                      report: RunReport) -> None:
+                                      records: ReadSet, report: RunReport) -> None:
         """A subscription read that analytics will not hold is skipped with its §6 reason."""
         for sub_id in history.subscriptions:
             if ("subscription", sub_id) not in records or report.get("subscription", sub_id):
@@ -515,13 +522,18 @@ class Engine:
                                     present_at_destination=False)
             report.set("subscription", sub_id, "skipped", (reason or Reason.NOT_YET_SYNCED).value)
 
-    def _resolve_review(self, records: Mapping[tuple[str, str], SourceRecord], report: RunReport) -> None:
+    def _note_review(self, read: ReadSet, report: RunReport) -> None:
+        """Review entries of records read fine in this run are resolved at the end."""
+        for key in self._review_keys:
+            kind, _, ext = key.partition(":")
+            outcome = report.get(kind, ext)
+            if (kind, ext) in read and (outcome is None or outcome.outcome != "quarantined"):
+                self._accepted.add(key)
+
+    def _resolve_review(self) -> None:
         if self.dry_run:
             return
-        fine = {f"{kind}:{ext}" for (kind, ext) in records
-                if (o := report.get(kind, ext)) is None or o.outcome != "quarantined"}
-        self.state.resolve_review(self.connection, fine | self._accepted)
-
+        self.state.resolve_review(self.connection, self._accepted & self._review_keys)
 
 def _customer_call(customer: Customer, action: str) -> Callable[[Destination], Any]:
     """A customer never pushed is created straight away where the destination allows it

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from saasync.models import Customer, Invoice, Plan, SourceRecord, SourceSubscription
@@ -45,32 +44,91 @@ def customer_of(record: SourceRecord) -> str | None:
     return None
 
 
+class ReadSet:
+    """Which records this run read, in bounded memory: one small int per record."""
+
+    def __init__(self) -> None:
+        self._keys: set[int] = set()
+        self.customers: set[str] = set()  # customers touched by what was read
+        self.plans: dict[str, Plan] = {}
+
+    def add(self, kind: str, external_id: str, customer: str | None) -> None:
+        self._keys.add(hash((kind, external_id)))
+        if customer is not None:
+            self.customers.add(customer)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return hash(key) in self._keys
+
+    def of(self, kind: str) -> KindView:
+        return KindView(self, kind)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+@dataclass(frozen=True)
+class KindView:
+    """``external_id in read.of("invoice")``."""
+
+    read: ReadSet
+    kind: str
+
+    def __contains__(self, external_id: object) -> bool:
+        return isinstance(external_id, str) and (self.kind, external_id) in self.read
+
+
+def record_row(record: SourceRecord) -> tuple[str, str, str | None, str, str]:
+    """(kind, external id, customer, JSON doc, hash): one serialization serves both."""
+    doc = record.model_dump_json()
+    digest = hashlib.blake2b(doc.encode(), digest_size=16).hexdigest()
+    return (KIND_OF[type(record)], record.external_id, customer_of(record), doc, digest)
+
+
 @dataclass
 class Mirror:
-    """The state's source mirror, with this run's records laid over it (writes kept in memory)."""
+    """The state's source mirror; in a dry run, with this run's changes in a scratch overlay.
+
+    Records are staged here as they are read and loaded back one customer at a time, so a
+    run's memory does not grow with the size of the source.
+    """
 
     state: StateStore
     connection: str
-    # this run's records, by customer (plans under ""): read once, never searched linearly
-    overlay: dict[str, list[SourceRecord]] = field(default_factory=dict)
-    # a full read returned everything the source holds: nothing older needs loading
-    complete: bool = False
+    overlay: StateStore | None = None  # dry run: a scratch store, deleted after the run
 
-    def put(self, records: Iterable[SourceRecord]) -> None:
-        for record in records:
-            self.overlay.setdefault(customer_of(record) or "", []).append(record)
+    def stage(self, records: list[SourceRecord], read: ReadSet) -> list[str]:
+        """Remember ``records`` as read; store those that changed. Returns their customers."""
+        rows = [record_row(r) for r in records]
+        changed: list[tuple[str, str, str | None, str, str]] = []
+        by_kind: dict[str, list[tuple[str, str, str | None, str, str]]] = {}
+        for row, record in zip(rows, records, strict=True):
+            read.add(row[0], row[1], row[2])
+            if isinstance(record, Plan):
+                read.plans[record.external_id] = record
+            by_kind.setdefault(row[0], []).append(row)
+        for kind, group in by_kind.items():
+            known = self.state.mirror_hashes(self.connection, kind, (r[1] for r in group))
+            changed.extend(r for r in group if known.get(r[1]) != r[4])
+        target = self.overlay if self.overlay is not None else self.state
+        target.save_mirror(self.connection, changed)
+        return [r[2] for r in changed if r[2] is not None]
 
     def plans(self) -> dict[str, Plan]:
-        plans = {} if self.complete else {
-            p.external_id: p
-            for p in (Plan.model_validate_json(doc) for doc in self.state.mirror_all(self.connection, "plan"))
-        }
-        plans.update((r.external_id, r) for r in self.overlay.get("", []) if isinstance(r, Plan))
+        plans: dict[str, Plan] = {}
+        for store in (self.state, self.overlay):
+            if store is not None:
+                for doc in store.mirror_all(self.connection, "plan"):
+                    plan = Plan.model_validate_json(doc)
+                    plans[plan.external_id] = plan
         return plans
 
     def history(self, customer_id: str) -> CustomerHistory:
-        stored: list[SourceRecord] = [] if self.complete else [
-            MODEL_OF[kind].model_validate_json(doc)
-            for kind, doc in self.state.mirror_for_customer(self.connection, customer_id)
-        ]
-        return CustomerHistory(customer_id).merge([*stored, *self.overlay.get(customer_id, ())])
+        records: list[SourceRecord] = []
+        for store in (self.state, self.overlay):
+            if store is not None:
+                records.extend(
+                    MODEL_OF[kind].model_validate_json(doc)
+                    for kind, doc in store.mirror_for_customer(self.connection, customer_id)
+                )
+        return CustomerHistory(customer_id).merge(records)

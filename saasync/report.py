@@ -43,13 +43,21 @@ class RecordOutcome:
     message: str | None = None
 
 
+DETAIL_CAP = 100_000  # records and changes listed one by one; beyond, only counted
+
+
 @dataclass
 class RunReport:
+    """Counts are exact for any run size; the per-record lists stop at ``DETAIL_CAP``.
+
+    Outcomes are set while a customer is processed and sealed into counters after it, so a
+    backfill of millions of records keeps a bounded memory.
+    """
+
     connection: str
     mode: str
     dry_run: bool
     window: dict[str, str | None] = field(default_factory=dict)
-    outcomes: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict)
     ops: list[Op] = field(default_factory=list)
     failed_ops: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
@@ -59,26 +67,79 @@ class RunReport:
     cursor_before: str | None = None
     cursor_after: str | None = None
     duration_s: float = 0.0
+    _open: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict, repr=False)
+    _details: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict, repr=False)
+    _tally: Counter[tuple[str, str, str]] = field(default_factory=Counter, repr=False)
+    _changes: Counter[str] = field(default_factory=Counter, repr=False)
+    _ops_seen: int = 0
 
     def set(self, kind: str, external_id: str, outcome: Outcome, reason: str | None = None,
             message: str | None = None) -> None:
-        self.outcomes[(kind, external_id)] = RecordOutcome(kind, external_id, outcome, reason, message)
+        key = (kind, external_id)
+        sealed = self._details.get(key) if key not in self._open else None
+        if sealed is not None:  # changed after sealing (a bulk import settled it)
+            self._tally[(kind, sealed.outcome, sealed.reason or "")] -= 1
+            record = RecordOutcome(kind, external_id, outcome, reason, message)
+            self._details[key] = record
+            self._tally[(kind, outcome, reason or "")] += 1
+            return
+        self._open[key] = RecordOutcome(kind, external_id, outcome, reason, message)
+
+    def amend(self, kind: str, external_id: str, was: Outcome, outcome: Outcome,
+              reason: str | None = None) -> None:
+        """Change a sealed outcome whose detail may be past the cap: the caller knows ``was``."""
+        key = (kind, external_id)
+        if key in self._open or key in self._details:
+            self.set(kind, external_id, outcome, reason)
+            return
+        self._tally[(kind, was, "")] -= 1
+        self._tally[(kind, outcome, reason or "")] += 1
 
     def get(self, kind: str, external_id: str) -> RecordOutcome | None:
-        return self.outcomes.get((kind, external_id))
+        key = (kind, external_id)
+        return self._open.get(key) or self._details.get(key)
+
+    def seal(self) -> None:
+        """Count what is open; keep its detail while under the cap."""
+        for key, record in self._open.items():
+            self._tally[(record.kind, record.outcome, record.reason or "")] += 1
+            if len(self._details) < DETAIL_CAP or record.outcome == "quarantined":
+                self._details[key] = record
+        self._open.clear()
+
+    def add_op(self, op: Op) -> None:
+        self._changes[op.action] += 1
+        self._ops_seen += 1
+        if len(self.ops) < DETAIL_CAP:
+            self.ops.append(op)
+
+    @property
+    def ops_total(self) -> int:
+        return self._ops_seen
+
+    def _records(self) -> list[RecordOutcome]:
+        return [*self._details.values(), *self._open.values()]
+
+    def _all_tally(self) -> Counter[tuple[str, str, str]]:
+        tally = Counter(self._tally)
+        for record in self._open.values():
+            tally[(record.kind, record.outcome, record.reason or "")] += 1
+        return tally
 
     # -- counts ----------------------------------------------------------------------------
     def counts(self) -> dict[str, Any]:
         by_outcome: Counter[str] = Counter()
         skipped: Counter[str] = Counter()
         quarantined: Counter[str] = Counter()
-        for rec in self.outcomes.values():
-            by_outcome[rec.outcome] += 1
-            if rec.outcome == "skipped":
-                skipped[rec.reason or "?"] += 1
-            elif rec.outcome == "quarantined":
-                quarantined[rec.reason or "?"] += 1
-        read = len(self.outcomes)
+        for (_, outcome, reason), n in self._all_tally().items():
+            if not n:
+                continue
+            by_outcome[outcome] += n
+            if outcome == "skipped":
+                skipped[reason or "?"] += n
+            elif outcome == "quarantined":
+                quarantined[reason or "?"] += n
+        read = sum(by_outcome.values())
         return {
             "read": read,
             "pushed": by_outcome["pushed"],
@@ -92,17 +153,18 @@ class RunReport:
 
     def counts_by_kind(self) -> dict[str, dict[str, int]]:
         table: dict[str, Counter[str]] = {}
-        for rec in self.outcomes.values():
-            row = table.setdefault(rec.kind, Counter())
-            row["read"] += 1
-            row[rec.outcome] += 1
+        for (kind, outcome, _), n in self._all_tally().items():
+            if not n:
+                continue
+            row = table.setdefault(kind, Counter())
+            row["read"] += n
+            row[outcome] += n
         return {kind: dict(row) for kind, row in sorted(table.items())}
 
     def changes(self) -> dict[str, int]:
         names = {"create": "created", "update": "updated", "void": "voided",
                  "cancel": "cancelled", "reactivate": "reactivated"}
-        counter: Counter[str] = Counter(names[op.action] for op in self.ops)
-        return {name: counter[name] for name in names.values()}
+        return {name: self._changes[action] for action, name in names.items()}
 
     def as_dict(self, *, detail: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -125,14 +187,18 @@ class RunReport:
         if self.failed_ops:
             out["failed_ops"] = self.failed_ops
         if detail:
+            records = self._records()
             out["ops"] = [op.as_dict() for op in self.ops]
             out["skipped"] = [
                 {"kind": r.kind, "external_id": r.external_id, "reason": r.reason}
-                for r in self.outcomes.values() if r.outcome == "skipped"
+                for r in records if r.outcome == "skipped"
             ]
             out["quarantined"] = [
                 {"kind": r.kind, "external_id": r.external_id, "reason": r.reason,
                  "message": r.message}
-                for r in self.outcomes.values() if r.outcome == "quarantined"
+                for r in records if r.outcome == "quarantined"
             ]
+            if self._ops_seen > len(self.ops) or len(records) < out["counts"]["read"]:
+                out["truncated"] = {"ops_listed": len(self.ops), "ops": self._ops_seen,
+                                    "records_listed": len(records)}
         return out
