@@ -43,7 +43,7 @@ class RecordOutcome:
     message: str | None = None
 
 
-DETAIL_CAP = 100_000  # records and changes listed one by one; beyond, only counted
+DETAIL_CAP = 20_000  # records and changes listed one by one; beyond, only counted
 
 
 @dataclass

@@ -170,10 +170,10 @@ class StateStore:
 
     def mirror_for_customer(self, connection: str, customer_id: str) -> list[tuple[str, str]]:
         """(kind, doc) of every mirrored record of one customer, customer record included."""
+        # a customer record is filed under its own id, so one indexed lookup finds it all
         rows = self.db.execute(
-            "SELECT kind, doc FROM source_records WHERE connection=? AND "
-            "(customer_external_id=? OR (kind='customer' AND external_id=?))",
-            (connection, customer_id, customer_id),
+            "SELECT kind, doc FROM source_records WHERE connection=? AND customer_external_id=?",
+            (connection, customer_id),
         )
         return [(row["kind"], row["doc"]) for row in rows]
 
