@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -179,6 +179,7 @@ class FilesConnector:
         self.directory, self.format, self.encoding = _configure(options, context)
 
     def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
+        self._window = window
         for kind, build in _SIMPLE:
             for item in self._records(kind, build):
                 if in_window(item, window):
@@ -188,6 +189,24 @@ class FilesConnector:
             if in_window(item, window):
                 yield item
 
+    def _clearly_outside(self, kind: str, data: Mapping[str, Any]) -> bool:
+        """A row whose own timestamp puts it outside the window is passed over before it is
+        mapped: a scheduled run with nothing new then costs a scan, not a full validation.
+        A row whose timestamp cannot be read is mapped (and quarantined if it is bad)."""
+        window = getattr(self, "_window", None)
+        if window is None or window.since is None:
+            return False
+        if window.mode == "backfill":
+            if kind != "invoice":
+                return False
+            issued = _quick_time(data.get("issued_at"))
+            return issued is not None and not (
+                window.since <= issued and (window.until is None or issued < window.until))
+        names = ("updated_at", "issued_at", "created_at", "started_at")
+        raw = next((data[n] for n in names if data.get(n) not in (None, "")), None)
+        stamp = _quick_time(raw)
+        return stamp is not None and stamp < window.since
+
     def _rows(self, kind: str) -> Iterator[RawRow]:
         return read_rows(self.directory / FILES[self.format][kind], self.format, self.encoding)
 
@@ -195,6 +214,8 @@ class FilesConnector:
         for row in self._rows(kind):
             if row.error is not None:
                 yield _quarantine(kind, row)
+                continue
+            if self._clearly_outside(kind, row.data):
                 continue
             try:
                 yield build(row.data)
@@ -241,6 +262,10 @@ class FilesConnector:
                 yield duplicate
                 continue
             inv_id = _text(row.data.get("external_id"))
+            if row.error is None and self._clearly_outside("invoice", row.data):
+                lines.pop(inv_id, None)
+                transactions.pop(inv_id, None)
+                continue
             yield self._invoice(row, lines.pop(inv_id, []), transactions.pop(inv_id, []))
         yield from problems
         yield from more
@@ -278,8 +303,21 @@ class FilesConnector:
             if duplicate is not None:
                 yield duplicate
                 continue
+            if row.error is None and self._clearly_outside("invoice", row.data):
+                continue
             nested = {name: _nested_rows(row, name) for name in ("lines", "transactions")}
             yield self._invoice(row, nested["lines"], nested["transactions"])
+
+
+def _quick_time(value: Any) -> datetime | None:
+    """ISO 8601 text as aware UTC with the standard library's C parser, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _nested_rows(row: RawRow, name: str) -> list[RawRow]:
