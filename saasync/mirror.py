@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,25 +47,45 @@ def customer_of(record: SourceRecord) -> str | None:
 
 
 class ReadSet:
-    """Which records this run read, in bounded memory: one small int per record."""
+    """Which records this run read, in bounded memory: 8 bytes per record.
+
+    Keys are 64-bit hashes in a flat array, sorted once the read is over (``seal``) and
+    then searched by bisection: a set of a million Python ints would take ~60 MB.
+    """
 
     def __init__(self) -> None:
-        self._keys: set[int] = set()
+        self._keys = array("q")
+        self._sealed = True
         self.customers: set[str] = set()  # customers touched by what was read
         self.plans: dict[str, Plan] = {}
 
+    @staticmethod
+    def _key(kind: str, external_id: str) -> int:
+        digest = hashlib.blake2b(f"{kind}\x00{external_id}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "little", signed=True)
+
     def add(self, kind: str, external_id: str, customer: str | None) -> None:
-        self._keys.add(hash((kind, external_id)))
+        self._keys.append(self._key(kind, external_id))
+        self._sealed = False
         if customer is not None:
             self.customers.add(customer)
 
+    def seal(self) -> None:
+        if not self._sealed:
+            self._keys = array("q", sorted(self._keys))
+            self._sealed = True
+
     def __contains__(self, key: tuple[str, str]) -> bool:
-        return hash(key) in self._keys
+        self.seal()
+        wanted = self._key(*key)
+        at = bisect_left(self._keys, wanted)
+        return at < len(self._keys) and self._keys[at] == wanted
 
     def of(self, kind: str) -> KindView:
         return KindView(self, kind)
 
     def __len__(self) -> int:
+        self.seal()
         return len(self._keys)
 
 
