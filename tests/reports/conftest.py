@@ -10,22 +10,15 @@ import contextlib
 import io
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from saasync.cli import cli, main
-from saasync.reports.commands import commands
-from tests.e2e.conftest import SAMPLE, Result, write_config
+from saasync.cli import main
+from tests.e2e.conftest import SAMPLE, RunCli, run_cli, write_config  # noqa: F401 (fixture)
 
 T = "2026-11-15T00:00:00Z"
-
-for _command in commands:  # the lead registers them in saasync.cli; harmless once they are
-    if _command.name not in cli.commands:
-        cli.add_command(_command)
-
 
 def sample_config(folder: Path, **kw: Any) -> Path:
     data = folder / "data"
@@ -48,21 +41,7 @@ def unsynced(tmp_path: Path) -> Path:
     return sample_config(tmp_path)
 
 
-RunCli = Callable[..., Result]
-
-
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
-
-
-def cli_json(run_cli: RunCli, *args: str) -> Any:
-    code, out, err = run_cli(*args, "--json")
+def cli_json(run: RunCli, *args: str) -> Any:
+    code, out, err = run(*args, "--json")
     assert code == 0, err
     return json.loads(out)
