@@ -309,7 +309,7 @@ class Engine:
 
     def _sync_plan(self, plan: Plan, report: RunReport, seen: set[str], read: bool = True) -> None:
         seen.add(plan.external_id)
-        action = self._diff("plan", plan.external_id, destination_doc(plan), plan)
+        action = self._diff("plan", plan.external_id, lambda: destination_doc(plan), plan)
         if action is None:
             if read:
                 report.set("plan", plan.external_id, "unchanged")
@@ -320,14 +320,18 @@ class Engine:
         if read or accepted:
             self._outcome(report, "plan", plan.external_id, accepted, read)
 
-    def _diff(self, kind: str, external_id: str, doc: Any, record: Any = None) -> str | None:
+    def _diff(self, kind: str, external_id: str, doc: Callable[[], Any], record: Any = None,
+              known: Mapping[str, tuple[str | None, str]] | None = None) -> str | None:
+        """create, update or None (unchanged). ``doc`` is built only when there is something
+        to compare it with; ``known`` holds the pushed entries of the customer in hand."""
         if self.baseline is not None and record is not None:
             fields = self.baseline.diff(record)
             return "create" if fields is None else ("update" if fields else None)
-        pushed = self.state.pushed(self.connection, kind, external_id)
+        pushed = (known.get(external_id) if known is not None
+                  else self.state.pushed(self.connection, kind, external_id))
         if pushed is None:
             return "create"
-        return None if pushed[1] == content_hash(doc) else "update"
+        return None if pushed[1] == content_hash(doc()) else "update"
 
     def _apply(self, op: Op, call: Callable[[Destination], Any], report: RunReport,
                *, hash_: str, read: bool = True, payload: Any = None) -> bool | None:
@@ -382,7 +386,7 @@ class Engine:
             self._queue(q.kind, q.external_id, cid, q.reason.value, q.detail)
         if changes.customer is not None:
             customer = changes.customer
-            action = self._diff("customer", cid, destination_doc(customer), customer)
+            action = self._diff("customer", cid, lambda: destination_doc(customer), customer)
             read = ("customer", cid) in records
             if action is None:
                 if read:
@@ -407,9 +411,12 @@ class Engine:
         cid = changes.customer_external_id
         creates: list[OutInvoice] = []
         ok = True
+        known = None if self.baseline is not None else self.state.pushed_many(
+            self.connection, "invoice",
+            [inv.external_id for inv in changes.invoices] + list(changes.voided_invoice_ids))
         for inv in changes.invoices:
             read = inv.external_id in read_ids
-            action = self._diff("invoice", inv.external_id, inv.doc(), inv)
+            action = self._diff("invoice", inv.external_id, inv.doc, inv, known)
             if action is None:
                 if read:
                     report.set("invoice", inv.external_id, "unchanged")
@@ -429,7 +436,7 @@ class Engine:
                 if (invoice_id not in self.baseline.invoices
                         or self.baseline.invoice_status.get(invoice_id) == "voided"):
                     continue
-            elif (pushed := self.state.pushed(self.connection, "invoice", invoice_id)) is None or (
+            elif known is None or (pushed := known.get(invoice_id)) is None or (
                 pushed[1] == VOIDED_HASH
             ):
                 continue

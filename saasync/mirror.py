@@ -13,6 +13,8 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic_core import SchemaValidator
+
 from saasync.models import Customer, Invoice, Plan, SourceRecord, SourceSubscription
 from saasync.rules.builder import CustomerHistory
 from saasync.state import StateStore
@@ -25,6 +27,35 @@ KIND_OF: dict[type, str] = {
 }
 MODEL_OF: dict[str, type[SourceRecord]] = {v: k for k, v in KIND_OF.items()}
 VOIDED_HASH = "voided"
+
+
+def _without_python_checks(node: Any) -> Any:
+    """A pydantic-core schema with every Python validator (before/after/wrap) removed."""
+    if isinstance(node, dict):
+        while isinstance(node, dict) and _python_step(node):
+            node = node["schema"]
+        return {key: _without_python_checks(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_without_python_checks(value) for value in node]
+    return node
+
+
+def _python_step(node: dict[str, Any]) -> bool:
+    kind = node.get("type")  # a field named "type" holds a dict here: only strings count
+    return isinstance(kind, str) and kind in _PYTHON_STEPS and "schema" in node
+
+
+_PYTHON_STEPS = frozenset({"function-before", "function-after", "function-wrap"})
+
+
+def _trusted_loader(model: type[SourceRecord]) -> SchemaValidator:
+    """Loads what this program itself wrote (``model_dump_json`` of a validated record):
+    the model's own schema, without the Python-level conversions and cross-field checks
+    those documents already passed. Half the cost of ``model_validate_json``."""
+    return SchemaValidator(_without_python_checks(model.__pydantic_core_schema__))
+
+
+LOADERS: dict[str, SchemaValidator] = {kind: _trusted_loader(m) for kind, m in MODEL_OF.items()}
 
 
 def content_hash(doc: Any) -> str:
@@ -61,8 +92,9 @@ class ReadSet:
 
     @staticmethod
     def _key(kind: str, external_id: str) -> int:
-        digest = hashlib.blake2b(f"{kind}\x00{external_id}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "little", signed=True)
+        # Python's own 64-bit string hash (SipHash): the set lives for one run in one
+        # process, so its per-process seed does not matter, and it costs a tenth of blake2b.
+        return hash((kind, external_id))
 
     def add(self, kind: str, external_id: str, customer: str | None) -> None:
         self._keys.append(self._key(kind, external_id))
@@ -150,7 +182,7 @@ class Mirror:
         for store in (self.state, self.overlay):
             if store is not None:
                 records.extend(
-                    MODEL_OF[kind].model_validate_json(doc)
+                    LOADERS[kind].validate_json(doc)
                     for kind, doc in store.mirror_for_customer(self.connection, customer_id)
                 )
         return CustomerHistory(customer_id).merge(records)

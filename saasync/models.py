@@ -32,6 +32,15 @@ def to_utc(value: Any) -> Any:
     A naive timestamp is taken as UTC: exports without an offset are UTC by convention
     in every source we read (documented in the file connector's BEHAVIOR.md).
     """
+    if type(value) is str and value[:1].isdigit() and not value.isdigit():
+        try:  # the common case, ISO 8601 text, parsed by the standard library's C parser
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC:
+                return parsed
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     if value is None or value == "":
         return None
     if isinstance(value, bool):

@@ -41,12 +41,29 @@ def is_known_currency(currency: str) -> bool:
     return code in _EXPONENT_EXCEPTIONS or code in _TWO_DECIMAL
 
 
+def _plain_minor(text: str, exponent: int) -> int | None:
+    """``"-12.3"`` → ``-1230`` (exponent 2) by integer arithmetic, or None for any other form
+    (exponents, spaces, too many decimals), which the Decimal path then reads or rejects."""
+    body = text[1:] if text[:1] == "-" else text
+    head, _, tail = body.partition(".")
+    if not (head.isascii() and head.isdigit()) or len(tail) > exponent:
+        return None
+    if tail and not (tail.isascii() and tail.isdigit()):
+        return None
+    value = int(head + tail.ljust(exponent, "0"))
+    return -value if body is not text else value
+
+
 def to_minor(amount: str | int | Decimal, currency: str) -> int:
     """Convert a decimal amount in major units (``"12.34"``) to integer minor units exactly.
 
     Strings and Decimals only: a float has already lost the exact value. An amount with
     more decimals than the currency allows is an error, not silently rounded.
     """
+    if type(amount) is str:
+        fast = _plain_minor(amount, currency_exponent(currency))
+        if fast is not None:
+            return fast
     if isinstance(amount, float):
         raise TypeError("money must not be given as float; pass a string or Decimal")
     try:

@@ -244,6 +244,21 @@ class StateStore:
         ).fetchone()
         return (row["destination_id"], row["hash"]) if row else None
 
+    def pushed_many(
+        self, connection: str, kind: str, ids: Iterable[str]
+    ) -> dict[str, tuple[str | None, str]]:
+        """``pushed`` for many records in one query per 500: external id → (dest id, hash)."""
+        out: dict[str, tuple[str | None, str]] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT external_id, destination_id, hash FROM pushed WHERE connection=? "
+                f"AND kind=? AND external_id IN ({marks})",
+                (connection, kind, *chunk),
+            ):
+                out[row["external_id"]] = (row["destination_id"], row["hash"])
+        return out
+
     def record_pushed(
         self, connection: str, kind: str, external_id: str, destination_id: str | None, hash_: str
     ) -> None:

@@ -223,17 +223,19 @@ class FilesConnector:
                 yield _quarantine(kind, row, exc)
 
     def _invoice(self, row: RawRow, lines: list[RawRow], transactions: list[RawRow]) -> Item:
-        raw = {
-            **row.data,
-            "lines": [line.data for line in lines],
-            "transactions": [t.data for t in transactions],
-        }
+        def raw() -> dict[str, Any]:  # what the review queue shows of a bad invoice
+            return {
+                **row.data,
+                "lines": [line.data for line in lines],
+                "transactions": [t.data for t in transactions],
+            }
+
         if row.error is not None:
-            return _quarantine("invoice", row, raw=raw)
+            return _quarantine("invoice", row, raw=raw())
         try:
             return to_invoice(row.data, lines, transactions)
         except MappingError as exc:
-            return _quarantine("invoice", row, exc, raw)
+            return _quarantine("invoice", row, exc, raw())
 
     def _duplicate(self, row: RawRow, seen: dict[str, str]) -> Quarantined | None:
         """Invoice ids must be unique: with CSV, the lines of a duplicate would be ambiguous."""

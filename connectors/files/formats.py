@@ -139,6 +139,10 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
+# One decoder for every line: ``json.loads`` with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constants)
+
+
 def read_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[RawRow]:
     """Yield each JSON object of a JSON Lines file (one object per line).
 
@@ -153,7 +157,7 @@ def read_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[RawRow]:
                 continue
             location = f"{name} line {number}"
             try:
-                data = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+                data = _DECODER.decode(text)
             except (json.JSONDecodeError, ValueError) as exc:
                 message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
                 yield RawRow(location, error=problem or f"not valid JSON: {message}")

@@ -8,11 +8,12 @@ reason code. Nothing is guessed: an unknown status word is ``UNKNOWN_STATUS``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from connectors.files.formats import RawRow
 from saasync.models import (
@@ -31,6 +32,7 @@ from saasync.money import is_known_currency, to_minor
 from saasync.reasons import Reason
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 INVOICE_STATUSES: dict[str, InvoiceStatus] = {
     "draft": InvoiceStatus.DRAFT,
@@ -67,25 +69,25 @@ INTERVAL_UNITS = {
     **dict.fromkeys(("year", "years", "yearly", "annual", "annually"), "year"),
 }
 
-CUSTOMER_FIELDS = (
+CUSTOMER_FIELDS = frozenset((
     "external_id", "name", "email", "company", "country", "created_at",
     "account_status", "billing_cycle_enabled", "updated_at",
-)  # fmt: skip
-PLAN_FIELDS = ("external_id", "name", "interval_unit", "interval_count", "updated_at")
-SUBSCRIPTION_FIELDS = (
+))  # fmt: skip
+PLAN_FIELDS = frozenset(("external_id", "name", "interval_unit", "interval_count", "updated_at"))
+SUBSCRIPTION_FIELDS = frozenset((
     "external_id", "customer_external_id", "plan_external_id", "status", "started_at",
     "cancelled_at", "paused_at", "current_period_end", "updated_at",
-)  # fmt: skip
-INVOICE_FIELDS = (
+))  # fmt: skip
+INVOICE_FIELDS = frozenset((
     "external_id", "customer_external_id", "issued_at", "due_at", "currency", "status",
     "discount_amount", "discount_code", "updated_at",
-)  # fmt: skip
-LINE_FIELDS = (
+))  # fmt: skip
+LINE_FIELDS = frozenset((
     "external_id", "kind", "subscription_external_id", "plan_external_id",
     "service_period_start", "service_period_end", "quantity", "prorated", "amount",
     "discount_amount", "tax_amount", "description",
-)  # fmt: skip
-TRANSACTION_FIELDS = ("external_id", "type", "result", "date", "amount")
+))  # fmt: skip
+TRANSACTION_FIELDS = frozenset(("external_id", "type", "result", "date", "amount"))
 SUBSCRIPTION_LINE_NEEDS = (
     "subscription_external_id",
     "plan_external_id",
@@ -116,22 +118,29 @@ class MappingError(RecordError):
         self.location = location
 
 
-def clean(row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+def clean(row: Mapping[str, Any], fields: Collection[str]) -> dict[str, Any]:
     """Keep the known fields, strip text, and treat blank values as absent."""
-    out: dict[str, Any] = {}
-    for name in fields:
-        value = row.get(name)
-        if isinstance(value, str):
-            value = value.strip()
-        if value is None or value == "":
-            continue
-        out[name] = value
+    out = {
+        name: value.strip() if type(value) is str else value
+        for name, value in row.items()
+        if name in fields
+    }
+    if None in out.values() or "" in out.values():
+        out = {name: value for name, value in out.items() if value is not None and value != ""}
     return out
+
+
+_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+@lru_cache(maxsize=4096)
+def _word(text: str) -> str:
+    return _SEPARATORS.sub("_", text.strip().lower())
 
 
 def status_word(value: Any) -> str:
     """Normalize a status word: case-insensitive, spaces and hyphens read as underscores."""
-    return re.sub(r"[\s\-]+", "_", str(value).strip().lower())
+    return _word(value if type(value) is str else str(value))
 
 
 def _map_status(kind: str, ext_id: str | None, value: Any, table: Mapping[str, Any]) -> Any:
@@ -210,7 +219,8 @@ def to_subscription(row: Mapping[str, Any]) -> SourceSubscription:
     return _parse(SourceSubscription, data, guesses=("cancelled_at",))
 
 
-def _line(row: Mapping[str, Any], currency: str) -> LineItem:
+def _line_data(row: Mapping[str, Any], currency: str) -> dict[str, Any]:
+    """A line's fields mapped (kind, money in minor units), not yet validated."""
     data = clean(row, LINE_FIELDS)
     ext_id = data.get("external_id")
     if "kind" not in data:
@@ -229,17 +239,25 @@ def _line(row: Mapping[str, Any], currency: str) -> LineItem:
         if missing:
             message = f"a subscription line needs {', '.join(missing)}"
             raise MappingError("line", ext_id, missing[0], message)
-    return _parse(LineItem, data, guesses=("service_period_end",))
+    return data
 
 
-def _transaction(row: Mapping[str, Any], currency: str) -> Transaction:
+def _line(row: Mapping[str, Any], currency: str) -> LineItem:
+    return _parse(LineItem, _line_data(row, currency), guesses=("service_period_end",))
+
+
+def _transaction_data(row: Mapping[str, Any], currency: str) -> dict[str, Any]:
     data = clean(row, TRANSACTION_FIELDS)
     ext_id = data.get("external_id")
     for name in ("type", "result"):
         if name in data:
             data[name] = status_word(data[name])
     money("transaction", ext_id, data, "amount", currency)
-    return _parse(Transaction, data)
+    return data
+
+
+def _transaction(row: Mapping[str, Any], currency: str) -> Transaction:
+    return _parse(Transaction, _transaction_data(row, currency))
 
 
 def _nested_error(
@@ -287,6 +305,13 @@ def to_invoice(
     money("invoice", ext_id, data, "discount_amount", currency)
     if not lines:
         raise MappingError("invoice", ext_id, "lines", "an invoice needs at least one line")
+    data["lines"] = _nested("lines", ext_id, lines, _line_data, currency)
+    data["transactions"] = _nested("transactions", ext_id, transactions, _transaction_data, currency)
+    try:  # one validation of the whole invoice: the common case, a good row
+        return Invoice.model_validate(data)
+    except ValidationError:
+        pass
+    # Something is wrong: validate each line and payment alone, so the error names its row.
     data["lines"] = tuple(_nested("lines", ext_id, lines, _line, currency))
     data["transactions"] = tuple(
         _nested("transactions", ext_id, transactions, _transaction, currency)
@@ -298,10 +323,10 @@ def _nested(
     collection: str,
     invoice_id: str | None,
     rows: Sequence[RawRow],
-    build: Callable[[Mapping[str, Any], str], BaseModel],
+    build: Callable[[Mapping[str, Any], str], T],
     currency: str,
-) -> list[BaseModel]:
-    out: list[BaseModel] = []
+) -> list[T]:
+    out: list[T] = []
     for index, nested in enumerate(rows):
         if nested.error is not None:
             raise _nested_error(invoice_id, collection, index, nested, None)

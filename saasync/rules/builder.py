@@ -142,25 +142,21 @@ def _out_invoice(invoice: Invoice, post: list[int], send_subs: set[str]) -> OutI
     for line, amount, share in zip(invoice.lines, post, shares, strict=True):
         if line.kind == "subscription" and line.subscription_external_id not in send_subs:
             continue
-        base = OutLine(
+        subscription = line.kind == "subscription"
+        lines.append(OutLine(
             kind=line.kind,
             amount=amount,
             discount_amount=line.discount_amount + (line.amount - amount),
             tax_amount=line.tax_amount,
             quantity=line.quantity,
             external_id=line.external_id,
+            subscription_external_id=line.subscription_external_id if subscription else None,
+            plan_external_id=line.plan_external_id if subscription else None,
+            service_period_start=line.service_period_start if subscription else None,
+            service_period_end=line.service_period_end if subscription else None,
+            prorated=line.prorated if subscription else False,
             description=line.description,
-        )
-        if line.kind == "subscription":
-            base = replace(
-                base,
-                subscription_external_id=line.subscription_external_id,
-                plan_external_id=line.plan_external_id,
-                service_period_start=line.service_period_start,
-                service_period_end=line.service_period_end,
-                prorated=line.prorated,
-            )
-        lines.append(base)
+        ))  # fmt: skip
     if not any(line.kind == "subscription" for line in lines):
         return None
     return OutInvoice(
