@@ -15,7 +15,15 @@ from typing import Any
 
 from pydantic_core import SchemaValidator
 
-from saasync.models import Customer, Invoice, Plan, SourceRecord, SourceSubscription
+from saasync.models import (
+    Customer,
+    Invoice,
+    LineItem,
+    Plan,
+    SourceRecord,
+    SourceSubscription,
+    Transaction,
+)
 from saasync.rules.builder import CustomerHistory
 from saasync.state import StateStore
 
@@ -52,7 +60,20 @@ def _trusted_loader(model: type[SourceRecord]) -> SchemaValidator:
     """Loads what this program itself wrote (``model_dump_json`` of a validated record):
     the model's own schema, without the Python-level conversions and cross-field checks
     those documents already passed. Half the cost of ``model_validate_json``."""
-    return SchemaValidator(_without_python_checks(model.__pydantic_core_schema__))
+    schema = _without_python_checks(model.__pydantic_core_schema__)
+    # pydantic-core reuses a complete model class's own validator for a "model" schema
+    # (Python checks included); marked incomplete while building, the stripped schema is
+    # compiled instead. Should that ever stop working, the loader is the model's own: slower,
+    # never wrong.
+    classes = [Customer, Plan, Invoice, SourceSubscription, LineItem, Transaction]
+    complete = {cls: cls.__dict__.get("__pydantic_complete__") for cls in classes}
+    try:
+        for cls in classes:
+            setattr(cls, "__pydantic_complete__", False)  # noqa: B010
+        return SchemaValidator(schema)
+    finally:
+        for cls, value in complete.items():
+            setattr(cls, "__pydantic_complete__", value)  # noqa: B010
 
 
 LOADERS: dict[str, SchemaValidator] = {kind: _trusted_loader(m) for kind, m in MODEL_OF.items()}

@@ -101,3 +101,12 @@ def test_read_set_membership_after_many_adds() -> None:
     assert ("invoice", "inv_4999") in read and ("invoice", "inv_5000") not in read
     assert "inv_17" in read.of("invoice") and "inv_17" not in read.of("customer")
     assert len(read) == 5000 and read.customers == {f"cus_{n}" for n in range(7)}
+
+
+def test_trusted_loader_skips_the_python_level_checks() -> None:
+    """What makes it fast: no Python validator runs (a bad cross-field value passes through),
+    and the models' own validators are untouched by building it."""
+    doc = invoice("inv_1", "2026-01-01", lines=[sub_line(1000, "2026-01-01")]).model_dump_json()
+    odd = doc.replace('"currency":"USD"', '"currency":"usd"')
+    assert LOADERS["invoice"].validate_json(odd).currency == "usd"  # not upper-cased: no check ran
+    assert Invoice.model_validate_json(odd).currency == "USD"  # the model itself still checks
