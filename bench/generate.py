@@ -6,6 +6,7 @@ failed and open invoices, pauses and cancellations. Written as a stream: memory 
 flat whatever N is.
 
     python bench/generate.py OUT_DIR --customers 10000 --months 12
+    python bench/generate.py OUT_DIR --invoices 100000 --months 12   # customers from customers_for()
 """
 
 from __future__ import annotations
@@ -25,11 +26,25 @@ PLANS = [
     ("growth-quarterly", "Growth quarterly", "month", 3, {"USD": "270.00", "EUR": "256.00", "JPY": "40000"}),
     ("growth-yearly", "Growth yearly", "year", 1, {"USD": "1000.00", "EUR": "950.00", "JPY": "150000"}),
 ]
+PLAN_WEIGHTS = (40, 40, 10, 10)  # how often each of PLANS is chosen
 STATUS_MIX = [("paid", 0.9), ("open", 0.03), ("failed", 0.02), ("void", 0.02), ("draft", 0.03)]
 
 
 def iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def invoices_per_customer(months: int) -> float:
+    """Expected invoices per customer over ``months``: a plan billed every p months issues
+    ceil(months / p) invoices (signups fall in the first 28 days, so none is lost)."""
+    total = sum(PLAN_WEIGHTS)
+    return sum(w / total * -(-months // (12 * n if unit == "year" else n))
+               for (_, _, unit, n, _), w in zip(PLANS, PLAN_WEIGHTS, strict=True))
+
+
+def customers_for(invoices: int, months: int) -> int:
+    """How many customers make about ``invoices`` invoices over ``months``."""
+    return max(1, round(invoices / invoices_per_customer(months)))
 
 
 def write(handle: TextIO, row: dict[str, Any]) -> None:
@@ -52,7 +67,7 @@ def generate(out: Path, customers: int, months: int, seed: int = 7) -> int:
         for c in range(customers):
             cid, sid = f"cus_{c:07d}", f"sub_{c:07d}"
             currency = rng.choices(("USD", "EUR", "JPY"), (60, 25, 15))[0]
-            pid, _, unit, n, prices = rng.choices(PLANS, (40, 40, 10, 10))[0]
+            pid, _, unit, n, prices = rng.choices(PLANS, PLAN_WEIGHTS)[0]
             step = relativedelta(years=n) if unit == "year" else relativedelta(months=n)
             signup = start + relativedelta(days=rng.randrange(0, 28))
             write(cust, {"external_id": cid, "name": f"Customer {c}", "email": f"c{c}@example.com",
@@ -95,11 +110,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--invoices", type=int, default=None,
+                        help="aim at about this many invoices (overrides --customers)")
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    n = generate(args.out, args.customers, args.months, args.seed)
-    print(f"wrote {n} invoices for {args.customers} customers to {args.out}")
+    customers = customers_for(args.invoices, args.months) if args.invoices else args.customers
+    n = generate(args.out, customers, args.months, args.seed)
+    print(f"wrote {n} invoices for {customers} customers to {args.out}")
 
 
 if __name__ == "__main__":

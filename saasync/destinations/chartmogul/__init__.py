@@ -107,6 +107,7 @@ class ChartMogulDestination:
         self._sleep = sleep
         self._clock = clock
         self._ids: Lookups | None = None
+        self._ds_name: str | None = None
         self._customers: dict[str, tuple[str, Customer]] = {}
         self._plans: dict[str, tuple[str, Plan]] = {}
 
@@ -139,6 +140,8 @@ class ChartMogulDestination:
         name = name.strip()
         if not name:
             raise BadRecordError("name: can't be blank", status=422)
+        if self._ids is not None and self._ds_name == name:
+            return self._ids.ds  # found or made earlier by this destination: no second request
         uuid = self.find_data_source(name)
         if uuid is None:
             try:
@@ -154,6 +157,7 @@ class ChartMogulDestination:
             self._ids = Lookups(self.client, uuid)
             self._customers.clear()
             self._plans.clear()
+        self._ds_name = name
         return uuid
 
     def _lookups(self) -> Lookups:

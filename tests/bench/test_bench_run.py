@@ -1,0 +1,45 @@
+"""Smoke test of ``bench/run.py``: the one benchmark command runs and writes every figure.
+
+Tiny sizes only; no timing target is asserted (timings belong to the benchmark, not to tests).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_run_writes_every_figure_group(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--sizes", "1k", "--incremental-size", "1k",
+         "--push-customers", "5", "--workdir", str(tmp_path), "--json", str(out)],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert {"throughput", "memory", "incremental", "push", "table"} <= set(figures)
+    assert "throughput 1k" in done.stdout and "verdict" in done.stdout
+
+    [size] = figures["throughput"]
+    assert 900 <= size["invoices"] <= 1100
+    assert size["report_ok"] and size["records_read"] > size["invoices"]
+    assert size["floor_seconds"] > 0 and size["ratio_to_floor"] > 0 and size["peak_mb"] > 0
+    assert figures["startup_seconds"] > 0
+
+    inc = figures["incremental"]
+    assert inc["initial"]["status"] == "ok" and inc["initial"]["pushed"] > 0
+    assert inc["nothing_new"]["pushed"] == 0 and inc["nothing_new"]["analytics_unchanged"]
+    assert [c["k"] for c in inc["changes"]] == [k for k in (10, 100) if k < size["invoices"] / 10]
+    for change in inc["changes"]:
+        assert change["status"] == "ok" and change["changed"] == change["k"]
+        assert change["read"] >= change["k"] and change["pushed"] >= change["k"]
+
+    assert set(figures["push"]) == {"per_customer", "bulk"}
+    for mode in figures["push"].values():
+        assert mode["invoices"] == 60 and mode["requests_per_1000_invoices"] > 0
+        assert mode["minimum_per_1000_invoices"] > 0
