@@ -67,6 +67,7 @@ class RunReport:
     cursor_before: str | None = None
     cursor_after: str | None = None
     duration_s: float = 0.0
+    source_unchanged: bool = False  # the connector's fingerprint matched: nothing was read
     _open: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict, repr=False)
     _details: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict, repr=False)
     _tally: Counter[tuple[str, str, str]] = field(default_factory=Counter, repr=False)
@@ -180,6 +181,8 @@ class RunReport:
             "cursor": {"before": self.cursor_before, "after": self.cursor_after},
             "duration_s": round(self.duration_s, 3),
         }
+        if self.source_unchanged:
+            out["source_unchanged"] = True
         if self.error:
             out["error"] = self.error
         if self.conflicts:

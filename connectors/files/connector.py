@@ -10,6 +10,7 @@ documented for users in ``BEHAVIOR.md`` beside this file.
 from __future__ import annotations
 
 import codecs
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,6 +178,21 @@ class FilesConnector:
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         self.directory, self.format, self.encoding = _configure(options, context)
+
+    def fingerprint(self) -> str:
+        """A hash of every export file's bytes (and how they are read). When it equals the
+        one of the last completed sync, the engine reads nothing: a scheduled run over
+        unchanged exports costs a hash of the files instead of decoding them."""
+        digest = hashlib.sha256(f"{self.format}|{self.encoding}".encode())  # ~1 GB/s here
+        for kind, name in sorted(FILES[self.format].items()):
+            path = self.directory / name
+            if path.is_file():
+                with path.open("rb") as handle:
+                    content = hashlib.file_digest(handle, "sha256").hexdigest()
+            else:
+                content = "-"
+            digest.update(f"|{kind}:{name}:{content}".encode())
+        return digest.hexdigest()
 
     def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
         self._window = window
