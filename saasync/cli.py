@@ -9,6 +9,7 @@ Exit statuses (also in the README):
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -169,7 +170,30 @@ config_option = click.option("--config", "config_path", type=click.Path(dir_okay
 connection_option = click.option("--connection", "connection", help="Connection name in the config.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Commands that live with their feature (reports, the server, Celery) are imported
+    when asked for, so ``saasync sync`` does not pay for loading them."""
+
+    LAZY: dict[str, str] = {
+        "reconcile": "saasync.reports.commands:reconcile",
+        "explain": "saasync.reports.commands:explain",
+        "audit": "saasync.reports.commands:audit",
+        "serve": "saasync.server.command:serve",
+        "celery": "saasync.distributed.command:celery_group",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            module, _, attr = self.LAZY[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="saasync")
 @click.option("--log-json", is_flag=True, help="Log as JSON lines (default when stderr is not a terminal).")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug events (every request, every decision).")
@@ -408,24 +432,6 @@ def unlock(config_path: str | None, connection: str) -> int:
         removed = state.force_unlock(connection)
     click.echo(f"lock of {connection!r} {'removed' if removed else 'was not held'}")
     return 0
-
-
-def _register_plugins() -> None:
-    """Commands that live with their feature: reports (reconcile, explain, audit), the server."""
-    from saasync.reports.commands import commands as report_commands
-
-    from saasync.distributed.command import celery_group
-
-    for command in (*report_commands, celery_group):
-        cli.add_command(command)
-    try:
-        from saasync.server.command import serve
-    except ImportError:  # pragma: no cover - the server ships with the package
-        return
-    cli.add_command(serve)
-
-
-_register_plugins()
 
 
 def main(argv: list[str] | None = None) -> int:

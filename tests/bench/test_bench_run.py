@@ -34,6 +34,8 @@ def test_bench_run_writes_every_figure_group(tmp_path: Path) -> None:
     inc = figures["incremental"]
     assert inc["initial"]["status"] == "ok" and inc["initial"]["pushed"] > 0
     assert inc["nothing_new"]["pushed"] == 0 and inc["nothing_new"]["analytics_unchanged"]
+    assert inc["nothing_new"]["read"] == 0  # unchanged exports are not read at all
+    assert inc["file_touched"]["status"] == "ok" and inc["file_touched"]["pushed"] == 0
     assert [c["k"] for c in inc["changes"]] == [k for k in (10, 100) if k < size["invoices"] / 10]
     for change in inc["changes"]:
         assert change["status"] == "ok" and change["changed"] == change["k"]

@@ -457,6 +457,31 @@ def test_duplicate_invoice_is_quarantined(tmp_path: Path) -> None:
     assert "invoices.csv row 2" in q.message
 
 
+def test_ids_sharing_a_hash_are_not_taken_for_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids seen are kept as hashes; a hash met twice is confirmed against the file."""
+    import connectors.files.connector as module
+
+    monkeypatch.setattr(module, "hash", lambda _text: 42, raising=False)
+    export(tmp_path, invoices=[invoice("inv_1"), invoice("inv_2"), invoice("inv_1")],
+           lines=[sub_line("inv_1"), sub_line("inv_2")])
+    items = read(tmp_path)
+    assert sorted(i.external_id for i in only(items, Invoice)) == ["inv_1", "inv_2"]
+    (q,) = quarantined(items)
+    assert (q.external_id, q.location) == ("inv_1", "invoices.csv row 4")
+    assert "first read at invoices.csv row 2" in q.message
+
+
+def test_many_duplicates_are_all_quarantined_past_the_located_ones(tmp_path: Path) -> None:
+    from connectors.files.connector import MAX_RESCANS
+
+    copies = MAX_RESCANS + 5
+    export(tmp_path, invoices=[invoice("inv_1")] * (copies + 1))
+    found = quarantined(read(tmp_path))
+    assert len(found) == copies
+    assert all("duplicate invoice" in q.message for q in found)
+    assert sum("not located" in q.message for q in found) == 5
+
+
 def test_csv_row_with_wrong_number_of_fields(tmp_path: Path) -> None:
     (tmp_path / "customers.csv").write_text(
         "external_id,name\ncus_1,Ada\ncus_2,Bob,extra\ncus_3,Cy\n", encoding="utf-8"
