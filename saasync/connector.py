@@ -94,7 +94,13 @@ class ConnectorContext:
 
 @runtime_checkable
 class Connector(Protocol):
-    """A billing-system connector. ``read`` yields normalized records or Quarantined ones."""
+    """A billing-system connector. ``read`` yields normalized records or Quarantined ones.
+
+    Optional, looked up by the engine: ``checkpoint() -> datetime | None`` (everything up
+    to that time was read, so the cursor may move on a quiet source) and
+    ``fingerprint() -> str | None`` (changes whenever the source does; when it equals the
+    last completed sync's, an incremental run reads nothing).
+    """
 
     name: ClassVar[str]
 

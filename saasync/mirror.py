@@ -37,6 +37,14 @@ MODEL_OF: dict[str, type[SourceRecord]] = {v: k for k, v in KIND_OF.items()}
 VOIDED_HASH = "voided"
 
 
+_PYTHON_STEPS = frozenset({"function-before", "function-after", "function-wrap"})
+
+
+def _python_step(node: dict[str, Any]) -> bool:
+    kind = node.get("type")  # a field named "type" holds a dict here: only strings count
+    return isinstance(kind, str) and kind in _PYTHON_STEPS and "schema" in node
+
+
 def _without_python_checks(node: Any) -> Any:
     """A pydantic-core schema with every Python validator (before/after/wrap) removed."""
     if isinstance(node, dict):
@@ -46,14 +54,6 @@ def _without_python_checks(node: Any) -> Any:
     if isinstance(node, list):
         return [_without_python_checks(value) for value in node]
     return node
-
-
-def _python_step(node: dict[str, Any]) -> bool:
-    kind = node.get("type")  # a field named "type" holds a dict here: only strings count
-    return isinstance(kind, str) and kind in _PYTHON_STEPS and "schema" in node
-
-
-_PYTHON_STEPS = frozenset({"function-before", "function-after", "function-wrap"})
 
 
 def _trusted_loader(model: type[SourceRecord]) -> SchemaValidator:

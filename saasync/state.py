@@ -155,18 +155,17 @@ class StateStore:
             )
 
     # -- source mirror ---------------------------------------------------------------------
-    def mirror_hashes(self, connection: str, kind: str, ids: Iterable[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        ids = list(ids)
-        for chunk in _chunks(ids, 500):
+    def _rows_for_ids(self, select: str, params: tuple[str, ...], ids: Iterable[str]) -> Iterator[Any]:
+        """``select`` (ending in ``external_id IN``) for many ids, 500 to a query."""
+        for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(
-                f"SELECT external_id, hash FROM source_records WHERE connection=? AND kind=? "
-                f"AND external_id IN ({marks})",
-                (connection, kind, *chunk),
-            ):
-                out[row["external_id"]] = row["hash"]
-        return out
+            yield from self.db.execute(f"{select} ({marks})", (*params, *chunk))
+
+    def mirror_hashes(self, connection: str, kind: str, ids: Iterable[str]) -> dict[str, str]:
+        rows = self._rows_for_ids(
+            "SELECT external_id, hash FROM source_records WHERE connection=? AND kind=? "
+            "AND external_id IN", (connection, kind), ids)
+        return {row["external_id"]: row["hash"] for row in rows}
 
     def mirror_for_customer(self, connection: str, customer_id: str) -> list[tuple[str, str]]:
         """(kind, doc) of every mirrored record of one customer, customer record included."""
@@ -247,17 +246,11 @@ class StateStore:
     def pushed_many(
         self, connection: str, kind: str, ids: Iterable[str]
     ) -> dict[str, tuple[str | None, str]]:
-        """``pushed`` for many records in one query per 500: external id → (dest id, hash)."""
-        out: dict[str, tuple[str | None, str]] = {}
-        for chunk in _chunks(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(
-                f"SELECT external_id, destination_id, hash FROM pushed WHERE connection=? "
-                f"AND kind=? AND external_id IN ({marks})",
-                (connection, kind, *chunk),
-            ):
-                out[row["external_id"]] = (row["destination_id"], row["hash"])
-        return out
+        """``pushed`` for many records at once: external id → (destination id, hash)."""
+        rows = self._rows_for_ids(
+            "SELECT external_id, destination_id, hash FROM pushed WHERE connection=? "
+            "AND kind=? AND external_id IN", (connection, kind), ids)
+        return {row["external_id"]: (row["destination_id"], row["hash"]) for row in rows}
 
     def record_pushed(
         self, connection: str, kind: str, external_id: str, destination_id: str | None, hash_: str
