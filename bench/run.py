@@ -33,6 +33,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -108,20 +109,66 @@ def fresh(path: Path) -> Path:
 
 
 # -- measuring a child process ---------------------------------------------------------------
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a dry run forks one process per partition)."""
+    pids, at = [pid], 0
+    while at < len(pids):
+        try:
+            children = Path(f"/proc/{pids[at]}/task/{pids[at]}/children").read_text().split()
+        except OSError:
+            children = []
+        pids.extend(int(child) for child in children)
+        at += 1
+    return pids
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (a forked child's) are split, not counted twice."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class TreeMemory(threading.Thread):
+    """Samples the total PSS of a process tree every 50 ms; ``peak_mb`` is the highest."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_kb, self.done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(pid) for pid in _tree(self.pid)))
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_kb / 1024
+
+
 def measure(cmd: list[str], out: Path) -> tuple[float, float, str]:
-    """Run ``cmd`` with stdout into ``out``; (wall seconds, peak RSS in MB, stderr)."""
+    """Run ``cmd`` with stdout into ``out``; (wall seconds, peak memory in MB, stderr).
+    Peak memory is the larger of the biggest process's peak RSS and the sampled peak of the
+    whole process tree's PSS (partitioned dry runs have several processes)."""
     with out.open("wb") as stdout, out.with_suffix(".err").open("w+b") as stderr:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, cwd=ROOT)
+        sampler = TreeMemory(proc.pid)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
+        sampler.done.set()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         stderr.seek(0)
         err = stderr.read().decode(errors="replace")
     out.with_suffix(".err").unlink()
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{err[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, err  # ru_maxrss is in KiB on Linux
+    return seconds, max(usage.ru_maxrss / 1024, sampler.peak_mb), err  # ru_maxrss: KiB on Linux
 
 
 def run_counts(stdout: Path, stderr: str) -> Figures:

@@ -129,7 +129,9 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
                    clock: Callable[[], datetime] = _now, show_progress: bool = False,
                    should_stop: Callable[[], bool] = lambda: False,
                    destination_factory: Callable[[Settings, ConnectionSettings], Destination] | None = None,
-                   ) -> RunReport:
+                   workers: int | None = None) -> RunReport:
+    """One run of one connection. A dry run whose connector can partition its read is split
+    over ``workers`` processes (default: one per core, see ``saasync.parallel``)."""
     build_destination = destination_factory or make_destination
     state_path = settings.resolve(settings.state)
     with StateStore(state_path, read_only=dry_run) as state:
@@ -146,15 +148,32 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
                                   "type = \"chartmogul\"")
             destination.ensure_data_source(conn.destination.data_source)
             bulk = destination.bulk_importer()
+        def engine_for(part_state: StateStore, part_connector: Any, progress: Any,
+                       stop: Callable[[], bool], partition: tuple[int, int] | None = None) -> Engine:
+            return Engine(
+                name, part_connector, part_state, destination,
+                rules=RuleSettings(conn.open_invoices, conn.grace_days),
+                data_source=conn.destination.data_source,
+                lookback=timedelta(hours=conn.lookback_hours), clock=clock, progress=progress,
+                should_stop=stop, baseline=baseline, bulk=bulk, partition=partition,
+            )
+
+        def partition_run(index: int, count: int, progress: Any, stop: Callable[[], bool]) -> RunReport:
+            with StateStore(state_path, read_only=True) as part_state:
+                part_connector = make_connector(settings, name, conn, clock, part_state)
+                part_connector.partition(index, count)
+                engine = engine_for(part_state, part_connector, progress, stop, (index, count))
+                return engine.run(mode, since, until)
+
+        count = _dry_run_workers(workers, connector) if dry_run else 1
         try:
             with _progress(show_progress) as progress:
-                engine = Engine(
-                    name, connector, state, destination,
-                    rules=RuleSettings(conn.open_invoices, conn.grace_days),
-                    data_source=conn.destination.data_source,
-                    lookback=timedelta(hours=conn.lookback_hours), clock=clock, progress=progress,
-                    should_stop=should_stop, baseline=baseline, bulk=bulk,
-                )
+                if count > 1:
+                    from saasync.parallel import run_partitioned
+
+                    return run_partitioned(count, partition_run, progress=progress,
+                                           should_stop=should_stop)
+                engine = engine_for(state, connector, progress, should_stop)
                 if dry_run:
                     return engine.run(mode, since, until)
                 with state.lock(name):
@@ -164,10 +183,25 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
                 destination.close()
 
 
+def _dry_run_workers(requested: int | None, connector: Any) -> int:
+    """How many processes a dry run uses: 1 unless the connector can partition its read."""
+    if not callable(getattr(connector, "partition", None)):
+        return 1
+    from saasync.parallel import auto_workers, can_fork
+
+    if requested is None:
+        return auto_workers()
+    return requested if requested <= 1 or can_fork() else 1
+
+
 # -- commands -------------------------------------------------------------------------------
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                              help="TOML config file (default: the embedded sample setup).")
 connection_option = click.option("--connection", "connection", help="Connection name in the config.")
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Processes for a dry run, each over a share of the customers (default: one per "
+         "core, up to 4, when the connector can split its read; the files connector can).")
 
 
 class LazyGroup(click.Group):
@@ -207,15 +241,19 @@ def cli(log_json: bool, verbose: bool) -> None:
 
 
 def _sync_like(mode: str, config_path: str | None, connection: str | None, dry_run: bool,
-               as_json: bool, since: str | None = None, until: str | None = None) -> int:
+               as_json: bool, since: str | None = None, until: str | None = None,
+               workers: int | None = None) -> int:
     settings = load_settings(config_path)
     name, conn = settings.connection(connection)
     start = _parse_date(since, "--since")
     end = _parse_date(until, "--until")
     if start and end and end <= start:
         raise ConfigError("--until must be after --since")
+    if workers is not None and not dry_run:
+        raise ConfigError("--workers applies to a dry run (add --dry-run); a real run uses one process")
     report = run_connection(settings, name, conn, mode=mode, dry_run=dry_run, since=start,
-                            until=end, show_progress=sys.stdout.isatty() and not as_json)
+                            until=end, show_progress=sys.stdout.isatty() and not as_json,
+                            workers=workers)
     if as_json:
         click.echo(report_json(report))
     else:
@@ -228,12 +266,14 @@ def _sync_like(mode: str, config_path: str | None, connection: str | None, dry_r
 @connection_option
 @click.option("--dry-run", is_flag=True, help="Show the diff of what would change; write nothing anywhere.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (or diff) as JSON.")
-def sync(config_path: str | None, connection: str | None, dry_run: bool, as_json: bool) -> int:
+@workers_option
+def sync(config_path: str | None, connection: str | None, dry_run: bool, as_json: bool,
+         workers: int | None) -> int:
     """Incremental sync from the stored cursor (minus the lookback).
 
     The cursor moves only after the destination accepted the data.
     """
-    return _sync_like("sync", config_path, connection, dry_run, as_json)
+    return _sync_like("sync", config_path, connection, dry_run, as_json, workers=workers)
 
 
 @cli.command()
@@ -243,10 +283,11 @@ def sync(config_path: str | None, connection: str | None, dry_run: bool, as_json
 @click.option("--until", help="Invoice date to stop before (YYYY-MM-DD, exclusive; default: now).")
 @click.option("--dry-run", is_flag=True, help="Show the diff of what would change; write nothing anywhere.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (or diff) as JSON.")
+@workers_option
 def backfill(config_path: str | None, connection: str | None, since: str, until: str | None,
-             dry_run: bool, as_json: bool) -> int:
+             dry_run: bool, as_json: bool, workers: int | None) -> int:
     """One-off sync of invoices issued in [--since, --until). Never moves the cursor."""
-    return _sync_like("backfill", config_path, connection, dry_run, as_json, since, until)
+    return _sync_like("backfill", config_path, connection, dry_run, as_json, since, until, workers)
 
 
 @cli.command()

@@ -8,6 +8,7 @@ entry point in its own package.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -32,9 +33,12 @@ class Quarantined:
     field: str | None = None
     location: str | None = None  # e.g. "invoices.csv row 12"
     raw: Mapping[str, Any] | None = None
+    by_location: bool = False  # the id is another record's too (a duplicate): keyed by location
 
     @property
     def key(self) -> str:
+        if self.by_location and self.location:
+            return f"{self.kind}:{self.location}"
         return f"{self.kind}:{self.external_id or self.location or '?'}"
 
 
@@ -99,7 +103,10 @@ class Connector(Protocol):
     Optional, looked up by the engine: ``checkpoint() -> datetime | None`` (everything up
     to that time was read, so the cursor may move on a quiet source) and
     ``fingerprint() -> str | None`` (changes whenever the source does; when it equals the
-    last completed sync's, an incremental run reads nothing).
+    last completed sync's, an incremental run reads nothing) and
+    ``partition(index, count)`` (from now on ``read`` yields only the records of customers
+    with ``partition_of(customer, count) == index``, every plan, and the source-wide problems
+    only in partition 0: a dry run is then split over several processes).
     """
 
     name: ClassVar[str]
@@ -136,3 +143,10 @@ def record_timestamp(record: SourceRecord) -> datetime | None:
         if value is not None:
             return value  # type: ignore[no-any-return]
     return None
+
+
+def partition_of(key: str, count: int) -> int:
+    """Which of ``count`` partitions a customer (or an unreadable row's location) is in.
+
+    CRC-32 of the text: the same in every process and on every run, unlike ``hash``."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % count if count > 1 else 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from saasync.connector import Connector, Quarantined, ReadWindow, record_timestamp
+from saasync.connector import Connector, Quarantined, ReadWindow, partition_of, record_timestamp
 from saasync.destinations.base import Baseline, BulkSink, Destination
 from saasync.errors import AuthError, BadRecordError, ConflictError
 from saasync.mirror import (  # noqa: F401  (re-exported: engine users import them here)
@@ -68,6 +68,7 @@ class Engine:
         baseline: Baseline | None = None,
         bulk: BulkSink | None = None,
         bulk_customers: int = 500,
+        partition: tuple[int, int] | None = None,
     ) -> None:
         self.connection = connection
         self.connector = connector
@@ -82,6 +83,9 @@ class Engine:
         self.baseline = baseline  # dry run: what the destination really holds, instead of the pushed map
         self.bulk = bulk  # bulk import: changes are buffered and accepted at each flush
         self.bulk_customers = bulk_customers
+        # (index, count): this engine is one of ``count`` dry-run processes and handles the
+        # customers with partition_of(customer, count) == index (see saasync.parallel)
+        self.partition = partition if partition and partition[1] > 1 else None
         self._pending: dict[tuple[str, str | None, str], tuple[Op, str, bool]] = {}
         self._awaiting_clean: set[str] = set()
         self._failed_customers: set[str] = set()
@@ -181,8 +185,10 @@ class Engine:
             report.duration_s = time.monotonic() - started
             if run_id is not None:
                 self.state.finish_run(run_id, report.status, report.as_dict(detail=False))
-            log.info("run finished", connection=self.connection, mode=mode, dry_run=self.dry_run,
-                     status=report.status, **{k: v for k, v in report.counts().items()})
+            event = "run finished" if self.partition is None else "partition finished"
+            where = {} if self.partition is None else {"partition": "{}/{}".format(*self.partition)}
+            log.info(event, connection=self.connection, mode=mode, dry_run=self.dry_run,
+                     status=report.status, **where, **report.counts())
         return report
 
     # -- read ------------------------------------------------------------------------------
@@ -244,6 +250,9 @@ class Engine:
     # -- build, plan, apply ----------------------------------------------------------------
     def _process(self, read: ReadSet, mirror: Mirror, report: RunReport) -> None:
         touched = read.customers | self.state.dirty_customers(self.connection)
+        if self.partition is not None:
+            index, count = self.partition
+            touched = {c for c in touched if partition_of(c, count) == index}
         self._review_keys = {item.key for item in self.state.review_items(self.connection)} \
             if not self.dry_run else set()
         if self.destination is not None:
@@ -251,7 +260,10 @@ class Engine:
         plans = mirror.plans()
         pushed_plans: set[str] = set()
         for plan in read.plans.values():
-            self._sync_plan(plan, report, pushed_plans)
+            if self.partition is None or self.partition[0] == 0:
+                self._sync_plan(plan, report, pushed_plans)
+            else:  # every partition reads the plans; partition 0 reports them
+                pushed_plans.add(plan.external_id)
         report.seal()
 
         done = 0

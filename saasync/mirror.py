@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from array import array
-from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic_core import SchemaValidator
 
+from saasync.intset import IntSet
 from saasync.models import (
     Customer,
     Invoice,
@@ -99,15 +98,14 @@ def customer_of(record: SourceRecord) -> str | None:
 
 
 class ReadSet:
-    """Which records this run read, in bounded memory: 8 bytes per record.
+    """Which records this run read, in bounded memory: 8 to 16 bytes per record.
 
-    Keys are 64-bit hashes in a flat array, sorted once the read is over (``seal``) and
-    then searched by bisection: a set of a million Python ints would take ~60 MB.
+    Keys are 64-bit hashes in a flat open-addressing table (``IntSet``): a set of a million
+    Python ints would take ~64 MB.
     """
 
     def __init__(self) -> None:
-        self._keys = array("q")
-        self._sealed = True
+        self._keys = IntSet()
         self.customers: set[str] = set()  # customers touched by what was read
         self.plans: dict[str, Plan] = {}
 
@@ -118,27 +116,20 @@ class ReadSet:
         return hash((kind, external_id))
 
     def add(self, kind: str, external_id: str, customer: str | None) -> None:
-        self._keys.append(self._key(kind, external_id))
-        self._sealed = False
+        self._keys.add(self._key(kind, external_id))
         if customer is not None:
             self.customers.add(customer)
 
     def seal(self) -> None:
-        if not self._sealed:
-            self._keys = array("q", sorted(self._keys))
-            self._sealed = True
+        """Nothing left to do once reading is over (kept for callers of the sorted form)."""
 
     def __contains__(self, key: tuple[str, str]) -> bool:
-        self.seal()
-        wanted = self._key(*key)
-        at = bisect_left(self._keys, wanted)
-        return at < len(self._keys) and self._keys[at] == wanted
+        return self._key(*key) in self._keys
 
     def of(self, kind: str) -> KindView:
         return KindView(self, kind)
 
     def __len__(self) -> int:
-        self.seal()
         return len(self._keys)
 
 

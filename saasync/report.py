@@ -73,6 +73,7 @@ class RunReport:
     _tally: Counter[tuple[str, str, str]] = field(default_factory=Counter, repr=False)
     _changes: Counter[str] = field(default_factory=Counter, repr=False)
     _ops_seen: int = 0
+    _plan_ops: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     def set(self, kind: str, external_id: str, outcome: Outcome, reason: str | None = None,
             message: str | None = None) -> None:
@@ -109,10 +110,40 @@ class RunReport:
         self._open.clear()
 
     def add_op(self, op: Op) -> None:
+        if op.kind == "plan":
+            self._plan_ops.add((op.external_id, op.action))
         self._changes[op.action] += 1
         self._ops_seen += 1
         if len(self.ops) < DETAIL_CAP:
             self.ops.append(op)
+
+    def merge(self, part: RunReport) -> None:
+        """Add another partition of the same run (see ``saasync.parallel``): counts add up,
+        lists stay under the cap, and a plan change both partitions found counts once."""
+        self.seal()
+        part.seal()
+        self._tally.update(part._tally)
+        for key, record in part._details.items():
+            if len(self._details) < DETAIL_CAP or record.outcome == "quarantined":
+                self._details[key] = record
+        twice = part._plan_ops & self._plan_ops  # a plan needed by customers of both
+        for _, action in twice:
+            self._changes[action] -= 1
+            self._ops_seen -= 1
+            self.re_evaluated_ops -= 1  # only partition 0 reports the plans it read
+        self._changes.update(part._changes)
+        self._ops_seen += part._ops_seen
+        self.re_evaluated_ops += part.re_evaluated_ops
+        self._plan_ops |= part._plan_ops
+        ops = [op for op in part.ops
+               if not (op.kind == "plan" and (op.external_id, op.action) in twice)]
+        self.ops = sorted([*self.ops, *ops], key=_customer_order)[:DETAIL_CAP]
+        self.failed_ops += part.failed_ops
+        self.conflicts += part.conflicts
+        rank = {"ok": 0, "partial": 1, "stopped": 2, "failed": 3}
+        if rank.get(part.status, 0) > rank.get(self.status, 0):
+            self.status = part.status
+        self.error = self.error or part.error
 
     @property
     def ops_total(self) -> int:
@@ -205,3 +236,8 @@ class RunReport:
                 out["truncated"] = {"ops_listed": len(self.ops), "ops": self._ops_seen,
                                     "records_listed": len(records)}
         return out
+
+
+def _customer_order(op: Op) -> tuple[bool, str]:
+    """Plans first, then customer by customer, as one process lists them."""
+    return (op.customer_external_id is not None, op.customer_external_id or "")

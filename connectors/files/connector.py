@@ -10,13 +10,24 @@ documented for users in ``BEHAVIOR.md`` beside this file.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.files.formats import FORMATS, RawRow, json_safe, read_rows
+from connectors.files.formats import (
+    FORMATS,
+    OURS,
+    PASS,
+    THEIRS,
+    RawRow,
+    Route,
+    json_safe,
+    quick_text,
+    read_rows,
+)
 from connectors.files.mapping import (
     MappingError,
     to_customer,
@@ -24,8 +35,15 @@ from connectors.files.mapping import (
     to_plan,
     to_subscription,
 )
-from saasync.connector import ConnectorContext, Quarantined, ReadWindow, record_timestamp
+from saasync.connector import (
+    ConnectorContext,
+    Quarantined,
+    ReadWindow,
+    partition_of,
+    record_timestamp,
+)
 from saasync.errors import ConfigError
+from saasync.intset import IntSet
 from saasync.models import Invoice, SourceRecord, to_utc
 from saasync.reasons import Reason
 
@@ -180,6 +198,33 @@ class FilesConnector:
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         self.directory, self.format, self.encoding = _configure(options, context)
         self._rescans = 0
+        self._part: tuple[int, int] | None = None
+
+    def partition(self, index: int, count: int) -> None:
+        """Read only the customers of partition ``index`` of ``count`` (with their
+        subscriptions and invoices), every plan, and the file-wide problems (a bad plan row,
+        an orphan invoice line) in partition 0 only. Every row is still decoded, so that
+        invoice ids are checked for duplicates across the whole file."""
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"partition {index} of {count} does not exist")
+        self._part = (index, count) if count > 1 else None
+
+    @property
+    def _first(self) -> bool:
+        """This read reports what belongs to no customer: the only one, or partition 0."""
+        return self._part is None or self._part[0] == 0
+
+    def _mine(self, kind: str, row: RawRow) -> bool:
+        """Whether ``row`` belongs to this read's partition: by its customer, or, when the
+        row does not say (unreadable, no customer), by where it is in the file."""
+        if self._part is None:
+            return True
+        if row.owner is not None:
+            return row.owner
+        index, count = self._part
+        name = "external_id" if kind == "customer" else "customer_external_id"
+        key = _text(row.data.get(name)) if row.error is None else ""
+        return partition_of(key or row.location, count) == index
 
     def fingerprint(self) -> str:
         """A hash of every export file's bytes (and how they are read). When it equals the
@@ -226,20 +271,54 @@ class FilesConnector:
         stamp = _quick_time(raw)
         return stamp is not None and stamp < window.since
 
-    def _rows(self, kind: str) -> Iterator[RawRow]:
-        return read_rows(self.directory / FILES[self.format][kind], self.format, self.encoding)
+    def _rows(self, kind: str, route: Route | None = None) -> Iterator[RawRow]:
+        path = self.directory / FILES[self.format][kind]
+        return read_rows(path, self.format, self.encoding, route)
+
+    def _route(self, kind: str, seen: IntSet | None = None) -> Route | None:
+        """With a partition, JSON lines are told apart before decoding, by the customer id
+        read straight from the bytes: a line of another partition costs a search, not a
+        decode. An invoice line of another partition still has its id noted in ``seen``, so
+        duplicates are found across the whole file. Lines whose ids cannot be read that way
+        (see ``quick_text``) are decoded, and their owner decided from the decoded row."""
+        if self._part is None or self.format != "jsonl" or kind == "plan":
+            return None
+        index, count = self._part
+        encoding = self.encoding
+        key = b"external_id" if kind == "customer" else b"customer_external_id"
+
+        def route(raw: bytes) -> int | None:
+            customer = quick_text(raw, key, encoding)
+            if not customer:
+                return None
+            if partition_of(customer, count) == index:
+                return OURS
+            if seen is None:
+                return PASS
+            inv_id = quick_text(raw, b"external_id", encoding)
+            if not inv_id:
+                return THEIRS  # decoded for its id only
+            seen.add(hash(inv_id))
+            return PASS
+
+        return route
 
     def _records(self, kind: str, build: Builder) -> Iterator[Item]:
-        for row in self._rows(kind):
+        shared = kind == "plan"  # every partition needs the plans; partition 0 reports them
+        for row in self._rows(kind, self._route(kind)):
+            if not (shared or self._mine(kind, row)):
+                continue
             if row.error is not None:
-                yield _quarantine(kind, row)
+                if not shared or self._first:
+                    yield _quarantine(kind, row)
                 continue
             if self._clearly_outside(kind, row.data):
                 continue
             try:
                 yield build(row.data)
             except MappingError as exc:
-                yield _quarantine(kind, row, exc)
+                if not shared or self._first:
+                    yield _quarantine(kind, row, exc)
 
     def _invoice(self, row: RawRow, lines: list[RawRow], transactions: list[RawRow]) -> Item:
         def raw() -> dict[str, Any]:  # what the review queue shows of a bad invoice
@@ -256,24 +335,23 @@ class FilesConnector:
         except MappingError as exc:
             return _quarantine("invoice", row, exc, raw())
 
-    def _duplicate(self, row: RawRow, seen: set[int]) -> Quarantined | None:
+    def _duplicate(self, row: RawRow, seen: IntSet) -> Quarantined | None:
         """Invoice ids must be unique: with CSV, the lines of a duplicate would be ambiguous.
 
-        Ids seen are kept as 64-bit hashes (a million ids: ~60 MB as a set of ints, against
-        ~180 MB for the ids and their locations). A hash met twice is confirmed, and the
+        Ids seen are kept as 64-bit hashes in a flat table (a million ids: 16 MB, against
+        ~64 MB as a set of ints and ~180 MB for the ids and their locations). A hash met twice is confirmed, and the
         first row located, by reading the file again up to this row: rare, and exact."""
         inv_id = _text(row.data.get("external_id"))
         if not inv_id:
             return None
-        key = hash(inv_id)
-        if key not in seen:
-            seen.add(key)
+        if seen.add(hash(inv_id)):
             return None
         first = self._first_row_of(inv_id, row.location)
         if first is None:  # two ids with one hash: not a duplicate
             return None
         exc = MappingError("invoice", inv_id, "external_id", f"duplicate invoice, first read at {first}")
-        return _quarantine("invoice", row, exc)
+        # keyed by its row: under the id, it would be taken for the first invoice
+        return dataclasses.replace(_quarantine("invoice", row, exc), by_location=True)
 
     def _first_row_of(self, inv_id: str, before: str) -> str | None:
         """Where ``inv_id`` is first read in the invoice file, before the row at ``before``."""
@@ -291,21 +369,28 @@ class FilesConnector:
         """Invoices joined with their lines and payments, which are held in memory by invoice."""
         lines, problems = self._group("line")
         transactions, more = self._group("transaction")
-        seen: set[int] = set()
+        seen = IntSet()
         for row in self._rows("invoice"):
             if row.whole_file:
-                yield _quarantine("invoice", row)
+                if self._first:
+                    yield _quarantine("invoice", row)
                 continue
             duplicate = None if row.error else self._duplicate(row, seen)
+            inv_id = _text(row.data.get("external_id"))
+            if not self._mine("invoice", row):
+                lines.pop(inv_id, None)
+                transactions.pop(inv_id, None)
+                continue
             if duplicate is not None:
                 yield duplicate
                 continue
-            inv_id = _text(row.data.get("external_id"))
             if row.error is None and self._clearly_outside("invoice", row.data):
                 lines.pop(inv_id, None)
                 transactions.pop(inv_id, None)
                 continue
             yield self._invoice(row, lines.pop(inv_id, []), transactions.pop(inv_id, []))
+        if not self._first:
+            return
         yield from problems
         yield from more
         for kind, groups in (("line", lines), ("transaction", transactions)):
@@ -336,9 +421,11 @@ class FilesConnector:
 
     def _jsonl_invoices(self) -> Iterator[Item]:
         """Invoices with nested ``lines`` and ``transactions``: streamed, one line at a time."""
-        seen: set[int] = set()
-        for row in self._rows("invoice"):
+        seen = IntSet()
+        for row in self._rows("invoice", self._route("invoice", seen)):
             duplicate = None if row.error else self._duplicate(row, seen)
+            if not self._mine("invoice", row):
+                continue
             if duplicate is not None:
                 yield duplicate
                 continue

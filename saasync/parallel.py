@@ -1,0 +1,134 @@
+"""A dry run split over the machine's cores: one process per partition of the customers.
+
+A dry run is CPU-bound (decoding, validating, the rules, the diff) and one Python process
+uses one core. A dry run writes nothing, so its partitions share nothing but the state
+store, which each opens read-only: each child runs the ordinary engine over the customers
+with ``partition_of(customer, count) == index`` (the connector reads only theirs), and the
+parent adds the reports up. Real runs stay in one process: they write the state and the
+destination in order, and wait on the destination's rate limit, not on the CPU.
+
+Children are forked, so they start with everything already imported (no start-up cost)
+and with the parent's baseline snapshot, if any, in memory.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import structlog
+
+from saasync.errors import SaasyncError
+from saasync.report import RunReport
+
+log = structlog.get_logger("saasync.parallel")
+
+ProgressFn = Callable[[int, int], None]
+PartRun = Callable[[int, int, ProgressFn, Callable[[], bool]], RunReport]
+MAX_AUTO_WORKERS = 4  # beyond this, the shared decoding of every row outweighs the split
+POLL_S = 0.2
+
+
+def can_fork() -> bool:
+    """Forking is available, and allowed: a daemonic process (a Celery or multiprocessing
+    pool worker) may not have children of its own."""
+    return (sys.platform != "win32" and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon)
+
+
+def auto_workers() -> int:
+    """One process per core this process may use, up to ``MAX_AUTO_WORKERS``."""
+    if not can_fork():
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_AUTO_WORKERS))
+
+
+def run_partitioned(count: int, part_run: PartRun, *, progress: ProgressFn | None = None,
+                    should_stop: Callable[[], bool] = lambda: False) -> RunReport:
+    """Run ``part_run(index, count, progress, should_stop)`` in ``count`` forked processes
+    and return their reports added up. A child that fails fails the run with its error."""
+    started = time.monotonic()
+    context = multiprocessing.get_context("fork")
+    counters = context.Array("q", 2 * count, lock=False)  # (done, total) per child
+    stop = context.Event()
+    children: list[Any] = []
+    pending: dict[Connection, int] = {}
+    for index in range(count):
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_child, name=f"saasync-partition-{index}",
+                                args=(part_run, index, count, send, counters, stop))
+        child.start()
+        send.close()
+        children.append(child)
+        pending[receive] = index
+    reports: list[RunReport | None] = [None] * count
+    try:
+        while pending:
+            ready = wait(list(pending), timeout=POLL_S)
+            if should_stop():
+                stop.set()
+            if progress is not None:
+                progress(sum(counters[0::2]), sum(counters[1::2]))
+            for receive in ready:
+                assert isinstance(receive, Connection)
+                index = pending.pop(receive)
+                reports[index] = _result(receive, index, children[index])
+    finally:
+        for child in children:
+            if child.is_alive() and pending:
+                child.terminate()
+            child.join()
+    merged = reports[0]
+    assert merged is not None
+    for report in reports[1:]:
+        assert report is not None
+        merged.merge(report)
+    merged.duration_s = time.monotonic() - started
+    log.info("run finished", connection=merged.connection, mode=merged.mode, dry_run=True,
+             status=merged.status, partitions=count, **merged.counts())
+    return merged
+
+
+def _result(receive: Connection, index: int, child: Any) -> RunReport:
+    try:
+        kind, payload = receive.recv()
+    except EOFError:
+        child.join()
+        raise SaasyncError(f"dry-run partition {index} ended without a report "
+                           f"(exit code {child.exitcode})") from None
+    if kind == "error":
+        raise payload
+    assert isinstance(payload, RunReport)
+    return payload
+
+
+def _child(part_run: PartRun, index: int, count: int, send: Connection, counters: Any,
+           stop: Any) -> None:
+    def progress(done: int, total: int) -> None:
+        counters[2 * index], counters[2 * index + 1] = done, total
+
+    try:
+        send.send(("ok", part_run(index, count, progress, stop.is_set)))
+    except BaseException as exc:  # handed to the parent, which raises it
+        send.send(("error", _portable(exc)))
+    finally:
+        send.close()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling, else a SaasyncError with its type and message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return SaasyncError(f"{type(exc).__name__}: {exc}")
+    return exc
