@@ -186,10 +186,13 @@ def run_counts(stdout: Path, stderr: str) -> Figures:
     return {"status": report.get("status"), **report.get("counts", report)}
 
 
-def saasync_sync(config: Path, *, dry_run: bool) -> Figures:
+def saasync_sync(config: Path, *, dry_run: bool, workers: int | None = None) -> Figures:
+    """One ``saasync sync``; a dry run uses its default processes unless ``workers``."""
     cmd = [sys.executable, "-m", "saasync", "sync", "--config", str(config), "--json"]
+    if dry_run:
+        cmd += ["--dry-run"] + (["--workers", str(workers)] if workers else [])
     out = config.with_name("report.json")
-    seconds, peak_mb, err = measure(cmd + (["--dry-run"] if dry_run else []), out)
+    seconds, peak_mb, err = measure(cmd, out)
     counts = run_counts(out, err)
     out.unlink()
     return {"seconds": seconds, "peak_mb": peak_mb, "status": counts.get("status"),
@@ -213,11 +216,17 @@ def throughput(workdir: Path, label: str, data: Path, meta: Figures, repeat: int
     runs = [saasync_sync(write_config(fresh(workdir / f"dry-{label}"), data), dry_run=True)
             for _ in range(repeat)]
     best = min(runs, key=lambda r: r["seconds"])
+    single = [saasync_sync(write_config(fresh(workdir / f"dry-{label}-1"), data), dry_run=True,
+                           workers=1) for _ in range(repeat)]
+    one = min(single, key=lambda r: r["seconds"])
     return {"size": label, **meta, "records_read": best["read"], "seconds": best["seconds"],
             "invoices_per_s": meta["invoices"] / best["seconds"], "floor_seconds": floor,
             "ratio_to_floor": best["seconds"] / floor,
             "peak_mb": max(r["peak_mb"] for r in runs),
-            "report_ok": all(r["status"] == "ok" and r["balanced"] for r in runs)}
+            "one_process_seconds": one["seconds"], "one_process_peak_mb": one["peak_mb"],
+            "same_counts": all(r["read"] == best["read"] and r["pushed"] == best["pushed"]
+                               for r in runs + single),
+            "report_ok": all(r["status"] == "ok" and r["balanced"] for r in runs + single)}
 
 
 def memory_growth(sizes: list[Figures]) -> Figures:
@@ -352,6 +361,12 @@ def rows(figures: Figures) -> list[Row]:
                  f"{s['ratio_to_floor']:.1f}× floor {s['floor_seconds']:.2f} s{note}")
         out.append((f"throughput {s['size']} ({s['invoices']:,} invoices)", value,
                      "≤ 3× floor", verdict(s["ratio_to_floor"] <= 3 and s["report_ok"])))
+        if "one_process_seconds" in s:
+            same = "same counts" if s["same_counts"] else "COUNTS DIFFER"
+            value = (f"{s['one_process_seconds']:.2f} s = "
+                     f"{s['one_process_seconds'] / s['floor_seconds']:.1f}× floor, "
+                     f"{s['one_process_peak_mb']:.0f} MB; {same}")
+            out.append((f"  the same, --workers 1", value, "-", "info"))
         value = f"{s['peak_mb']:.0f} MB (input {s['input_mb']:.1f} MB)"
         out.append((f"peak memory {s['size']}", value, "≤ 300 MB", verdict(s["peak_mb"] <= 300)))
     if m := figures["memory"]:
