@@ -27,34 +27,29 @@ class IntSet:
             new, self._zero = not self._zero, True
             self._len += new
             return new
-        slots, mask = self._slots, self._mask
-        at = key & mask
-        while True:
-            found = slots[at]
-            if found == key:
-                return False
-            if found == 0:
-                slots[at] = key
-                self._len += 1
-                if 2 * self._len > mask:
-                    self._grow()
-                return True
-            at = (at + 1) & mask
+        at = self._find(key)
+        if self._slots[at] == key:
+            return False
+        self._slots[at] = key
+        self._len += 1
+        if 2 * self._len > self._mask:
+            self._grow()
+        return True
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, int):
             return False
         if key == 0:
             return self._zero
+        return self._slots[self._find(key)] == key
+
+    def _find(self, key: int) -> int:
+        """The slot holding ``key``, or the empty slot where it would go."""
         slots, mask = self._slots, self._mask
         at = key & mask
-        while True:
-            found = slots[at]
-            if found == key:
-                return True
-            if found == 0:
-                return False
+        while (found := slots[at]) and found != key:
             at = (at + 1) & mask
+        return at
 
     def __len__(self) -> int:
         return self._len
@@ -63,10 +58,6 @@ class IntSet:
         old = self._slots
         size = 2 * len(old)
         self._slots, self._mask = array("q", bytes(8 * size)), size - 1
-        slots, mask = self._slots, self._mask
         for key in old:
             if key:
-                at = key & mask
-                while slots[at]:
-                    at = (at + 1) & mask
-                slots[at] = key
+                self._slots[self._find(key)] = key
