@@ -366,7 +366,7 @@ def rows(figures: Figures) -> list[Row]:
             value = (f"{s['one_process_seconds']:.2f} s = "
                      f"{s['one_process_seconds'] / s['floor_seconds']:.1f}× floor, "
                      f"{s['one_process_peak_mb']:.0f} MB; {same}")
-            out.append((f"  the same, --workers 1", value, "-", "info"))
+            out.append(("  the same, --workers 1", value, "-", "info"))
         value = f"{s['peak_mb']:.0f} MB (input {s['input_mb']:.1f} MB)"
         out.append((f"peak memory {s['size']}", value, "≤ 300 MB", verdict(s["peak_mb"] <= 300)))
     if m := figures["memory"]:

@@ -20,6 +20,7 @@ from enum import IntEnum
 from typing import Any
 
 import click
+import structlog
 from dateutil import parser as dateparser
 from dateutil.relativedelta import relativedelta
 from rich.console import Console
@@ -37,6 +38,8 @@ from saasync.report import RunReport
 from saasync.rules.builder import RuleSettings
 from saasync.settings import ConnectionSettings, Settings, load_settings
 from saasync.state import StateStore
+
+log = structlog.get_logger("saasync.cli")
 
 
 class ExitStatus(IntEnum):
@@ -186,6 +189,9 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
 def _dry_run_workers(requested: int | None, connector: Any) -> int:
     """How many processes a dry run uses: 1 unless the connector can partition its read."""
     if not callable(getattr(connector, "partition", None)):
+        if requested is not None and requested > 1:
+            log.info("this connector reads in one process: --workers is not used",
+                     connector=getattr(connector, "name", type(connector).__name__))
         return 1
     from saasync.parallel import auto_workers, can_fork
 

@@ -7,8 +7,8 @@ entry point in its own package.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points

@@ -13,7 +13,7 @@ _MIN_SLOTS = 1 << 10
 
 
 class IntSet:
-    __slots__ = ("_slots", "_mask", "_len", "_zero")
+    __slots__ = ("_len", "_mask", "_slots", "_zero")
 
     def __init__(self) -> None:
         self._slots = array("q", bytes(8 * _MIN_SLOTS))

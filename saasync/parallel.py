@@ -119,7 +119,7 @@ def _child(part_run: PartRun, index: int, count: int, send: Connection, counters
 
     try:
         send.send(("ok", part_run(index, count, progress, stop.is_set)))
-    except BaseException as exc:  # handed to the parent, which raises it
+    except BaseException as exc:  # noqa: BLE001  (handed to the parent, which raises it)
         send.send(("error", _portable(exc)))
     finally:
         send.close()
@@ -129,6 +129,6 @@ def _portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a SaasyncError with its type and message."""
     try:
         pickle.loads(pickle.dumps(exc))
-    except Exception:
+    except Exception:  # noqa: BLE001  (whatever stops it travelling)
         return SaasyncError(f"{type(exc).__name__}: {exc}")
     return exc

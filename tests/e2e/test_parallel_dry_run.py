@@ -147,3 +147,13 @@ def test_a_dry_run_writes_nothing_whatever_the_workers(tmp_path: Path, jsonl_dir
     code, out, _ = run_cli("runs", "--config", str(config), "--json")
     assert code == 0 and json.loads(out) == []
     assert comparable(dry_run(run_cli, config, 2)) == comparable(report)  # nothing moved
+
+
+def test_workers_on_a_connector_that_cannot_split_says_so(config: Path, run_cli: RunCli,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.files.connector import FilesConnector
+
+    monkeypatch.delattr(FilesConnector, "partition")
+    code, out, err = run_cli("sync", "--config", str(config), "--dry-run", "--workers", "2", "--json")
+    assert code == 0 and json.loads(out)["counts"]["balanced"]
+    assert "reads in one process: --workers is not used" in err
