@@ -120,9 +120,6 @@ class ReadSet:
         if customer is not None:
             self.customers.add(customer)
 
-    def seal(self) -> None:
-        """Nothing left to do once reading is over (kept for callers of the sorted form)."""
-
     def __contains__(self, key: tuple[str, str]) -> bool:
         return self._key(*key) in self._keys
 
