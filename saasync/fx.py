@@ -144,7 +144,9 @@ def _parse_json(text: str, label: str) -> RateTable:
     except ValueError as exc:
         raise RatesFileError(f"{label}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("base"), str):
-        raise RatesFileError(f'{label}: expected {{"base": "EUR", "rates": {{DATE: {{CODE: RATE}}}}}}')
+        raise RatesFileError(
+            f'{label}: expected {{"base": "EUR", "rates": {{DATE: {{CODE: RATE}}}}}}'
+        )
     base = _currency(doc["base"], label)
     by_day = doc.get("rates")
     if not isinstance(by_day, dict):
@@ -157,7 +159,9 @@ def _parse_json(text: str, label: str) -> RateTable:
             raise RatesFileError(f"{where}: expected {{currency: rate}}")
         rows.append((day, base, Fraction(1)))
         for code, rate in rates.items():
-            rows.append((day, _currency(str(code), where), _decimal(str(rate), f"{where}[{code!r}]")))
+            rows.append(
+                (day, _currency(str(code), where), _decimal(str(rate), f"{where}[{code!r}]"))
+            )
     return _table(label, rows)
 
 

@@ -163,12 +163,22 @@ def month_ends(start: date, end: date) -> list[tuple[date, datetime]]:
 
 
 def monthly_series(
-    store: MetricsSource, start: date, end: date, grace: timedelta = timedelta(0)
+    store: MetricsSource,
+    start: date,
+    end: date,
+    grace: timedelta = timedelta(0),
+    *,
+    with_movements: bool = True,
 ) -> list[MonthPoint]:
-    """The same metrics at each month end between ``start`` and ``end`` (store read once)."""
+    """The same metrics at each month end between ``start`` and ``end`` (store read once),
+    with the MRR movements dated in each month (none when ``with_movements`` is False)."""
     snapshot = _Snapshot.load(store)
     ends = month_ends(start, end)
-    moves = account_movements(snapshot.views, snapshot.plans, ends[-1][1], grace)
+    moves = (
+        account_movements(snapshot.views, snapshot.plans, ends[-1][1], grace)
+        if with_movements
+        else []
+    )
     opened = datetime.combine(start.replace(day=1), time.min, tzinfo=UTC)
     points: list[MonthPoint] = []
     for day, when in ends:

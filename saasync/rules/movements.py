@@ -70,7 +70,9 @@ def change_instants(views: Iterable[SubscriptionView]) -> list[datetime]:
 
 
 def _plan_at(view: SubscriptionView, at: datetime) -> str | None:
-    issued = view.issued_by(at) or sorted(view.invoices, key=lambda inv: (inv.date, inv.external_id))
+    issued = view.issued_by(at) or sorted(
+        view.invoices, key=lambda inv: (inv.date, inv.external_id)
+    )
     lines = view.lines(issued[-1]) if issued else []
     return lines[-1].plan_external_id if lines else None
 
