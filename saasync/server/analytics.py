@@ -249,10 +249,12 @@ class Money:
         return {kind: round_minor(value) for kind, value in exact.items()}
 
 
-def _point(day: date, mrr: int, customers: int, window: Sequence[Movement], money: Money,
-           now: Mapping[Any, _State], before: Mapping[Any, _State], prev_mrr: int) -> MetricPoint:  # fmt: skip
-    moves = money.moves(window)
-    new_customers = {m.customer_external_id for m in window if m.kind is MoveKind.NEW_BIZ}
+def _point(day: date, mrr: int, customers: int, window: Sequence[tuple[str, Movement]],
+           money: Money, now: Mapping[Any, _State], before: Mapping[Any, _State],
+           prev_mrr: int) -> MetricPoint:  # fmt: skip
+    moves = money.moves([m for _, m in window])
+    new_customers = {(ds, m.customer_external_id) for ds, m in window
+                     if m.kind is MoveKind.NEW_BIZ}  # fmt: skip
     churned = sum(
         state.status in PAYING and now[key].status not in PAYING
         for key, state in before.items() if key in now
@@ -295,12 +297,12 @@ def metric_points(
         money.total(opening_mrr, first.date()),
         sum(s.status in PAYING for s in before.values()),
     )
-    moves = [m for _, m in account.movements(ends[-1][1]) if m.at > first]
+    moves = [(ds, m) for ds, m in account.movements(ends[-1][1]) if m.at > first]
     points: list[MetricPoint] = []
     opened, prev_mrr = first, opening.mrr
     for day, at in ends:
         now = account.states(at)
-        window = [m for m in moves if opened < m.at <= at]
+        window = [(ds, m) for ds, m in moves if opened < m.at <= at]
         mrr = money.total(mrr_at[day], day)
         points.append(_point(day, mrr, counts[day], window, money, now, before, prev_mrr))
         before, opened, prev_mrr = now, at, mrr

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from saasync.fx import RateTable, parse_rates
-from saasync.server import ServerHandle, make_server
+from saasync.server import ServerHandle, command, make_server
 from saasync.server.command import serve
 from saasync.server.context import Account
 from tests.server.conftest import NOW, Api, monthly_invoice
@@ -90,3 +90,34 @@ def test_serve_refuses_missing_fx_rate_with_422(tmp_path: Path) -> None:
 def test_serve_help_names_the_bundled_rates_as_sample_rates() -> None:
     text = CliRunner().invoke(serve, ["--help"]).output
     assert "--fx-rates" in text and "sample" in text.lower()
+
+
+def test_serve_reads_its_rates_file_and_refuses_a_bad_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, object] = {}
+
+    class _Handle:
+        url = "http://127.0.0.1:1/v1"
+
+        def serve_forever(self) -> None:
+            pass
+
+    def fake_make_server(path: str, **kwargs: object) -> _Handle:
+        seen.update(kwargs)
+        return _Handle()
+
+    monkeypatch.setattr(command, "make_server", fake_make_server)
+    good = tmp_path / "rates.csv"
+    good.write_text(RATES, encoding="utf-8")
+    result = CliRunner().invoke(serve, ["--currency", "jpy", "--fx-rates", str(good)])
+    assert result.exit_code == 0, result.output
+    rates = seen["fx_rates"]
+    assert isinstance(rates, RateTable) and rates.currencies == ("EUR", "JPY", "USD")
+    assert "metrics in JPY" in result.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,currency,rate\n2024-01-01,EUR,zero\n", encoding="utf-8")
+    refused = CliRunner().invoke(serve, ["--fx-rates", str(bad)])
+    assert refused.exit_code == 2 and "bad.csv line 2" in refused.output
+    unknown = CliRunner().invoke(serve, ["--currency", "XYZ"])
+    assert unknown.exit_code == 2 and "XYZ" in unknown.output
