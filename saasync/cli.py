@@ -357,16 +357,38 @@ def review(ctx: click.Context, config_path: str | None, connection: str | None, 
 @click.option("--at", "at_text", help="Evaluate at this date (default: now).")
 @click.option("--months", default=12, show_default=True, help="Month-by-month history length.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--currency", "total_currency", help="Also show MRR/ARR totals converted into "
+              "this currency (per-currency figures stay as they are).")
+@click.option("--fx-rates", "fx_rates", type=click.Path(dir_okay=False),
+              help="Dated exchange rates for --currency (CSV date,currency,rate or JSON); "
+              "default: the bundled SAMPLE rates for USD/EUR/JPY (not market data).")
 def metrics(config_path: str | None, connection: str | None, at_text: str | None, months: int,
-            as_json: bool) -> int:
-    """MRR per currency, customers per status and subscription counts, now and by month."""
+            as_json: bool, total_currency: str | None, fx_rates: str | None) -> int:
+    """MRR per currency, customers per status and subscription counts, now and by month,
+    with each month's MRR movements (new business, expansion, contraction, churn,
+    reactivation) per currency."""
     from saasync.destinations.local import LocalStore
+    from saasync.fx import MissingRate, RatesFileError, load_rates, sample_rates
+    from saasync.money import is_known_currency
     from saasync.reports.metrics import (
+        FxTotal,
         compute_metrics,
         metrics_json,
         metrics_tables,
         monthly_series,
     )
+
+    total = None
+    if fx_rates is not None and total_currency is None:
+        raise ConfigError("--fx-rates needs --currency: the currency to total in")
+    if total_currency is not None:
+        if not is_known_currency(total_currency):
+            raise ConfigError(f"--currency {total_currency!r} is not an ISO 4217 currency code")
+        try:
+            rates = load_rates(fx_rates) if fx_rates is not None else sample_rates()
+        except RatesFileError as exc:
+            raise ConfigError(f"--fx-rates: {exc}") from None
+        total = FxTotal(total_currency.upper(), rates)
 
     settings = load_settings(config_path)
     name, conn = settings.connection(connection)
@@ -382,12 +404,16 @@ def metrics(config_path: str | None, connection: str | None, at_text: str | None
         current = compute_metrics(store, at, grace)
         first = at.date().replace(day=1) - relativedelta(months=max(months, 1) - 1)
         series = monthly_series(store, first, at.date(), grace)
-    if as_json:
-        click.echo(json.dumps(metrics_json(current, series), indent=2, default=str))
-    else:
-        console = _console()
-        for table in metrics_tables(current, series):
-            console.print(table)
+    try:
+        if as_json:
+            click.echo(json.dumps(metrics_json(current, series, total), indent=2, default=str))
+        else:
+            console = _console()
+            for table in metrics_tables(current, series, total):
+                console.print(table)
+    except MissingRate as exc:
+        raise ConfigError(f"--currency {total.currency if total else ''}: {exc}; "
+                          "add the rate to the --fx-rates file") from None
     return 0
 
 

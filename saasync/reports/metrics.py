@@ -1,22 +1,28 @@
-"""Metrics from what analytics holds: MRR/ARR per currency, customers and subscriptions by status.
+"""Metrics from what analytics holds: MRR/ARR per currency, customers and subscriptions by
+status, and each month's MRR movements (new business, expansion, contraction, churn,
+reactivation).
 
 Nothing here decides a status or an amount: the store hands over its subscription views
-and ``saasync.rules.status`` judges them, so the numbers are the ones ``reconcile`` and
-``explain`` reason about. Currencies are never added together (DOMAIN §5).
+and ``saasync.rules.status`` judges them (``saasync.rules.movements`` for the movements, the
+same derivation ``saasync serve`` answers activities from), so the numbers are the ones
+``reconcile`` and ``explain`` reason about. Currencies are never added together (DOMAIN §5);
+an optional ``FxTotal`` adds a converted total next to them, at each date's rates.
 """
 
 from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from rich.table import Table
 
+from saasync.fx import RateTable
 from saasync.models import Plan
 from saasync.money import format_money
+from saasync.rules.movements import MOVE_KINDS, MoveKind, account_movements, totals_by_currency
 from saasync.rules.mrr import add_per_currency
 from saasync.rules.status import (
     CustomerStatus,
@@ -66,10 +72,24 @@ class Metrics:
 
 @dataclass(frozen=True)
 class MonthPoint:
-    """Metrics at a month's end, dated like ChartMogul's entries (the month's last day)."""
+    """Metrics at a month's end, dated like ChartMogul's entries (the month's last day), with
+    the month's MRR movements per currency (every kind present, zeros included)."""
 
     date: date
     metrics: Metrics
+    movements: Mapping[str, Mapping[MoveKind, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FxTotal:
+    """Ask for a total in one currency besides the per-currency figures, converted with
+    ``rates`` at each figure's date (``saasync metrics --currency X --fx-rates FILE``)."""
+
+    currency: str
+    rates: RateTable
+
+    def mrr(self, metrics: Metrics) -> int:
+        return self.rates.total(metrics.mrr, self.currency, metrics.at.date())
 
 
 @dataclass(frozen=True)
@@ -143,11 +163,29 @@ def month_ends(start: date, end: date) -> list[tuple[date, datetime]]:
 
 
 def monthly_series(
-    store: MetricsSource, start: date, end: date, grace: timedelta = timedelta(0)
+    store: MetricsSource,
+    start: date,
+    end: date,
+    grace: timedelta = timedelta(0),
+    *,
+    with_movements: bool = True,
 ) -> list[MonthPoint]:
-    """The same metrics at each month end between ``start`` and ``end`` (store read once)."""
+    """The same metrics at each month end between ``start`` and ``end`` (store read once),
+    with the MRR movements dated in each month (none when ``with_movements`` is False)."""
     snapshot = _Snapshot.load(store)
-    return [MonthPoint(day, snapshot.at(when, grace)) for day, when in month_ends(start, end)]
+    ends = month_ends(start, end)
+    moves = (
+        account_movements(snapshot.views, snapshot.plans, ends[-1][1], grace)
+        if with_movements
+        else []
+    )
+    opened = datetime.combine(start.replace(day=1), time.min, tzinfo=UTC)
+    points: list[MonthPoint] = []
+    for day, when in ends:
+        window = [m for m in moves if opened <= m.at <= when]
+        points.append(MonthPoint(day, snapshot.at(when, grace), totals_by_currency(window)))
+        opened = when + timedelta(microseconds=1)
+    return points
 
 
 # -- renderers -----------------------------------------------------------------------------
@@ -169,59 +207,120 @@ def _currencies(metrics: Metrics, series: Sequence[MonthPoint]) -> list[str]:
     return sorted(seen)
 
 
-def metrics_tables(metrics: Metrics, series: Sequence[MonthPoint] = ()) -> list[Table]:
-    """A summary table, then (when given) one row per month. Money in major units."""
+def metrics_tables(
+    metrics: Metrics, series: Sequence[MonthPoint] = (), total: FxTotal | None = None
+) -> list[Table]:
+    """A summary table, then (when given) one row per month and the months' MRR movements.
+    Money in major units; ``total`` adds MRR converted into one currency."""
     summary = Table(title=f"Metrics at {metrics.at:%Y-%m-%d %H:%M} UTC")
     summary.add_column("metric")
     summary.add_column("value", justify="right")
     summary.add_row("MRR", _money(metrics.mrr))
     summary.add_row("ARR", _money(metrics.arr))
+    if total is not None:
+        converted = total.mrr(metrics)
+        summary.add_row(f"MRR total in {total.currency}", format_money(converted, total.currency))
+        summary.add_row(f"ARR total in {total.currency}",
+                        format_money(12 * converted, total.currency))  # fmt: skip
     for status in CUSTOMER_STATUSES:
         summary.add_row(f"customers {status.value}", str(metrics.customers[status]))
     for sub_status in SUBSCRIPTION_STATUSES:
         summary.add_row(f"subscriptions {sub_status.value}", str(metrics.subscriptions[sub_status]))
+    if total is not None:
+        summary.caption = f"totals converted at each date's rate from {total.rates.label}"
     tables = [summary]
     if series:
-        monthly = Table(title="Month by month")
-        monthly.add_column("month end")
-        currencies = _currencies(metrics, series)
-        for currency in currencies:
-            monthly.add_column(f"MRR {currency}", justify="right")
-        for status in CUSTOMER_STATUSES:
-            monthly.add_column(status.value, justify="right")
-        monthly.add_column("subs active", justify="right")
-        monthly.add_column("subs past due", justify="right")
-        for point in series:
-            m = point.metrics
-            monthly.add_row(
-                point.date.isoformat(),
-                *(_amount(m.mrr.get(c, 0), c) for c in currencies),
-                *(str(m.customers[s]) for s in CUSTOMER_STATUSES),
-                str(m.subscriptions[SubStatus.ACTIVE]),
-                str(m.subscriptions[SubStatus.PAST_DUE]),
-            )
-        tables.append(monthly)
+        tables.append(_monthly_table(metrics, series, total))
+        tables.append(_movements_table(series))
     return tables
+
+
+def _monthly_table(
+    metrics: Metrics, series: Sequence[MonthPoint], total: FxTotal | None
+) -> Table:
+    monthly = Table(title="Month by month")
+    monthly.add_column("month end")
+    currencies = _currencies(metrics, series)
+    for currency in currencies:
+        monthly.add_column(f"MRR {currency}", justify="right")
+    if total is not None:
+        monthly.add_column(f"MRR total {total.currency}", justify="right")
+    for status in CUSTOMER_STATUSES:
+        monthly.add_column(status.value, justify="right")
+    monthly.add_column("subs active", justify="right")
+    monthly.add_column("subs past due", justify="right")
+    for point in series:
+        m = point.metrics
+        converted = [_amount(total.mrr(m), total.currency)] if total is not None else []
+        monthly.add_row(
+            point.date.isoformat(),
+            *(_amount(m.mrr.get(c, 0), c) for c in currencies),
+            *converted,
+            *(str(m.customers[s]) for s in CUSTOMER_STATUSES),
+            str(m.subscriptions[SubStatus.ACTIVE]),
+            str(m.subscriptions[SubStatus.PAST_DUE]),
+        )
+    return monthly
+
+
+def _movements_table(series: Sequence[MonthPoint]) -> Table:
+    """One row per month and currency that moved; churn and contraction are negative."""
+    table = Table(title="MRR movements")
+    table.add_column("month end")
+    table.add_column("currency")
+    for kind in MOVE_KINDS:
+        table.add_column(kind.value.replace("_", " "), justify="right")
+    table.add_column("net", justify="right")
+    for point in series:
+        for currency, moves in point.movements.items():
+            table.add_row(
+                point.date.isoformat(),
+                currency,
+                *(_amount(moves.get(kind, 0), currency) for kind in MOVE_KINDS),
+                _amount(sum(moves.values()), currency),
+            )
+    return table
 
 
 metrics_table = metrics_tables  # the name the task brief used
 
 
-def _metrics_doc(metrics: Metrics) -> dict[str, Any]:
-    return {
+def _metrics_doc(metrics: Metrics, total: FxTotal | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
         "at": metrics.at.isoformat(),
         "mrr": dict(metrics.mrr),
         "arr": dict(metrics.arr),
         "customers": {s.value: metrics.customers[s] for s in CUSTOMER_STATUSES},
         "subscriptions": {s.value: metrics.subscriptions[s] for s in SUBSCRIPTION_STATUSES},
     }
+    if total is not None:
+        converted = total.mrr(metrics)
+        doc["total"] = {"currency": total.currency, "mrr": converted, "arr": 12 * converted}
+    return doc
 
 
-def metrics_json(metrics: Metrics, series: Sequence[MonthPoint] = ()) -> dict[str, Any]:
-    """Stable keys; money as integer minor units per ISO currency code (as ChartMogul's cents)."""
-    return {
-        **_metrics_doc(metrics),
+def metrics_json(
+    metrics: Metrics, series: Sequence[MonthPoint] = (), total: FxTotal | None = None
+) -> dict[str, Any]:
+    """Stable keys; money as integer minor units per ISO currency code (as ChartMogul's cents).
+    Each month lists its movements per currency that moved (every kind, zeros included);
+    ``total`` adds ``total`` blocks converted into one currency (raises ``MissingRate``)."""
+    doc = {
+        **_metrics_doc(metrics, total),
         "grace_seconds": int(metrics.grace.total_seconds()),
         "money_unit": "minor",
-        "series": [{"date": p.date.isoformat(), **_metrics_doc(p.metrics)} for p in series],
+        "series": [
+            {
+                "date": p.date.isoformat(),
+                **_metrics_doc(p.metrics, total),
+                "movements": {
+                    currency: {kind.value: moves.get(kind, 0) for kind in MOVE_KINDS}
+                    for currency, moves in p.movements.items()
+                },
+            }
+            for p in series
+        ],
     }
+    if total is not None:
+        doc["total"]["rates"] = total.rates.label
+    return doc

@@ -6,11 +6,13 @@ numbers ``saasync metrics`` and ``reconcile`` reason about. What is added is the
 bookkeeping around them: per-customer movements between two instants (new business,
 expansion, contraction, churn, reactivation) and the ratios ChartMogul derives.
 
-Emulator choices (documented in the README of the server): amounts in every currency are
-added at face value into the account currency (no exchange rates); movements compare each
-customer's MRR at consecutive interval ends, so changes that cancel out within one interval
-are not seen; ASP is new-business MRR per new customer; LTV is ARPA ÷ customer churn rate
-(0 when nobody churned).
+Emulator choices (documented in the README): metrics are in the account currency, each
+amount converted at its day's rate from the server's rates table (a missing rate is an
+error, never a face-value sum); movements are the activities (``rules.movements``) dated in
+each interval, so a churn and a reactivation in one month both show; ASP is new-business
+MRR per new customer; LTV is ARPA ÷ customer churn rate (0 when nobody churned). A
+customer's and a subscription's own ``mrr`` (customers and subscriptions endpoints) are
+still given at face value in their invoice currency.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
 from typing import Any
 
 from saasync.destinations.local_api import ApiStore
 from saasync.destinations.local_rows import StoredSubscription
+from saasync.fx import RateTable
 from saasync.models import Plan
 from saasync.reports.metrics import month_ends, monthly_series
+from saasync.rules.movements import MOVE_KINDS, MoveKind, Movement, account_movements
+from saasync.rules.mrr import add_per_currency, round_minor
 from saasync.rules.status import (
     CustomerStatus,
     SubscriptionView,
@@ -165,7 +171,7 @@ class MetricPoint:
 
 @dataclass(frozen=True)
 class _State:
-    mrr: int
+    mrr: Mapping[str, int]  # per currency
     status: CustomerStatus
 
 
@@ -184,7 +190,7 @@ def _interval_ends(start: date, end: date, interval: str) -> list[tuple[date, da
     return [p for i, p in enumerate(ends) if p[0].month % step == 0 or i == len(ends) - 1]
 
 
-class _Account:
+class AccountViews:
     """Every data source's subscription views, loaded once, judged at many instants."""
 
     def __init__(self, store: ApiStore, grace: timedelta) -> None:
@@ -204,65 +210,102 @@ class _Account:
         for ds_uuid, views, plans in self.sources:
             for cid, customer_views in views.items():
                 statuses = [subscription_status(v, at, self.grace) for v in customer_views]
-                mrr = sum(_mrr(v, plans, at, self.grace) for v in customer_views)
+                mrr = add_per_currency({}, (
+                    found for v in customer_views
+                    if (found := subscription_mrr(v, plans, at, self.grace)) is not None
+                ))  # fmt: skip
                 out[ds_uuid, cid] = _State(mrr, customer_status(statuses))
         return out
 
+    def movements(self, until: datetime) -> list[tuple[str, Movement]]:
+        """(data source uuid, movement) for every customer, in time order."""
+        found = [
+            (ds_uuid, move)
+            for ds_uuid, views, plans in self.sources
+            for move in account_movements(views, plans, until, self.grace)
+        ]
+        return sorted(found, key=lambda p: (p[1].at, p[0], p[1].customer_external_id,
+                                            p[1].currency))  # fmt: skip
 
-def _point(day: date, totals: tuple[int, int], now: Mapping[Any, _State],
-           before: Mapping[Any, _State]) -> MetricPoint:  # fmt: skip
-    moves = dict.fromkeys(("new_business", "expansion", "contraction", "churn", "reactivation",
-                           "new_customers", "churned_customers"), 0)  # fmt: skip
-    for key, state in now.items():
-        old = before.get(key, _State(0, CustomerStatus.LEAD))
-        if old.mrr == 0 and state.mrr > 0:
-            kind = "reactivation" if old.status is CustomerStatus.CANCELLED else "new_business"
-            moves[kind] += state.mrr
-            moves["new_customers"] += kind == "new_business"
-        elif old.mrr > 0 and state.mrr == 0:
-            moves["churn"] -= old.mrr
-        elif state.mrr > old.mrr:
-            moves["expansion"] += state.mrr - old.mrr
-        elif state.mrr < old.mrr:
-            moves["contraction"] -= old.mrr - state.mrr
-        moves["churned_customers"] += old.status in PAYING and state.status not in PAYING
+
+class Money:
+    """Amounts in several currencies, turned into the account currency at a day's rates
+    (``saasync.fx``); with ``enabled`` False (counts only) every amount is 0 and no rate
+    is needed."""
+
+    def __init__(self, currency: str, rates: RateTable, enabled: bool = True) -> None:
+        self.currency = currency
+        self.rates = rates
+        self.enabled = enabled
+
+    def total(self, amounts: Mapping[str, int], day: date) -> int:
+        return self.rates.total(amounts, self.currency, day) if self.enabled else 0
+
+    def moves(self, moves: Sequence[Movement]) -> dict[MoveKind, int]:
+        exact = dict.fromkeys(MOVE_KINDS, Fraction(0))
+        if self.enabled:
+            for m in moves:
+                exact[m.kind] += self.rates.convert(m.amount, m.currency, self.currency, m.at.date())
+        return {kind: round_minor(value) for kind, value in exact.items()}
+
+
+def _point(day: date, mrr: int, customers: int, window: Sequence[tuple[str, Movement]],
+           money: Money, now: Mapping[Any, _State], before: Mapping[Any, _State],
+           prev_mrr: int) -> MetricPoint:  # fmt: skip
+    moves = money.moves([m for _, m in window])
+    new_customers = {(ds, m.customer_external_id) for ds, m in window
+                     if m.kind is MoveKind.NEW_BIZ}  # fmt: skip
+    churned = sum(
+        state.status in PAYING and now[key].status not in PAYING
+        for key, state in before.items() if key in now
+    )  # fmt: skip
     return MetricPoint(
-        day, *totals, **moves,
-        prev_mrr=sum(s.mrr for s in before.values()),
+        day, mrr, customers,
+        new_business=moves[MoveKind.NEW_BIZ], expansion=moves[MoveKind.EXPANSION],
+        contraction=moves[MoveKind.CONTRACTION], churn=moves[MoveKind.CHURN],
+        reactivation=moves[MoveKind.REACTIVATION], new_customers=len(new_customers),
+        churned_customers=churned, prev_mrr=prev_mrr,
         prev_customers=sum(s.status in PAYING for s in before.values()),
     )  # fmt: skip
 
 
 def metric_points(
-    store: ApiStore, start: date, end: date, interval: str, grace: timedelta
+    store: ApiStore, start: date, end: date, interval: str, grace: timedelta, money: Money
 ) -> tuple[list[MetricPoint], MetricPoint]:
     """The entries from ``start`` to ``end`` and the point just before the first interval.
 
-    Headline MRR and customer counts come from ``reports.metrics.monthly_series`` (summed
-    over data sources and currencies); movements from the per-customer states.
+    Headline MRR and customer counts come from ``reports.metrics.monthly_series`` (per
+    currency, turned into the account currency at each entry's date); movements are the
+    sum of the account's MRR movements (``rules.movements``, the activities) dated in each
+    interval, each converted at its own day's rates. Raises ``fx.MissingRate``.
     """
     ends = _interval_ends(start, end, interval)
-    totals: dict[date, tuple[int, int]] = {day: (0, 0) for day, _ in ends}
+    mrr_at: dict[date, dict[str, int]] = {day: {} for day, _ in ends}
+    counts: dict[date, int] = dict.fromkeys(mrr_at, 0)
     for ds in store.data_sources():
         with store.selected(ds):
-            for p in monthly_series(store, start, end, grace):
-                if p.date in totals:
-                    mrr, count = totals[p.date]
-                    paying = sum(p.metrics.customers[s] for s in PAYING)
-                    totals[p.date] = (mrr + sum(p.metrics.mrr.values()), count + paying)
-    account = _Account(store, grace)
+            for p in monthly_series(store, start, end, grace, with_movements=False):
+                if p.date in mrr_at:
+                    mrr_at[p.date] = add_per_currency(mrr_at[p.date], p.metrics.mrr.items())
+                    counts[p.date] += sum(p.metrics.customers[s] for s in PAYING)
+    account = AccountViews(store, grace)
     first = datetime.combine(_period_start(start, interval), time.min, tzinfo=UTC) - _TICK
     before = account.states(first)
+    opening_mrr = add_per_currency({}, (i for s in before.values() for i in s.mrr.items()))
     opening = MetricPoint(
         first.date(),
-        sum(s.mrr for s in before.values()),
+        money.total(opening_mrr, first.date()),
         sum(s.status in PAYING for s in before.values()),
     )
+    moves = [(ds, m) for ds, m in account.movements(ends[-1][1]) if m.at > first]
     points: list[MetricPoint] = []
+    opened, prev_mrr = first, opening.mrr
     for day, at in ends:
         now = account.states(at)
-        points.append(_point(day, totals[day], now, before))
-        before = now
+        window = [(ds, m) for ds, m in moves if opened < m.at <= at]
+        mrr = money.total(mrr_at[day], day)
+        points.append(_point(day, mrr, counts[day], window, money, now, before, prev_mrr))
+        before, opened, prev_mrr = now, at, mrr
     return points, opening
 
 

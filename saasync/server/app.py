@@ -33,7 +33,9 @@ from typing import Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from saasync.destinations.local_api import ApiStore
+from saasync.fx import RateTable
 from saasync.server import (
+    routes_activities,
     routes_customers,
     routes_imports,
     routes_invoices,
@@ -57,6 +59,7 @@ ROUTES: tuple[Route, ...] = (
     *routes_subscriptions.ROUTES,
     *routes_imports.ROUTES,
     *routes_metrics.ROUTES,
+    *routes_activities.ROUTES,
 )
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UNAUTHORIZED = "No valid API key provided"
@@ -287,13 +290,16 @@ def make_server(
     account: Account = DEFAULT_ACCOUNT,
     grace: timedelta = timedelta(0),
     clock: Callable[[], datetime] | None = None,
+    fx_rates: RateTable | None = None,
 ) -> ServerHandle:
     """Open (or create) the store at ``store_path`` (``":memory:"`` works) and bind the
-    server; port 0 picks a free port. ``clock`` fixes "now" for statuses and MRR."""
+    server; port 0 picks a free port. ``clock`` fixes "now" for statuses and MRR;
+    ``fx_rates`` turns metrics into ``account.currency`` (default: the bundled sample
+    rates)."""
     if not api_key:
         raise ValueError("api_key must not be empty")
     store = ApiStore(store_path)
-    ctx = ApiContext(store, account=account, grace=grace, clock=clock)
+    ctx = ApiContext(store, account=account, grace=grace, clock=clock, rates=fx_rates)
     app = App(ctx, api_key=api_key, rate_limit=rate_limit, max_concurrency=max_concurrency,
               faults=faults)  # fmt: skip
     try:

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import click
 
+from saasync.fx import RatesFileError, load_rates, sample_rates
+from saasync.money import is_known_currency
 from saasync.server.app import make_server
 from saasync.server.context import Account
 from saasync.server.faults import FaultConfig
@@ -91,7 +93,18 @@ _P = click.FloatRange(0.0, 1.0)
     "--currency",
     default="USD",
     show_default=True,
-    help="Account currency: customer MRR and metrics are reported in it (no FX).",
+    help="Account currency: metrics are reported in it, each amount converted at its day's "
+    "rate from --fx-rates.",
+)
+@click.option(
+    "--fx-rates",
+    "fx_rates",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Dated exchange rates: CSV with the header date,currency,rate or JSON "
+    '{"base": ..., "rates": {DATE: {CODE: RATE}}}; a day uses the latest rate on or before '
+    "it, and a missing rate answers 422. Default: the bundled SAMPLE rates for USD, EUR "
+    "and JPY (made-up round numbers, not market data).",
 )
 @click.option(
     "--grace-days",
@@ -103,7 +116,8 @@ _P = click.FloatRange(0.0, 1.0)
 def serve(host: str, port: int, db: str, api_key: str, rate_limit: float, max_concurrency: int,
           fault_429: float, fault_429_retry_after: float, fault_5xx: float,
           fault_5xx_after_commit: float, fault_drop: float, fault_slow: float, slow_ms: int,
-          seed: int | None, currency: str, grace_days: int) -> int:  # fmt: skip
+          seed: int | None, currency: str, fx_rates: str | None,
+          grace_days: int) -> int:  # fmt: skip
     """Serve a ChartMogul-compatible API (v1) from a local store, for tests and rehearsals.
 
     Faults are drawn per request from one seeded generator: the same --seed and request
@@ -116,10 +130,18 @@ def serve(host: str, port: int, db: str, api_key: str, rate_limit: float, max_co
         p_drop=fault_drop, p_slow=fault_slow, slow_ms=slow_ms,
         p_5xx_after_commit=fault_5xx_after_commit, seed=seed,
     )  # fmt: skip
+    if not is_known_currency(currency):
+        raise click.BadParameter(f"{currency!r} is not an ISO 4217 currency code",
+                                 param_hint="--currency")  # fmt: skip
+    try:
+        rates = load_rates(fx_rates) if fx_rates is not None else sample_rates()
+    except RatesFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--fx-rates") from None
     handle = make_server(
         db, host=host, port=port, api_key=api_key, rate_limit=rate_limit,
         max_concurrency=max_concurrency, faults=faults,
         account=Account(currency=currency.upper()), grace=timedelta(days=grace_days),
+        fx_rates=rates,
     )  # fmt: skip
     click.echo(handle.url)
     key = api_key if api_key == DEFAULT_KEY else "(from --api-key / SAASYNC_SERVE_API_KEY)"
@@ -127,6 +149,7 @@ def serve(host: str, port: int, db: str, api_key: str, rate_limit: float, max_co
     click.echo(
         f"  limits: {rate_limit:g} requests/s per key, {max_concurrency} in flight", err=True
     )
+    click.echo(f"  metrics in {currency.upper()} at the rates of {rates.label}", err=True)
     if faults.enabled:
         click.echo(f"  faults: {faults}", err=True)
     click.echo("  Ctrl-C stops the server.", err=True)

@@ -19,15 +19,20 @@ from saasync.destinations.local_rows import (
     StoredPlan,
     StoredSubscription,
 )
+from saasync.fx import RateTable, sample_rates
 from saasync.server.wire import ApiError
 
 _SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF", "AUD": "A$",
           "CAD": "C$", "INR": "₹", "BRL": "R$", "SEK": "kr"}  # fmt: skip
 
 
+def currency_sign(code: str) -> str:
+    return _SIGNS.get(code, code)
+
+
 @dataclass(frozen=True)
 class Account:
-    """``GET /v1/account``. Amounts in responses are in ``currency`` (see ``docs``)."""
+    """``GET /v1/account``. Metrics are in ``currency``, converted with the context's rates."""
 
     name: str = "saasync local account"
     currency: str = "USD"
@@ -36,7 +41,7 @@ class Account:
 
     @property
     def currency_sign(self) -> str:
-        return _SIGNS.get(self.currency, self.currency)
+        return currency_sign(self.currency)
 
     def doc(self) -> dict[str, str]:
         return {
@@ -56,9 +61,11 @@ class ApiContext:
         grace: timedelta = timedelta(0),
         clock: Callable[[], datetime] | None = None,
         base_url: str = "",
+        rates: RateTable | None = None,
     ) -> None:
         self.store = store
         self.account = account or Account()
+        self.rates = rates if rates is not None else sample_rates()  # into account.currency
         self.grace = grace
         self.lock = threading.RLock()
         self.base_url = base_url

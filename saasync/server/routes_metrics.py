@@ -6,6 +6,10 @@ entry's ``percentage-change`` is 0.0; ``summary`` compares the last entry with t
 before it (or with the instant before the first interval). ``interval`` defaults to
 ``month`` (ChartMogul's default is unconfirmed); ``day`` and ``week`` and the ``geo``,
 ``plans`` and ``filters`` parameters are refused with a 400 rather than ignored.
+
+Money is in the account currency (``serve --currency``), each amount converted at its
+day's rate (``serve --fx-rates``); when a needed rate is missing the answer is a 422
+naming the currency and the day, never a sum of unlike units. Customer counts need no rate.
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from saasync.server.analytics import INTERVALS, MetricPoint, metric_points, pairs, percentage_change
+from saasync.fx import MissingRate
+from saasync.server.analytics import (
+    INTERVALS,
+    MetricPoint,
+    Money,
+    metric_points,
+    pairs,
+    percentage_change,
+)
 from saasync.server.context import ApiContext
 from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Handler, Route, route
 
@@ -23,6 +35,7 @@ ALL_KEYS = (
     ("mrr-churn-rate", "mrr_churn_rate"), ("ltv", "ltv"), ("customers", "customers"),
     ("asp", "asp"), ("arpa", "arpa"),
 )  # fmt: skip
+COUNTS_ONLY = frozenset({"/v1/metrics/customer-count", "/v1/metrics/customer-churn-rate"})
 MRR_MOVES = (
     ("mrr-new-business", "new_business"), ("mrr-expansion", "expansion"),
     ("mrr-contraction", "contraction"), ("mrr-churn", "churn"),
@@ -52,7 +65,16 @@ def _points(ctx: ApiContext, request: ApiRequest) -> tuple[list[MetricPoint], Me
         raise ApiError.bad_param(
             "interval", f'Parameter "interval" must be one of {", ".join(INTERVALS)} here'
         )
-    return metric_points(ctx.store, start, end, interval, ctx.grace)
+    money = Money(ctx.account.currency, ctx.rates, enabled=request.path not in COUNTS_ONLY)
+    try:
+        return metric_points(ctx.store, start, end, interval, ctx.grace, money)
+    except MissingRate as exc:
+        message = (
+            f"No exchange rate for {exc.currency} on {exc.day.isoformat()} to report in "
+            f"{ctx.account.currency} ({exc.label}); saasync serve does not add amounts in "
+            "different currencies. Add the rate to the --fx-rates file."
+        )
+        raise ApiError(422, {"code": 422, "message": message, "param": None}) from None
 
 
 def _value(point: MetricPoint, attr: str) -> Any:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from rich.console import Console
 
 from saasync.destinations.local import LocalStore
+from saasync.fx import MissingRate, parse_rates
 from saasync.reports.metrics import (
+    FxTotal,
     compute_metrics,
     metrics_json,
     metrics_tables,
@@ -220,3 +223,62 @@ def test_renderers_show_major_units_and_json_keeps_minor_units() -> None:
 def test_plans_come_from_the_store() -> None:
     store = store_with(customer("cus_1"), invoice("in_1", "2026-01-01", [sub_line(5000)]))
     assert store.plans_by_external_id() == PLANS
+
+
+def _monthly(iid: str, cid: str, start: str, amount: int, currency: str = "USD") -> OutInvoice:
+    begin = dt(start)
+    line = OutLine(
+        "subscription", amount, subscription_external_id=f"s-{cid}", plan_external_id="pl_monthly",
+        service_period_start=begin, service_period_end=begin + relativedelta(months=1),
+    )  # fmt: skip
+    return OutInvoice(iid, cid, begin, currency, (line,))
+
+
+def _history_store() -> LocalStore:
+    """us: 50.00 from January, cancelled on 1 March, invoiced again from 1 May (churn, then
+    reactivation). eu: 40.00 EUR from February, 60.00 EUR from April (expansion)."""
+    store = store_with(customer("us"), customer("eu"))
+    store.import_invoices("us", [_monthly(f"us-{m}", "us", f"2026-0{m}-01", 5000)
+                                 for m in (1, 2, 5, 6)])  # fmt: skip
+    store.set_cancellation_dates("us", "s-us", [dt("2026-03-01")])
+    store.import_invoices("eu", [_monthly(f"eu-{m}", "eu", f"2026-0{m}-01", 4000 if m < 4 else 6000,
+                                          "EUR") for m in (2, 3, 4, 5, 6)])  # fmt: skip
+    return store
+
+
+def test_churn_then_reactivation_month_by_month() -> None:
+    series = monthly_series(_history_store(), date(2026, 1, 1), date(2026, 6, 30))
+    usd = [{k.value: v for k, v in p.movements.get("USD", {}).items() if v} for p in series]
+    assert usd == [{"new_biz": 5000}, {}, {"churn": -5000}, {}, {"reactivation": 5000}, {}]
+    eur = [{k.value: v for k, v in p.movements.get("EUR", {}).items() if v} for p in series]
+    assert eur == [{}, {"new_biz": 4000}, {}, {"expansion": 2000}, {}, {}]
+    # each month: MRR at its end = MRR at the one before + that month's movements
+    previous: dict[str, int] = {}
+    for point in series:
+        for currency, moves in point.movements.items():
+            assert point.metrics.mrr.get(currency, 0) == previous.get(currency, 0) + sum(
+                moves.values()
+            )
+        previous = dict(point.metrics.mrr)
+
+
+def test_metrics_show_movements_and_an_optional_total_in_one_currency() -> None:
+    store = _history_store()
+    current = compute_metrics(store, dt("2026-04-15"))
+    series = monthly_series(store, date(2026, 1, 1), date(2026, 4, 15))
+    rates = parse_rates("date,currency,rate\n2026-01-01,USD,1\n2026-01-01,EUR,0.8\n", "r.csv")
+    doc = metrics_json(current, series, total=FxTotal("USD", rates))
+    assert doc["total"] == {"currency": "USD", "mrr": 7500, "arr": 90000, "rates": "r.csv"}
+    assert doc["series"][1]["movements"] == {
+        "EUR": {"new_biz": 4000, "expansion": 0, "contraction": 0, "churn": 0, "reactivation": 0}
+    }
+    assert doc["series"][1]["total"]["mrr"] == 5000 + 5000  # 40.00 EUR / 0.8 + 50.00 USD
+    assert "total" not in metrics_json(current, series)
+    console = Console(record=True, width=200)
+    for table in metrics_tables(current, series, total=FxTotal("USD", rates)):
+        console.print(table)
+    text = console.export_text()
+    assert "MRR movements" in text and "reactivation" in text
+    assert "75.00 USD" in text  # the converted total
+    with pytest.raises(MissingRate):
+        metrics_json(current, series, total=FxTotal("JPY", rates))

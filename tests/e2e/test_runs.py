@@ -103,6 +103,23 @@ def test_metrics_command_reports_per_currency(config: Path, run_cli: RunCli) -> 
         assert store.counts()["customers"] == sum(metrics["customers"].values())
 
 
+def test_metrics_command_adds_movements_and_a_converted_total(
+    config: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    run_json(run_cli, "sync", "--config", str(config))
+    args = ("metrics", "--config", str(config), "--at", "2026-11-15", "--months", "3")
+    plain = run_json(run_cli, *args)
+    assert "total" not in plain and all("movements" in p for p in plain["series"])
+    totalled = run_json(run_cli, *args, "--currency", "EUR")
+    assert totalled["mrr"] == plain["mrr"]  # per-currency figures are left as they are
+    assert totalled["total"]["currency"] == "EUR" and "sample" in totalled["total"]["rates"]
+    assert 0 < totalled["total"]["mrr"] != sum(plain["mrr"].values())
+    no_yen = tmp_path / "rates.csv"
+    no_yen.write_text("date,currency,rate\n2020-01-01,USD,1\n2020-01-01,EUR,0.9\n", "utf-8")
+    code, _, err = run_cli(*args, "--currency", "USD", "--fx-rates", str(no_yen))
+    assert code == 2 and "JPY" in err
+
+
 def test_exit_status_and_message_for_a_wrong_config(tmp_path: Path, run_cli: RunCli) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[connections.x]\nconnector = "files"\nopen_invoices = "maybe"\n', encoding="utf-8")
