@@ -481,6 +481,76 @@ def unlock(config_path: str | None, connection: str) -> int:
     return 0
 
 
+@cli.command("init")
+@click.option("--connector", "connector_name", default="files", show_default=True,
+              help="The installed connector to configure (see `saasync connectors`).")
+@click.option("--destination", type=click.Choice(["local", "chartmogul"]), default="local",
+              show_default=True,
+              help="local: the embedded analytics store; chartmogul: the ChartMogul API.")
+@click.argument("path", default="saasync.toml", type=click.Path(dir_okay=False))
+def init(connector_name: str, destination: str, path: str) -> int:
+    """Write a commented starter config for one connector to PATH (default saasync.toml).
+
+    Every option of the connector is listed with its meaning; secrets appear only as the
+    names of the environment variables that hold them. An existing file is never
+    overwritten.
+    """
+    from pathlib import Path
+
+    from saasync.init_templates import installed_connectors, render_config
+
+    target = Path(path)
+    if target.exists():
+        raise ConfigError(f"{target} already exists: not overwritten (remove it, or give "
+                          "another PATH)")
+    known = {c.name: c for c in installed_connectors()}
+    info = known.get(connector_name)
+    if info is None:
+        raise ConfigError(f"unknown connector {connector_name!r} (installed: "
+                          f"{', '.join(sorted(known)) or 'none'})")
+    if info.error:
+        raise ConfigError(f"connector {connector_name!r} failed to load: {info.error}")
+    options = info.options
+    text = render_config(connector_name, destination, options, summary=info.summary)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("x", encoding="utf-8") as handle:  # "x": never clobber a racing writer
+        handle.write(text)
+    secrets = [o.value.strip('"') for o in options if o.active and o.name.endswith("_env")]
+    if destination == "chartmogul":
+        secrets.append("CHARTMOGUL_API_KEY")
+    click.echo(f"wrote {target} ({connector_name} -> {destination}); edit it, then:")
+    if secrets:
+        click.echo(f"  export {'=... '.join(secrets)}=...")
+    click.echo(f"  saasync sync --config {target} --dry-run")
+    return 0
+
+
+@cli.command("connectors")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def connectors_command(as_json: bool) -> int:
+    """The installed connectors (built-in and plug-ins), their options and BEHAVIOR.md.
+
+    A plug-in that fails to load is listed as broken, with its error.
+    """
+    from saasync.init_templates import installed_connectors
+
+    found = installed_connectors()
+    if as_json:
+        click.echo(json.dumps([c.as_dict() for c in found], indent=2))
+        return 0
+    for c in found:
+        origin = "built-in" if c.builtin else f"{c.distribution or '?'} {c.version or ''}".strip()
+        click.echo(f"{c.name}  ({origin}, {c.target})")
+        if c.error:
+            click.echo(f"  BROKEN: {c.error}")
+            continue
+        if c.summary:
+            click.echo(f"  reads:    {c.summary}")
+        click.echo(f"  options:  {', '.join(o.name for o in c.options) or '(none declared)'}")
+        click.echo(f"  behavior: {c.behavior or '(no BEHAVIOR.md beside the module)'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns known errors into exit statuses and clear messages."""
     try:
