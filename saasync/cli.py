@@ -299,8 +299,8 @@ def backfill(config_path: str | None, connection: str | None, since: str, until:
 @cli.command()
 @config_option
 @connection_option
-@click.option("--limit", default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=20, show_default=True, help="How many runs to show, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(config_path: str | None, connection: str | None, limit: int, as_json: bool) -> int:
     """Run history: when, what mode, how it ended, and its counts."""
     settings = load_settings(config_path)
@@ -325,7 +325,7 @@ def runs(config_path: str | None, connection: str | None, limit: int, as_json: b
 @cli.group(invoke_without_command=True)
 @config_option
 @connection_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the review queue as JSON.")
 @click.pass_context
 def review(ctx: click.Context, config_path: str | None, connection: str | None, as_json: bool) -> int:
     """The review queue: quarantined records, with the field and the reason.
@@ -354,9 +354,11 @@ def review(ctx: click.Context, config_path: str | None, connection: str | None, 
 @cli.command()
 @config_option
 @connection_option
-@click.option("--at", "at_text", help="Evaluate at this date (default: now).")
+@click.option("--at", "at_text",
+              help="Evaluate at this date: YYYY-MM-DD or an ISO 8601 time, UTC unless it has "
+                   "an offset (default: now).")
 @click.option("--months", default=12, show_default=True, help="Month-by-month history length.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def metrics(config_path: str | None, connection: str | None, at_text: str | None, months: int,
             as_json: bool) -> int:
     """MRR per currency, customers per status and subscription counts, now and by month."""
@@ -398,8 +400,9 @@ def metrics(config_path: str | None, connection: str | None, at_text: str | None
 @click.option("--plan", "plan_id", help="Plan external id for this item's lines (recurring).")
 @click.option("--name", "plan_name", help="Plan name (default: the plan id).")
 @click.option("--interval", type=click.Choice(["day", "week", "month", "year"]), default="month",
-              show_default=True)
-@click.option("--count", "interval_count", type=click.IntRange(min=1), default=1, show_default=True)
+              show_default=True, help="The plan's billing interval unit.")
+@click.option("--count", "interval_count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Interval units per billing period (3 with --interval month: quarterly).")
 @click.option("--one-time", is_flag=True, help="Lines of this item are always one-time charges.")
 def review_map(config_path: str | None, connection: str | None, item: str, plan_id: str | None,
                plan_name: str | None, interval: str, interval_count: int, one_time: bool) -> int:
@@ -446,7 +449,7 @@ def schedule(config_path: str, max_runs: int | None) -> int:
 @cli.command()
 @config_option
 @click.option("--check", is_flag=True, help="Exit 6 when a connection has not succeeded within its expected interval.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the connections' status as JSON.")
 def status(config_path: str | None, check: bool, as_json: bool) -> int:
     """Last success, last error and lag per connection (for monitoring)."""
     from saasync.scheduler import connection_status

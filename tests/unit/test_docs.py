@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from saasync.cli import cli
+from saasync.cli import LazyGroup, cli
 from saasync.reasons import Reason
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +41,17 @@ def test_the_readme_links_every_page_of_docs() -> None:
                                       "operations.md", "performance.md"}
     for page in DOCS:
         assert f"(docs/{page.name})" in README
+
+
+def test_every_option_of_the_core_commands_has_help() -> None:
+    """The commands defined in ``saasync.cli`` (the lazily loaded report, server and Celery
+    commands carry their own)."""
+    missing = []
+    for name, command in cli.commands.items():
+        if name in LazyGroup.LAZY:  # loaded by an earlier test: not defined in saasync.cli
+            continue
+        subcommands = command.commands.values() if isinstance(command, click.Group) else []
+        for cmd in (command, *subcommands):
+            missing += [f"{name} {cmd.name} {p.opts}" for p in cmd.params
+                        if isinstance(p, click.Option) and not p.help]
+    assert not missing
