@@ -299,8 +299,8 @@ def backfill(config_path: str | None, connection: str | None, since: str, until:
 @cli.command()
 @config_option
 @connection_option
-@click.option("--limit", default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=20, show_default=True, help="How many runs to show, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(config_path: str | None, connection: str | None, limit: int, as_json: bool) -> int:
     """Run history: when, what mode, how it ended, and its counts."""
     settings = load_settings(config_path)
@@ -325,7 +325,7 @@ def runs(config_path: str | None, connection: str | None, limit: int, as_json: b
 @cli.group(invoke_without_command=True)
 @config_option
 @connection_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the review queue as JSON.")
 @click.pass_context
 def review(ctx: click.Context, config_path: str | None, connection: str | None, as_json: bool) -> int:
     """The review queue: quarantined records, with the field and the reason.
@@ -354,9 +354,11 @@ def review(ctx: click.Context, config_path: str | None, connection: str | None, 
 @cli.command()
 @config_option
 @connection_option
-@click.option("--at", "at_text", help="Evaluate at this date (default: now).")
+@click.option("--at", "at_text",
+              help="Evaluate at this date: YYYY-MM-DD or an ISO 8601 time, UTC unless it has "
+                   "an offset (default: now).")
 @click.option("--months", default=12, show_default=True, help="Month-by-month history length.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--currency", "total_currency", help="Also show MRR/ARR totals converted into "
               "this currency (per-currency figures stay as they are).")
 @click.option("--fx-rates", "fx_rates", type=click.Path(dir_okay=False),
@@ -424,8 +426,9 @@ def metrics(config_path: str | None, connection: str | None, at_text: str | None
 @click.option("--plan", "plan_id", help="Plan external id for this item's lines (recurring).")
 @click.option("--name", "plan_name", help="Plan name (default: the plan id).")
 @click.option("--interval", type=click.Choice(["day", "week", "month", "year"]), default="month",
-              show_default=True)
-@click.option("--count", "interval_count", type=click.IntRange(min=1), default=1, show_default=True)
+              show_default=True, help="The plan's billing interval unit.")
+@click.option("--count", "interval_count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Interval units per billing period (3 with --interval month: quarterly).")
 @click.option("--one-time", is_flag=True, help="Lines of this item are always one-time charges.")
 def review_map(config_path: str | None, connection: str | None, item: str, plan_id: str | None,
                plan_name: str | None, interval: str, interval_count: int, one_time: bool) -> int:
@@ -472,7 +475,7 @@ def schedule(config_path: str, max_runs: int | None) -> int:
 @cli.command()
 @config_option
 @click.option("--check", is_flag=True, help="Exit 6 when a connection has not succeeded within its expected interval.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the connections' status as JSON.")
 def status(config_path: str | None, check: bool, as_json: bool) -> int:
     """Last success, last error and lag per connection (for monitoring)."""
     from saasync.scheduler import connection_status
@@ -504,6 +507,76 @@ def unlock(config_path: str | None, connection: str) -> int:
     with StateStore(settings.resolve(settings.state)) as state:
         removed = state.force_unlock(connection)
     click.echo(f"lock of {connection!r} {'removed' if removed else 'was not held'}")
+    return 0
+
+
+@cli.command("init")
+@click.option("--connector", "connector_name", default="files", show_default=True,
+              help="The installed connector to configure (see `saasync connectors`).")
+@click.option("--destination", type=click.Choice(["local", "chartmogul"]), default="local",
+              show_default=True,
+              help="local: the embedded analytics store; chartmogul: the ChartMogul API.")
+@click.argument("path", default="saasync.toml", type=click.Path(dir_okay=False))
+def init(connector_name: str, destination: str, path: str) -> int:
+    """Write a commented starter config for one connector to PATH (default saasync.toml).
+
+    Every option of the connector is listed with its meaning; secrets appear only as the
+    names of the environment variables that hold them. An existing file is never
+    overwritten.
+    """
+    from pathlib import Path
+
+    from saasync.init_templates import installed_connectors, render_config
+
+    target = Path(path)
+    if target.exists():
+        raise ConfigError(f"{target} already exists: not overwritten (remove it, or give "
+                          "another PATH)")
+    known = {c.name: c for c in installed_connectors()}
+    info = known.get(connector_name)
+    if info is None:
+        raise ConfigError(f"unknown connector {connector_name!r} (installed: "
+                          f"{', '.join(sorted(known)) or 'none'})")
+    if info.error:
+        raise ConfigError(f"connector {connector_name!r} failed to load: {info.error}")
+    options = info.options
+    text = render_config(connector_name, destination, options, summary=info.summary)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("x", encoding="utf-8") as handle:  # "x": never clobber a racing writer
+        handle.write(text)
+    secrets = [o.value.strip('"') for o in options if o.active and o.name.endswith("_env")]
+    if destination == "chartmogul":
+        secrets.append("CHARTMOGUL_API_KEY")
+    click.echo(f"wrote {target} ({connector_name} -> {destination}); edit it, then:")
+    if secrets:
+        click.echo(f"  export {'=... '.join(secrets)}=...")
+    click.echo(f"  saasync sync --config {target} --dry-run")
+    return 0
+
+
+@cli.command("connectors")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def connectors_command(as_json: bool) -> int:
+    """The installed connectors (built-in and plug-ins), their options and BEHAVIOR.md.
+
+    A plug-in that fails to load is listed as broken, with its error.
+    """
+    from saasync.init_templates import installed_connectors
+
+    found = installed_connectors()
+    if as_json:
+        click.echo(json.dumps([c.as_dict() for c in found], indent=2))
+        return 0
+    for c in found:
+        origin = "built-in" if c.builtin else f"{c.distribution or '?'} {c.version or ''}".strip()
+        click.echo(f"{c.name}  ({origin}, {c.target})")
+        if c.error:
+            click.echo(f"  BROKEN: {c.error}")
+            continue
+        if c.summary:
+            click.echo(f"  reads:    {c.summary}")
+        click.echo(f"  options:  {', '.join(o.name for o in c.options) or '(none declared)'}")
+        click.echo(f"  behavior: {c.behavior or '(no BEHAVIOR.md beside the module)'}")
     return 0
 
 

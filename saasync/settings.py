@@ -101,7 +101,7 @@ def _format_error(source: str, exc: ValidationError) -> str:
         key = ".".join(str(part) for part in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see config/example.toml)"
+            msg = "unknown key (check the spelling; `saasync init` writes a commented example)"
         elif err["type"] == "missing":
             msg = "required key is missing"
         elif err["type"] == "literal_error":
@@ -112,7 +112,8 @@ def _format_error(source: str, exc: ValidationError) -> str:
 
 def parse_settings(data: Mapping[str, Any], *, source: str, base_dir: Path) -> Settings:
     if "connections" not in data or not data["connections"]:
-        raise ConfigError(f"{source}: no [connections.NAME] table: configure at least one connection")
+        raise ConfigError(f"{source}: no [connections.NAME] table: configure at least one "
+                          "connection (`saasync init` writes a commented example)")
     try:
         return Settings.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
@@ -126,7 +127,8 @@ def load_settings(path: str | Path | None) -> Settings:
         return parse_settings(tomllib.loads(text), source="embedded defaults", base_dir=Path.cwd())
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"config file not found: {file}")
+        raise ConfigError(f"config file not found: {file} (`saasync init {file}` writes a "
+                          "commented starter config)")
     try:
         data = tomllib.loads(file.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -1,6 +1,7 @@
 """Replay ChartMogul's recorded traffic against ``saasync serve``: same status, same shape.
 
-Each cassette in ``shared/reference/chartmogul-recordings`` runs against a fresh server.
+Each cassette in ``tests/fixtures/chartmogul-recordings`` (provenance: its ``SOURCES.md``)
+runs against a fresh server.
 Requests are sent in the recorded order; every uuid and cursor a response hands out is
 mapped (recorded value -> our value) and substituted in later requests. A cassette that
 uses records it did not create (the Ruby suite ran against a prepared account) first gets
@@ -66,8 +67,10 @@ from tests.destinations.chartmogul.cassettes import Exchange, read_cassette  # n
 
 RECORDINGS = Path(
     os.environ.get("SAASYNC_CHARTMOGUL_RECORDINGS")
-    or Path(__file__).resolve().parents[3] / "shared/reference/chartmogul-recordings"
+    or Path(__file__).resolve().parents[1] / "fixtures" / "chartmogul-recordings"
 )
+#: Files in the fixture folder (the docstring's count): fewer means the folder is damaged.
+EXPECTED_CASSETTES = 81
 ID = re.compile(r"(?:ds|cus|pl|inv|li|tr|sub)_[0-9a-f][0-9a-f-]{7,}")
 SEEDABLE = ("ds", "pl", "cus", "inv", "sub")
 
@@ -98,8 +101,19 @@ def load(path: Path) -> tuple[Exchange, ...]:
     return read_cassette(path)
 
 
+def find_cassettes(folder: Path) -> list[Path]:
+    """The cassettes in ``folder``. A missing or empty folder is an error, never zero cases:
+    a replay test that collects nothing would pass while checking nothing."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no recordings folder at {folder}")
+    found = sorted(folder.glob("*.y*ml"))
+    if not found:
+        raise FileNotFoundError(f"no recordings (*.yml, *.yaml) in {folder}")
+    return found
+
+
 def cassettes() -> list[Path]:
-    return sorted(RECORDINGS.glob("*.y*ml")) if RECORDINGS.is_dir() else []
+    return find_cassettes(RECORDINGS)
 
 
 # -- the records every cassette saw, for seeding ------------------------------------------
@@ -417,3 +431,15 @@ def test_recording_replays_with_the_same_status_and_shape(
             problems += [f"{label}: {p}" for p in shape_problems(recorded, ours)]
             learn(recorded, ours, mapping)
     assert not problems, "\n".join(problems)
+
+
+def test_recordings_fixture_is_complete() -> None:
+    assert len(cassettes()) == EXPECTED_CASSETTES, RECORDINGS
+
+
+def test_recordings_fixture_missing_is_a_failure(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no recordings folder"):
+        find_cassettes(tmp_path / "absent")
+    (tmp_path / "README.md").write_text("not a cassette", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="no recordings"):
+        find_cassettes(tmp_path)

@@ -1,4 +1,4 @@
-"""Read recorded ChartMogul exchanges (VCR and go-vcr cassettes) beside these tests."""
+"""Read recorded ChartMogul exchanges (VCR and go-vcr cassettes) from ``tests/fixtures``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
-HERE = Path(__file__).parent / "recordings"
+HERE = Path(__file__).resolve().parents[2] / "fixtures" / "chartmogul-recordings"
 
 
 class _Loader(yaml.SafeLoader):  # type: ignore[misc,name-defined]

@@ -1,0 +1,321 @@
+"""Starter configs for ``saasync init`` and the option lists ``saasync connectors`` shows.
+
+A new user has no ``config/example.toml`` (it is in the repository, not in the installed
+package): ``saasync init`` writes a commented config for one connector instead, with every
+option the connector takes and what it means. Secrets appear only as the names of the
+environment variables that hold them. Built-in connectors are described here, by their
+entry-point name (the core never imports ``connectors``); a third-party connector is
+described by what it declares (see :func:`declared_options`).
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OptionDoc:
+    """One connector option: its name, what it means, and the TOML value the starter shows.
+
+    ``active`` options are written as keys (required ones, and the names of the
+    variables holding secrets); the others are written commented out, at their default.
+    """
+
+    name: str
+    meaning: str
+    value: str = ""  # a TOML literal; "" when the option has no useful example value
+    active: bool = False
+
+
+def _opt(name: str, value: str, meaning: str, *, active: bool = False) -> OptionDoc:
+    return OptionDoc(name, meaning, value, active)
+
+
+_ITEM_OPTIONS = (
+    _opt("one_time_items", '["SETUP"]',
+         "item codes (ids or names) whose lines are always one-time charges"),
+    _opt("item_plans",
+         '{ "SUB-GROWTH" = { plan = "growth", name = "Growth", interval_unit = "month", '
+         'interval_count = 1 } }',
+         "item code -> plan: { plan, name, interval_unit (day/week/month/year), "
+         'interval_count }, or just "plan-id" for a monthly plan. A line whose item is in '
+         "neither list waits in the review queue (UNMAPPED_ITEM) until `saasync review map`"),
+)
+
+
+def _oauth_options(prefix: str, token_url: str) -> tuple[OptionDoc, ...]:
+    return (
+        _opt("client_id_env", f'"{prefix}_CLIENT_ID"',
+             "variable holding the OAuth2 app's client id", active=True),
+        _opt("client_secret_env", f'"{prefix}_CLIENT_SECRET"',
+             "variable holding the OAuth2 app's client secret", active=True),
+        _opt("refresh_token_env", f'"{prefix}_REFRESH_TOKEN"',
+             "variable holding the refresh token from connecting the app; read on the first "
+             "run only, after which the rotated tokens live in the state file", active=True),
+        _opt("token_url", f'"{token_url}"', "the provider's token endpoint (for tests)"),
+    )
+
+
+#: What each built-in connector reads, in one line.
+SUMMARIES: dict[str, str] = {
+    "files": "CSV or JSON Lines exports of customers, plans, subscriptions, invoices, lines "
+             "and payments",
+    "stripe": "the Stripe API: prices, customers, subscriptions, invoices, credit notes, events",
+    "chargebee": "the Chargebee API v2: plans or item prices, customers, subscriptions, "
+                 "invoices, credit notes",
+    "recurly": "the Recurly API v3: plans, accounts, subscriptions, invoices, refunds",
+    "gaiia": "the gaiia GraphQL API: products, ISP accounts with their statuses, billing "
+             "subscriptions, invoices",
+    "quickbooks": "QuickBooks Online: customers, invoices and payments; plans from your item "
+                  "mappings",
+    "xero": "Xero: contacts, sales invoices, payments and credit notes; plans from your item "
+            "mappings and repeating invoices",
+}
+
+#: Every option of each built-in connector (tests check these against the connectors' own).
+BUILTIN_OPTIONS: dict[str, tuple[OptionDoc, ...]] = {
+    "files": (
+        _opt("path", '"exports"', "required: the folder holding the export files, relative "
+             "to this config file (customers, plans, subscriptions, invoices, invoice_lines, "
+             "transactions; .csv or .jsonl)", active=True),
+        _opt("format", '"auto"', '"csv", "jsonl" or "auto" (whichever kind of file is there)'),
+        _opt("encoding", '"utf-8"', "the files' text encoding (any Python codec name)"),
+    ),
+    "stripe": (
+        _opt("api_key_env", '"STRIPE_API_KEY"', "variable holding a restricted read-only key "
+             "(or a secret key)", active=True),
+        _opt("base_url", '"https://api.stripe.com"', "where /v1/... is served (a proxy or a "
+             "local test server)"),
+        _opt("api_version", '"2025-03-31.basil"', "the Stripe-Version every request is "
+             "pinned to"),
+        _opt("page_size", "100", "objects per list call, 1-100"),
+        _opt("window_days", "30", "width of the created-date windows new invoices are "
+             "listed in"),
+        _opt("requests_per_second", "20.0", "client-side pace, 0.1-100"),
+    ),
+    "chargebee": (
+        _opt("site", '"your-site"', "required unless base_url is given: the site name "
+             '("acme" for acme.chargebee.com, "acme-test" for its test site)', active=True),
+        _opt("base_url", '"https://your-site.chargebee.com/api/v2"', "the API root instead "
+             "of site (a proxy or a local test server); not both"),
+        _opt("api_key_env", '"CHARGEBEE_API_KEY"', "variable holding a read-only API key",
+             active=True),
+        _opt("page_size", "100", "records per list call, 1-100"),
+        _opt("product_catalog", '"2.0"', '"2.0": plans are item prices; "1.0": v1 plans '
+             "and addons"),
+        _opt("requests_per_minute", "150", "client-side pace (150 suits test sites and the "
+             "Starter plan; Performance allows 1000, Enterprise 3500)"),
+    ),
+    "recurly": (
+        _opt("api_key_env", '"RECURLY_API_KEY"', "variable holding the site's private API "
+             "key", active=True),
+        _opt("base_url", '"https://v3.recurly.com"', 'API host; EU sites: '
+             '"https://v3.eu.recurly.com"'),
+        _opt("page_size", "200", "records per list call, 1-200"),
+        _opt("requests_per_minute", "900", "client-side pace (350 for a sandbox site)"),
+    ),
+    "gaiia": (
+        _opt("api_key_env", '"GAIIA_API_KEY"', "variable holding the API key", active=True),
+        _opt("base_url", '"https://api.gaiia.com/api/v1"', "the GraphQL endpoint"),
+        _opt("page_size", "50", "nodes per page, 1-250; lower it when a query is refused as "
+             "too costly"),
+        _opt("settle_days", "90", "how far before the cursor incremental runs re-read "
+             "invoices, to catch late payments, voids and write-offs (0-3660)"),
+    ),
+    "quickbooks": (
+        _opt("realm_id", '"REPLACE-WITH-YOUR-REALM-ID"', "required: the company id (realmId) "
+             "shown when the app was connected", active=True),
+        *_oauth_options("QUICKBOOKS", "https://oauth.platform.intuit.com/oauth2/v1/tokens/"
+                                      "bearer"),
+        _opt("sandbox", "false", "true: use the sandbox API host when base_url is not set"),
+        _opt("base_url", '"https://quickbooks.api.intuit.com"', "API host (/v3/company/"
+             "{realm_id} is appended)"),
+        _opt("page_size", "1000", "entities per query page, 1-1000"),
+        _opt("home_currency", '"USD"', "currency of invoices that name none (companies "
+             "without multicurrency); without it such invoices are quarantined"),
+        _opt("day_first", "false", "read numeric dates in line descriptions day-first "
+             "(31/03/2026)"),
+        *_ITEM_OPTIONS,
+    ),
+    "xero": (
+        _opt("tenant_id", '"REPLACE-WITH-YOUR-TENANT-ID"', "required: the organisation's "
+             "tenantId (GET https://api.xero.com/connections)", active=True),
+        *_oauth_options("XERO", "https://identity.xero.com/connect/token"),
+        _opt("base_url", '"https://api.xero.com/api.xro/2.0"', "API root (a proxy or a local "
+             "test server)"),
+        _opt("page_size", "100", "invoices and contacts per page, 1-1000"),
+        _opt("day_first", "true", "read numeric dates in line descriptions day-first "
+             "(31/03/2026)"),
+        *_ITEM_OPTIONS,
+    ),
+}
+
+DESTINATIONS = ("local", "chartmogul")
+
+
+def declared_options(name: str, factory: Any) -> list[OptionDoc]:
+    """The options of a connector: the table above for a built-in one; otherwise what the
+    class (or its module) declares as ``OPTIONS``: option names, or a mapping of option
+    name to meaning. A connector that declares nothing has no options listed."""
+    if name in BUILTIN_OPTIONS and getattr(factory, "__module__", "").startswith("connectors."):
+        return list(BUILTIN_OPTIONS[name])
+    declared = getattr(factory, "OPTIONS", None)
+    if declared is None:
+        declared = getattr(sys.modules.get(getattr(factory, "__module__", "")), "OPTIONS", None)
+    if isinstance(declared, Mapping):
+        return [OptionDoc(str(k), str(v)) for k, v in declared.items()]
+    if isinstance(declared, Iterable) and not isinstance(declared, str | bytes):
+        return [OptionDoc(str(k), "") for k in declared]
+    return []
+
+
+def _comment(text: str, indent: str = "") -> list[str]:
+    return [f"{indent}# {line}" for line in textwrap.wrap(text, 86 - len(indent))]
+
+
+def _option_lines(option: OptionDoc) -> list[str]:
+    lines = _comment(option.meaning) if option.meaning else []
+    value = option.value or '""'
+    lines.append(f"{option.name} = {value}" if option.active else f"# {option.name} = {value}")
+    return lines
+
+
+def _destination_lines(table: str, destination: str, connection: str) -> list[str]:
+    if destination == "local":
+        return [
+            f"[{table}.destination]",
+            '# the embedded analytics store (SQLite): `saasync metrics`, `reconcile` and',
+            "# `explain` read it",
+            'type = "local"',
+            'path = ".saasync/analytics.db"',
+            f'data_source = "{connection}"',
+        ]
+    return [
+        f"[{table}.destination]",
+        'type = "chartmogul"',
+        "# the variable holding the ChartMogul API key (the key never goes in this file)",
+        'api_key_env = "CHARTMOGUL_API_KEY"',
+        "# the ChartMogul data source to fill: found by name, created if missing",
+        f'data_source = "{connection}"',
+        '# "per_customer": one customer at a time; "bulk": json_imports jobs of many',
+        "# customers (for large backfills)",
+        'import_mode = "per_customer"',
+        "# the API root; to rehearse without an account run `saasync serve --port 8040`",
+        '# and use base_url = "http://127.0.0.1:8040/v1"',
+        '# base_url = "https://api.chartmogul.com/v1"',
+        "# client-side pace and parallel requests (ChartMogul allows 40/s and 20)",
+        "# requests_per_second = 38.0",
+        "# max_concurrency = 20",
+    ]
+
+
+def render_config(connector: str, destination: str, options: Iterable[OptionDoc],
+                  *, summary: str = "") -> str:
+    """A commented starter config: one connection named after the connector."""
+    if destination not in DESTINATIONS:
+        raise ValueError(f"destination must be one of {', '.join(DESTINATIONS)}")
+    name = connector if connector.isidentifier() else "billing"
+    table = f"connections.{name}"
+    lines = [
+        f"# saasync configuration: {connector} -> {destination}. Written by `saasync init`.",
+        "# Paths are relative to this file. Secrets are never written here: an option ending",
+        "# in _env names the environment variable that holds the secret.",
+        "# `saasync connectors` lists each connector's options; `saasync COMMAND --help` the",
+        "# options of each command.",
+        "",
+        "# cursors, source mirror, what was pushed, run history, review queue, locks (SQLite)",
+        'state = ".saasync/state.db"',
+        "",
+        f"[{table}]",
+        *_comment("the connector (`saasync connectors` lists the installed ones)"
+                  + (f": {summary}" if summary else "")),
+        f'connector = "{connector}"',
+        '# "exclude": hold unpaid invoices back until paid; "include": send them unpaid',
+        'open_invoices = "exclude"',
+        "# days after a paid period ends before analytics calls the subscription Past-Due",
+        "grace_days = 0",
+        "# incremental runs re-read this many hours before the stored cursor",
+        "lookback_hours = 24",
+        "# cron expression for `saasync schedule` and Celery beat; a random start delay; and",
+        "# the lag after which `saasync status --check` calls the connection late",
+        '# schedule = "*/15 * * * *"',
+        "# jitter_seconds = 30",
+        "# max_lag_minutes = 45",
+        "# sources without subscriptions (accounting, plain exports): churn a subscription",
+        "# whose last paid period ended this many days ago with no later invoice (off: unset)",
+        "# auto_churn_days = 30",
+        "",
+        f"[{table}.options]",
+        *_comment(f"the {connector} connector's options"),
+    ]
+    for option in options:
+        lines += _option_lines(option)
+    lines += ["", *_destination_lines(table, destination, name), ""]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    """An installed connector as ``saasync connectors`` shows it. ``error`` is set when the
+    plug-in failed to load: it is listed as broken, and the others still work."""
+
+    name: str
+    target: str  # "module:Class", as the entry point names it
+    distribution: str | None
+    version: str | None
+    builtin: bool
+    summary: str = ""
+    options: tuple[OptionDoc, ...] = ()
+    behavior: str | None = None  # the installed BEHAVIOR.md beside the connector's module
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "entry_point": self.target, "distribution": self.distribution,
+            "version": self.version, "builtin": self.builtin,
+            "status": "broken" if self.error else "ok", "error": self.error,
+            "summary": self.summary, "behavior": self.behavior,
+            "options": [{"name": o.name, "meaning": o.meaning} for o in self.options],
+        }  # fmt: skip
+
+
+def _behavior_file(factory: Any) -> str | None:
+    module = sys.modules.get(getattr(factory, "__module__", ""))
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve().parent / "BEHAVIOR.md"
+    return str(path) if path.is_file() else None
+
+
+def installed_connectors() -> list[ConnectorInfo]:
+    """Every connector registered under the entry-point group, each loaded to describe it;
+    a plug-in that fails to load is returned with its error instead of raising."""
+    from importlib.metadata import entry_points
+
+    from saasync.connector import ENTRY_POINT_GROUP
+
+    found: dict[str, ConnectorInfo] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found:  # the same distribution seen twice on sys.path
+            continue
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else None
+        version = dist.version if dist is not None else None
+        builtin = dist_name == "saasync" and ep.value.startswith("connectors.")
+        base = ConnectorInfo(ep.name, ep.value, dist_name, version, builtin)
+        try:
+            factory = ep.load()
+        except Exception as exc:  # noqa: BLE001 (a broken plug-in is listed, never fatal)
+            found[ep.name] = replace(base, error=f"{type(exc).__name__}: {exc}")
+            continue
+        doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
+        summary = SUMMARIES.get(ep.name, "") if builtin else (doc[0] if doc else "")
+        found[ep.name] = replace(base, summary=summary, behavior=_behavior_file(factory),
+                                 options=tuple(declared_options(ep.name, factory)))
+    return sorted(found.values(), key=lambda c: (not c.builtin, c.name))

@@ -1,0 +1,57 @@
+"""The documentation keeps up with the code: every reason code, command and link."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from saasync.cli import LazyGroup, cli
+from saasync.reasons import Reason
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text("utf-8")
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+
+
+def test_every_reason_code_is_documented_in_rules() -> None:
+    rules = (ROOT / "docs" / "rules.md").read_text("utf-8")
+    missing = [code.value for code in Reason if f"`{code.value}`" not in rules]
+    assert not missing
+
+
+def test_every_command_is_in_the_readme() -> None:
+    ctx = click.Context(cli)
+    missing = [name for name in cli.list_commands(ctx) if f"saasync {name}" not in README]
+    assert not missing
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", *DOCS], ids=lambda p: p.name)
+def test_relative_links_resolve_and_nothing_points_outside_the_project(page: Path) -> None:
+    text = page.read_text("utf-8")
+    assert "../shared" not in text and "/work/" not in text
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+        assert (page.parent / target).exists(), f"{page.name}: broken link {target}"
+
+
+def test_the_readme_links_every_page_of_docs() -> None:
+    assert {p.name for p in DOCS} >= {"rules.md", "connectors.md", "chartmogul.md",
+                                      "operations.md", "performance.md"}
+    for page in DOCS:
+        assert f"(docs/{page.name})" in README
+
+
+def test_every_option_of_the_core_commands_has_help() -> None:
+    """The commands defined in ``saasync.cli`` (the lazily loaded report, server and Celery
+    commands carry their own)."""
+    missing = []
+    for name, command in cli.commands.items():
+        if name in LazyGroup.LAZY:  # loaded by an earlier test: not defined in saasync.cli
+            continue
+        subcommands = command.commands.values() if isinstance(command, click.Group) else []
+        for cmd in (command, *subcommands):
+            missing += [f"{name} {cmd.name} {p.opts}" for p in cmd.params
+                        if isinstance(p, click.Option) and not p.help]
+    assert not missing
