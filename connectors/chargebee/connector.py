@@ -154,7 +154,7 @@ class ChargebeeConnector:
         yield from plans.read(window)
         yield from CustomersStream(api).read(window)
         yield from SubscriptionsStream(api).read(window)
-        yield from InvoicesStream(api, plans.periods).read(window)
+        yield from InvoicesStream(api, plans.periods, plans.one_time).read(window)
 
     def close(self) -> None:
         self.client.close()

@@ -8,7 +8,7 @@ module, and nothing is guessed: a status or kind not in the tables below is an e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -31,6 +31,9 @@ M = TypeVar("M", bound=BaseModel)
 Raw = Mapping[str, Any]
 #: item price / plan id → (interval unit, interval count), used to spot prorated lines
 Periods = Mapping[str, tuple[str, int]]
+#: ids of catalog entries that are one-time charges (v1 addons with ``charge_type``
+#: ``non_recurring``; 2.0 item prices of type ``charge`` or without a ``period``)
+OneTime = Collection[str]
 
 # billing-sources.md §2 and §7 ("Chargebee" column). `pending` is a metered invoice that
 # is still open for charges: a draft, never sent until Chargebee closes it.
@@ -53,6 +56,9 @@ SUBSCRIPTION_STATUSES: dict[str, SubscriptionStatus] = {
     "cancelled": SubscriptionStatus.CANCELLED,
 }
 RECURRING_ENTITIES = frozenset({"plan_item_price", "addon_item_price", "plan", "addon"})
+#: Line kinds that are recurring only when their catalog entry is: an addon can be a
+#: one-time (non-recurring) charge, billed alone or beside a plan.
+ADDON_ENTITIES = frozenset({"addon_item_price", "addon"})
 ONE_TIME_ENTITIES = frozenset({"charge_item_price", "plan_setup", "adhoc"})
 ITEM_LEVEL_DISCOUNTS = frozenset({"item_level_coupon", "item_level_discount"})
 DOCUMENT_LEVEL_DISCOUNTS = frozenset(
@@ -167,6 +173,15 @@ def to_plan(raw: Raw) -> Plan:
     return _parse(Plan, data, "plan")
 
 
+def is_one_time_catalog_entry(raw: Raw) -> bool:
+    """A catalog entry that bills once: a v1 addon whose ``charge_type`` is
+    ``non_recurring``, or a 2.0 item price of type ``charge`` or with no billing
+    ``period_unit`` (only recurring item prices carry one)."""
+    if raw.get("charge_type") == "non_recurring" or raw.get("item_type") == "charge":
+        return True
+    return "item_type" in raw and raw.get("period_unit") is None
+
+
 def subscription_plan_id(raw: Raw) -> str | None:
     """PC 2.0: the subscription item of type plan; PC 1.0: ``plan_id``."""
     for item in raw.get("subscription_items") or []:
@@ -225,7 +240,23 @@ def _item_level_discount(line: Raw, line_discounts: Sequence[Raw], ext_id: str, 
     )
 
 
-def _line(line: Raw, index: int, invoice: Raw, ext_id: str, periods: Periods) -> dict[str, Any]:
+def _is_recurring(entity: Any, line: Raw, invoice: Raw, periods: Periods,
+                  one_time: OneTime) -> bool:
+    """Plans always recur; an addon recurs unless the catalog says it is a one-time charge
+    or nothing ties it to a subscription (Chargebee bills recurring charges only through
+    subscriptions, so an addon on an invoice without one is a one-time charge)."""
+    if entity not in ADDON_ENTITIES:
+        return True
+    entity_id = str(line.get("entity_id"))
+    if entity_id in one_time:
+        return False
+    if entity_id in periods:
+        return True
+    return bool(line.get("subscription_id") or invoice.get("subscription_id"))
+
+
+def _line(line: Raw, index: int, invoice: Raw, ext_id: str, periods: Periods,
+          one_time: OneTime = frozenset()) -> dict[str, Any]:
     path = f"line_items.{index}"
     entity = line.get("entity_type")
     tax_inclusive = invoice.get("price_type") == "tax_inclusive"
@@ -243,7 +274,7 @@ def _line(line: Raw, index: int, invoice: Raw, ext_id: str, periods: Periods) ->
         "quantity": quantity if isinstance(quantity, int) and quantity >= 1 else 1,
         "description": line.get("description"),
     }
-    if entity in RECURRING_ENTITIES:
+    if entity in RECURRING_ENTITIES and _is_recurring(entity, line, invoice, periods, one_time):
         plan_id = line.get("entity_id")
         start, end = _epoch(line.get("date_from")), _epoch(line.get("date_to"))
         return out | {
@@ -254,7 +285,7 @@ def _line(line: Raw, index: int, invoice: Raw, ext_id: str, periods: Periods) ->
             "service_period_end": line.get("date_to"),
             "prorated": is_prorated(start, end, periods.get(str(plan_id))),
         }
-    if entity in ONE_TIME_ENTITIES:
+    if entity in ONE_TIME_ENTITIES or entity in ADDON_ENTITIES:
         return out | {"kind": "one_time", "subscription_external_id": line.get("subscription_id")}
     known = ", ".join(sorted(RECURRING_ENTITIES | ONE_TIME_ENTITIES))
     raise MappingError("invoice", ext_id, f"{path}.entity_type",
@@ -354,15 +385,18 @@ def invoice_status(raw: Raw, ext_id: str) -> tuple[InvoiceStatus, str]:
     return status, source
 
 
-def to_invoice(raw: Raw, credit_notes: Iterable[Raw] = (), periods: Periods | None = None) -> Invoice:
-    """An invoice with its lines, payments, applied credits and the refunds of its credit notes."""
+def to_invoice(raw: Raw, credit_notes: Iterable[Raw] = (), periods: Periods | None = None,
+               one_time: OneTime = frozenset()) -> Invoice:
+    """An invoice with its lines, payments, applied credits and the refunds of its credit
+    notes. ``periods`` are the recurring plans' periods, ``one_time`` the ids of one-time
+    addons / charges (both read by ``PlansStream``)."""
     ext_id = _id(raw, "invoice")
     status, source = invoice_status(raw, ext_id)
     price_type = raw.get("price_type", "tax_exclusive")
     if price_type not in PRICE_TYPES:
         raise MappingError("invoice", ext_id, "price_type",
                            f"price_type {price_type!r} is not tax_exclusive or tax_inclusive")
-    lines = [_line(line, i, raw, ext_id, periods or {})
+    lines = [_line(line, i, raw, ext_id, periods or {}, one_time)
              for i, line in enumerate(_list(raw, "line_items", "invoice", ext_id))]
     discount, coupons = _document_discounts(raw, ext_id)
     data = {

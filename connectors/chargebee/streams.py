@@ -8,9 +8,10 @@ run goes on.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from connectors.chargebee.mapping import (
     MappingError,
     Periods,
     Raw,
+    is_one_time_catalog_entry,
     review_keys,
     to_customer,
     to_invoice,
@@ -178,22 +180,28 @@ class SubscriptionsStream(SimpleStream):
 class PlansStream:
     """Plans: item prices of type plan and addon (Product Catalog 2.0), or v1 plans and
     recurring addons (1.0). All are read on every run, because invoice lines need every
-    plan's period to tell a prorated line; only changed ones are yielded incrementally."""
+    plan's period to tell a prorated line, and every one-time addon's id to tell a one-time
+    line (``one_time``); only changed plans are yielded incrementally."""
 
     def __init__(self, api: ChargebeeApi, catalog: str) -> None:
         self.api = api
         self.catalog = catalog
         self.periods: dict[str, tuple[str, int]] = {}
+        self.one_time: set[str] = set()
 
     def _sources(self) -> Iterator[Raw]:
         if self.catalog == "2.0":
             params = {"item_type[in]": id_list(["plan", "addon"]), "sort_by[asc]": "updated_at"}
-            yield from self.api.objects("/item_prices", "item_price", params)
-            return
-        yield from self.api.objects("/plans", "plan", {"include_deleted": "true"})
-        for addon in self.api.objects("/addons", "addon", {"include_deleted": "true"}):
-            if addon.get("charge_type") != "non_recurring":  # one-time addons are not plans
-                yield addon
+            entries = self.api.objects("/item_prices", "item_price", params)
+        else:
+            entries = itertools.chain(
+                self.api.objects("/plans", "plan", {"include_deleted": "true"}),
+                self.api.objects("/addons", "addon", {"include_deleted": "true"}))
+        for raw in entries:
+            if is_one_time_catalog_entry(raw):  # one-time addons / charges are not plans
+                self.one_time.add(str(raw.get("id")))
+            else:
+                yield raw
 
     def read(self, window: ReadWindow) -> Iterator[Item]:
         since = window.since if window.mode == "incremental" else None
@@ -217,9 +225,11 @@ class InvoicesStream:
     was refunded is read again even if the invoice itself did not change.
     """
 
-    def __init__(self, api: ChargebeeApi, periods: Periods) -> None:
+    def __init__(self, api: ChargebeeApi, periods: Periods,
+                 one_time: Collection[str] = frozenset()) -> None:
         self.api = api
         self.periods = periods
+        self.one_time = one_time
 
     def read(self, window: ReadWindow) -> Iterator[Item]:
         seen = Seen()
@@ -248,7 +258,8 @@ class InvoicesStream:
         for raw in fresh:
             full = self._complete_lines(raw)
             try:
-                yield to_invoice(full, notes.get(str(raw.get("id")), ()), self.periods)
+                yield to_invoice(full, notes.get(str(raw.get("id")), ()), self.periods,
+                                 self.one_time)
             except MappingError as exc:
                 yield quarantine("invoice", full, exc)
 

@@ -25,6 +25,7 @@ from connectors.accounting.records import (
     quantity,
 )
 from saasync.models import Customer, Invoice, InvoiceStatus, to_utc
+from saasync.money import currency_exponent
 from saasync.reasons import Reason
 from saasync.rules.discounts import allocate
 
@@ -160,21 +161,67 @@ def invoice_lines(raw: Mapping[str, Any], currency: str,
 def _line_taxes(raw: Mapping[str, Any], sales: Sequence[tuple[SourceLine, str | None, int | None]],
                 currency: str, ext_id: str) -> list[int]:
     """Each line's tax. QBO states tax per invoice (``TxnTaxDetail.TotalTax``) except on
-    tax-inclusive lines with ``TaxInclusiveAmt``; the total is shared over taxable lines
-    (tax code other than ``NON``) in proportion to their amounts, to the exact cent."""
+    tax-inclusive lines with ``TaxInclusiveAmt``. Only lines QuickBooks taxed carry tax: a
+    line with a tax code other than ``NON``; a line with no ``TaxCodeRef`` (shipping, say)
+    or ``NON`` was not taxed. The total is shared over the taxed lines in proportion to
+    their amounts, to the exact cent, after checking that they are the base QuickBooks
+    taxed (``TaxLine[].TaxLineDetail.NetAmountTaxable``). Tax that cannot be placed
+    quarantines the invoice (INVALID_RECORD) rather than landing on untaxed lines."""
     mode = raw.get("GlobalTaxCalculation")
     if mode == "NotApplicable" or not sales:
         return [0] * len(sales)
     if mode == "TaxInclusive" and all(gross is not None for _, _, gross in sales):
         return [(gross or 0) - source.amount for source, _, gross in sales]
     detail = raw.get("TxnTaxDetail")
+    if detail is not None and not isinstance(detail, Mapping):
+        raise MappingError("invoice", ext_id, "TxnTaxDetail",
+                           f"QuickBooks invoice {ext_id}: TxnTaxDetail is not an object")
     total = detail.get("TotalTax") if isinstance(detail, Mapping) else None
     total_tax = 0 if total is None else minor(total, currency, "invoice", ext_id,
                                               "TxnTaxDetail.TotalTax")
-    weights = [source.amount if code != "NON" else 0 for source, code, _ in sales]
+    if total_tax == 0:
+        return [0] * len(sales)
+    weights = [source.amount if code not in (None, "NON") else 0 for source, code, _ in sales]
     if not any(w > 0 for w in weights):
-        weights = [source.amount for source, _, _ in sales]
+        raise MappingError("invoice", ext_id, "TxnTaxDetail.TotalTax",
+                           f"QuickBooks invoice {ext_id}: TotalTax {total} but no line has a "
+                           "taxable TaxCodeRef; the tax cannot be placed on a line")
+    _check_taxable_base(raw, detail, sum(weights), currency, ext_id)
     return allocate(total_tax, weights)
+
+
+def _check_taxable_base(raw: Mapping[str, Any], detail: Any, taxed: int, currency: str,
+                        ext_id: str) -> None:
+    """The taxed lines must be what QuickBooks taxed: ``NetAmountTaxable`` is their sum
+    (one tax line per rate on the same base, as US combined rates, or one per rate over
+    different lines, so their sum). With ``ApplyTaxAfterDiscount`` the base may be lower
+    by the invoice discount. Without tax lines there is nothing to check."""
+    tax_lines = detail.get("TaxLine") if isinstance(detail, Mapping) else None
+    if not isinstance(tax_lines, list):
+        return
+    bases: list[int] = []
+    for index, line in enumerate(tax_lines):
+        info = line.get("TaxLineDetail") if isinstance(line, Mapping) else None
+        if isinstance(info, Mapping) and info.get("NetAmountTaxable") is not None:
+            bases.append(minor(info["NetAmountTaxable"], currency, "invoice", ext_id,
+                               f"TxnTaxDetail.TaxLine.{index}.TaxLineDetail.NetAmountTaxable"))
+    if not bases:
+        return
+    candidates = {max(bases), sum(bases)}
+    if taxed in candidates:
+        return
+    if raw.get("ApplyTaxAfterDiscount") is True and any(0 <= taxed - c for c in candidates):
+        return  # the discount came off the base first: the base is at most the lines
+    exponent = currency_exponent(currency)
+
+    def shown(amount: int) -> str:
+        return str(Decimal(amount).scaleb(-exponent))
+
+    raise MappingError(
+        "invoice", ext_id, "TxnTaxDetail.TaxLine.NetAmountTaxable",
+        f"QuickBooks invoice {ext_id}: NetAmountTaxable ({', '.join(map(shown, bases))}) does "
+        f"not match the lines with a taxable TaxCodeRef ({shown(taxed)}); the tax cannot be "
+        "placed on its lines")
 
 
 def payments_for(invoice_id: str, payments: Sequence[Mapping[str, Any]], currency: str,
