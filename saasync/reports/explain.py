@@ -27,13 +27,15 @@ from saasync.rules.reconcile import StatusDifference, explain_status_difference,
 from saasync.rules.status import (
     SubscriptionView,
     SubStatus,
-    customer_status,
+    customer_since,
+    customer_status_at,
     subscription_mrr,
     subscription_status,
     views_for_customer,
 )
 
 NOT_CREATED = "not created"
+NOT_A_CUSTOMER = "not a customer yet"  # before its creation time: counted under no status
 _TICK = timedelta(microseconds=1)  # "just after": period ends and due dates bite strictly after
 
 
@@ -308,8 +310,11 @@ class _Customer:
                     if view else NOT_CREATED),
             today)
 
-    def customer_status_at(self, t: datetime, views: Collection[SubscriptionView]) -> str:
-        return customer_status(subscription_status(v, t, self.grace) for v in views).value
+    def customer_status_at(self, t: datetime, views: Collection[SubscriptionView],
+                           since: datetime | None) -> str:
+        status = customer_status_at(since, (subscription_status(v, t, self.grace) for v in views),
+                                    t)
+        return status.value if status is not None else NOT_A_CUSTOMER
 
 
 def explain(source: SourceRead, destination: DestinationReader, ident: str, at: datetime,
@@ -341,13 +346,24 @@ def explain(source: SourceRead, destination: DestinationReader, ident: str, at: 
            if ln.subscription_external_id} | set(ctx.expected) | set(ctx.actual))
     expected = list(ctx.expected.values())
     customer = source.customers.get(cid)
+    since = customer_since(customer.created_at if customer else None,
+                           [i.issued_at for i in source.invoices_of(cid)])
+    held_since = _held_since(destination, cid, since)
     return Explanation(
         ident, kind, cid, customer.name if customer else "", at, tuple(steps),
         tuple(ctx.story(sub) for sub in subs),
-        _months(invoices[0].issued_at if invoices and only is None else None, at,
-                lambda t: ctx.customer_status_at(t, expected)),
-        ctx.customer_status_at(at, expected),
-        ctx.customer_status_at(at, list(ctx.actual.values())))
+        _months(since if only is None else None, at,
+                lambda t: ctx.customer_status_at(t, expected, since)),
+        ctx.customer_status_at(at, expected, since),
+        ctx.customer_status_at(at, list(ctx.actual.values()), held_since))
+
+
+def _held_since(destination: DestinationReader, cid: str,
+                default: datetime | None) -> datetime | None:
+    """When the destination counts the customer from (the source's answer if it cannot tell)."""
+    since = getattr(destination, "customer_since", None)
+    known = since() if callable(since) else {}
+    return known[cid] if cid in known else default
 
 
 def _order(invoice: Invoice) -> tuple[datetime, str]:

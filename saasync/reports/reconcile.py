@@ -27,7 +27,7 @@ from saasync.rules.status import (
     CustomerStatus,
     SubscriptionView,
     SubStatus,
-    customer_status,
+    customer_status_at,
     subscription_status,
     views_for_customer,
 )
@@ -290,8 +290,12 @@ def reconcile(
             only.append(DestinationOnly(key[1], key[0], status.value if status else NOT_STARTED))
     customers = {s.value: 0 for s in (CustomerStatus.LEAD, CustomerStatus.ACTIVE,
                                       CustomerStatus.PAST_DUE, CustomerStatus.CANCELLED)}
+    since_of = getattr(destination, "customer_since", None)
+    since = since_of() if callable(since_of) else {}
     for cid in dict.fromkeys([*destination.customer_external_ids(), *statuses]):
-        customers[customer_status(statuses.get(cid, [])).value] += 1
+        now = customer_status_at(since.get(cid), statuses.get(cid, []), at)
+        if now is not None:  # a customer created after ``at`` counts under no status
+            customers[now.value] += 1
     return Reconciliation(
         at=at,
         source_by_status=by_group,
