@@ -202,6 +202,9 @@ def explain_lines(ex: Explanation) -> list[str]:
         out.append(f"  {day} {i.invoice} [{i.status}] -> {verdict}{detail}")
         for ln in i.lines:
             money = format_money(ln.amount, i.currency) if i.currency else str(ln.amount)
+            if ln.discount:
+                off = format_money(ln.discount, i.currency) if i.currency else str(ln.discount)
+                money += f" after {off} discount"
             fate = "sent" if ln.sent else f"not sent ({ln.reason or '-'})"
             out.append(f"      {ln.kind} {ln.subscription or ''} {ln.plan or ''} {money}: {fate}")
     if not ex.invoices:

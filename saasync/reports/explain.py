@@ -23,7 +23,12 @@ from saasync.rules.builder import RuleSettings
 from saasync.rules.changeset import CustomerChanges, SubscriptionStart
 from saasync.rules.discounts import post_discount_amounts
 from saasync.rules.filter import Action
-from saasync.rules.reconcile import StatusDifference, explain_status_difference, missing_reason
+from saasync.rules.reconcile import (
+    StatusDifference,
+    explain_status_difference,
+    missing_reason,
+    raw_customer,
+)
 from saasync.rules.status import (
     SubscriptionView,
     SubStatus,
@@ -47,6 +52,7 @@ class LineStep:
     period_start: datetime | None
     period_end: datetime | None
     amount: int  # after every discount (line and invoice level), tax included
+    discount: int  # every discount on it: its own and its share of the invoice's
     sent: bool
     reason: str | None
 
@@ -132,8 +138,10 @@ def resolve(source: SourceRead, ident: str) -> tuple[str, str] | None:
                for ln in i.lines):
             return "subscription", cid
     for item in source.quarantined:
-        if ident in _raw_subs(item.raw) and (item.raw or {}).get("customer_external_id"):
-            return "subscription", str((item.raw or {})["customer_external_id"])
+        owner = raw_customer(item.raw)
+        if owner and (ident in _raw_subs(item.raw)
+                      or (item.kind == "subscription" and item.external_id == ident)):
+            return "subscription", owner
     return None
 
 
@@ -149,7 +157,8 @@ def _invoice_step(inv: Invoice, changes: CustomerChanges, sub: str | None) -> In
         sent = sent_invoice and left_off is None
         reason = left_off or (decision.reason if decision and not sent_invoice else None)
         lines.append(LineStep(line.subscription_external_id, line.kind, line.plan_external_id,
-                              line.service_period_start, line.service_period_end, amount, sent,
+                              line.service_period_start, line.service_period_end, amount,
+                              line.discount_amount + line.amount - amount, sent,
                               reason.value if reason else None))
     return InvoiceStep(
         inv.external_id, inv.issued_at, inv.status.value, inv.source_status, inv.currency,
@@ -399,6 +408,7 @@ def explain_json(ex: Explanation) -> dict[str, Any]:
              "lines": [{"subscription": ln.subscription, "kind": ln.kind, "plan": ln.plan,
                         "service_period_start": _iso(ln.period_start),
                         "service_period_end": _iso(ln.period_end), "amount": ln.amount,
+                        "discount": ln.discount,
                         "sent": ln.sent, "reason": ln.reason} for ln in i.lines]}
             for i in ex.invoices
         ],

@@ -22,7 +22,12 @@ from saasync.models import Customer, Invoice, Plan, SourceSubscription, Subscrip
 from saasync.reasons import Reason
 from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer, histories_from
 from saasync.rules.changeset import CustomerChanges, OutInvoice
-from saasync.rules.reconcile import explain_status_difference, missing_reason
+from saasync.rules.reconcile import (
+    explain_status_difference,
+    missing_reason,
+    quarantined_ids,
+    raw_customer,
+)
 from saasync.rules.status import (
     CustomerStatus,
     SubscriptionView,
@@ -57,6 +62,7 @@ MEANINGS: Mapping[Reason, str] = {
     Reason.QUARANTINED: "a record of it failed validation: see `saasync review`",
     Reason.NOT_YET_SYNCED: "eligible, but no run has sent it yet: run `saasync sync`",
 }
+__all__ = ["quarantined_ids"]  # re-exported: the commands import it from here
 NOT_STARTED = "not_started"  # exists at the destination, but its first period starts after --at
 DEFAULT_RULES = RuleSettings()  # open invoices excluded, no grace period
 
@@ -97,24 +103,6 @@ def read_source(connector: Connector) -> SourceRead:
         histories=histories_from(records),
         quarantined=tuple(quarantined),
     )
-
-
-def quarantined_ids(items: Iterable[tuple[str | None, Mapping[str, Any] | None]]) -> frozenset[str]:
-    """External ids of quarantined records, plus the subscriptions their raw lines name.
-
-    A quarantined invoice never reaches the builder, so its subscription would look
-    invoice-less (NO_INVOICE); its raw row still says which subscription it bills.
-    """
-    ids: set[str] = set()
-    for external_id, raw in items:
-        if external_id:
-            ids.add(external_id)
-        lines = (raw or {}).get("lines")
-        for line in lines if isinstance(lines, list) else []:
-            sub = line.get("subscription_external_id") if isinstance(line, Mapping) else None
-            if isinstance(sub, str) and sub.strip():
-                ids.add(sub.strip())
-    return frozenset(ids)
 
 
 class DestinationReader(Protocol):
@@ -239,6 +227,24 @@ class Reconciliation:
                 f"destination" + (f" + {parts}" if parts else "") + f" (= {total})")
 
 
+QUARANTINED_GROUP = "quarantined"  # source subscriptions whose own record failed validation
+
+
+def quarantined_subscriptions(source: SourceRead) -> list[tuple[str, str, str]]:
+    """(subscription, customer, raw status) of each subscription record the connector
+    quarantined: it never became a source subscription, but billing has it."""
+    out = {}
+    for item in source.quarantined:
+        if item.kind != "subscription" or not item.external_id:
+            continue
+        if item.external_id in source.subscriptions:
+            continue
+        raw = item.raw or {}
+        out[item.external_id] = (item.external_id, raw_customer(raw) or "?",
+                                 str(raw.get("status") or "?"))
+    return sorted(out.values(), key=lambda row: (row[1], row[0]))
+
+
 def _source_status(sub: SourceSubscription) -> str:
     return sub.source_status or sub.status.value
 
@@ -258,6 +264,12 @@ def reconcile(
     missing: list[Missing] = []
     mismatches: list[StatusMismatch] = []
     changes: dict[str, CustomerChanges] = {}
+    for sub_id, cid, raw_status in quarantined_subscriptions(source):
+        # its record failed validation: still one of billing's subscriptions
+        by_group[QUARANTINED_GROUP] = by_group.get(QUARANTINED_GROUP, 0) + 1
+        source_keys.add((cid, sub_id))
+        if (cid, sub_id) not in views:
+            missing.append(Missing(sub_id, cid, raw_status, Reason.QUARANTINED))
     ordered = sorted(source.subscriptions.values(),
                      key=lambda s: (s.customer_external_id, s.external_id))
     for sub in ordered:
@@ -296,6 +308,7 @@ def reconcile(
         now = customer_status_at(since.get(cid), statuses.get(cid, []), at)
         if now is not None:  # a customer created after ``at`` counts under no status
             customers[now.value] += 1
+    missing.sort(key=lambda m: (m.customer, m.subscription))
     return Reconciliation(
         at=at,
         source_by_status=by_group,
@@ -329,6 +342,7 @@ def reconcile_json(rec: Reconciliation) -> dict[str, Any]:
                           "by_status": dict(rec.destination_customers)},
         },
         "equation": {
+            "counts": "subscriptions",  # each reason counts subscriptions, never invoices
             "source_subscriptions": rec.source_total,
             "present_at_destination": rec.present,
             "missing_by_reason": rec.missing_by_reason,

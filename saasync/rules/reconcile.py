@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from saasync.models import Invoice, SourceSubscription, SubscriptionStatus
 from saasync.reasons import Reason
@@ -30,6 +31,37 @@ def _amount_for(invoice: Invoice, sub_id: str) -> int:
         for line, amount in zip(invoice.lines, post_discount_amounts(invoice), strict=True)
         if line.kind == "subscription" and line.subscription_external_id == sub_id
     )
+
+
+def quarantined_ids(items: Iterable[tuple[str | None, Mapping[str, Any] | None]]) -> frozenset[str]:
+    """External ids of quarantined records, plus the subscriptions their raw lines name.
+
+    A quarantined invoice never reaches the builder, so its subscription would look
+    invoice-less (NO_INVOICE); its raw row still says which subscription it bills.
+    """
+    ids: set[str] = set()
+    for external_id, raw in items:
+        if external_id:
+            ids.add(external_id)
+        lines = (raw or {}).get("lines")
+        for line in lines if isinstance(lines, list) else []:
+            sub = line.get("subscription_external_id") if isinstance(line, Mapping) else None
+            if isinstance(sub, str) and sub.strip():
+                ids.add(sub.strip())
+    return frozenset(ids)
+
+
+def raw_customer(raw: Mapping[str, Any] | None) -> str | None:
+    """The customer a quarantined record's raw row names, in the connectors' usual spellings
+    (``customer_external_id`` in files, ``customer`` as an id or an object in APIs)."""
+    raw = raw or {}
+    for key in ("customer_external_id", "customer_id", "customer"):
+        value = raw.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("id")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def missing_reason(
