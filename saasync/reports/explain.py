@@ -18,17 +18,18 @@ from typing import Any
 from saasync.models import Invoice, Plan, SubscriptionStatus, to_utc
 from saasync.reasons import Reason
 from saasync.reports.metrics import month_ends
-from saasync.reports.reconcile import DEFAULT_RULES, DestinationReader, SourceRead, paid_until
+from saasync.reports.reconcile import (
+    DEFAULT_RULES,
+    DestinationReader,
+    SourceRead,
+    paid_until,
+    status_difference,
+)
 from saasync.rules.builder import RuleSettings
 from saasync.rules.changeset import CustomerChanges, SubscriptionStart
 from saasync.rules.discounts import post_discount_amounts
 from saasync.rules.filter import Action
-from saasync.rules.reconcile import (
-    StatusDifference,
-    explain_status_difference,
-    missing_reason,
-    raw_customer,
-)
+from saasync.rules.reconcile import StatusDifference, missing_reason, raw_customer
 from saasync.rules.status import (
     SubscriptionView,
     SubStatus,
@@ -286,7 +287,11 @@ class _Customer:
     dest_plans: Mapping[str, Plan]
     quarantined: Collection[str]
     at: datetime
-    grace: timedelta
+    rules: RuleSettings
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(days=self.rules.grace_days)
 
     def story(self, sub: str) -> SubscriptionStory:
         src = self.source.subscriptions.get(sub)
@@ -301,8 +306,9 @@ class _Customer:
             held is not None,
             _label(held_status),
             subscription_mrr(held, self.dest_plans, at, grace) if held else None,
-            explain_status_difference(src, status, paid_until=paid_until(view, at))
-            if src and view else None)
+            # judged on what analytics holds, as reconcile judges it
+            status_difference(self.source, src, held, at, self.rules, self.changes)
+            if src and held else None)
         first = min((i.issued_at for i in self.invoices
                      if any(ln.subscription_external_id == sub for ln in i.lines)), default=None)
         paused = src.paused_at if src and src.status is SubscriptionStatus.PAUSED else None
@@ -348,7 +354,7 @@ def explain(source: SourceRead, destination: DestinationReader, ident: str, at: 
         {v.external_id: v for v in destination.subscription_views(cid)},
         destination.plans_by_external_id(),
         {*quarantined, *(q.external_id for q in changes.quarantined)},
-        at, timedelta(days=rules.grace_days))
+        at, rules)
     subs = [only] if only else sorted(
         {s.external_id for s in source.subscriptions.values() if s.customer_external_id == cid}
         | {ln.subscription_external_id for i in invoices for ln in i.lines
@@ -372,7 +378,7 @@ def _held_since(destination: DestinationReader, cid: str,
     """When the destination counts the customer from (the source's answer if it cannot tell)."""
     since = getattr(destination, "customer_since", None)
     known = since() if callable(since) else {}
-    return known[cid] if cid in known else default
+    return known.get(cid, default)
 
 
 def _order(invoice: Invoice) -> tuple[datetime, str]:
@@ -427,7 +433,8 @@ def explain_json(ex: Explanation) -> dict[str, Any]:
                  "actual": {"present": s.today.present, "status": s.today.actual_status,
                             "mrr": _mrr(s.today.actual_mrr)},
                  "matches": s.today.matches,
-                 "difference": {"code": s.today.difference.code,
+                 "difference": {"code": s.today.difference.code.value,
+                                "invoice": s.today.difference.invoice,
                                 "explanation": s.today.difference.explanation}
                  if s.today.difference else None}}
             for s in ex.subscriptions

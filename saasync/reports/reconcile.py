@@ -12,21 +12,33 @@ is a call into ``saasync.rules``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from saasync.connector import Connector, Quarantined, ReadWindow
-from saasync.models import Customer, Invoice, Plan, SourceSubscription, SubscriptionStatus
-from saasync.reasons import Reason
+from saasync.models import (
+    Customer,
+    Invoice,
+    Plan,
+    SourceSubscription,
+    SubscriptionStatus,
+    to_utc,
+)
+from saasync.reasons import STATUS_CAUSE_DESCRIPTIONS, Reason, StatusCause
 from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer, histories_from
 from saasync.rules.changeset import CustomerChanges, OutInvoice
 from saasync.rules.reconcile import (
-    explain_status_difference,
+    StatusDifference,
     missing_reason,
+    paid_until,
     quarantined_ids,
     raw_customer,
+    raw_subscriptions,
+    status_cause,
+    status_matches,
+    unsent_invoices,
 )
 from saasync.rules.status import (
     CustomerStatus,
@@ -62,7 +74,7 @@ MEANINGS: Mapping[Reason, str] = {
     Reason.QUARANTINED: "a record of it failed validation: see `saasync review`",
     Reason.NOT_YET_SYNCED: "eligible, but no run has sent it yet: run `saasync sync`",
 }
-__all__ = ["quarantined_ids"]  # re-exported: the commands import it from here
+__all__ = ["paid_until", "quarantined_ids"]  # re-exported: commands and explain use them
 NOT_STARTED = "not_started"  # exists at the destination, but its first period starts after --at
 DEFAULT_RULES = RuleSettings()  # open invoices excluded, no grace period
 
@@ -155,15 +167,37 @@ class HeldDestination:
         return dict(self.plans)
 
 
-def paid_until(view: SubscriptionView, at: datetime) -> datetime | None:
-    """End of the latest service period analytics holds for the subscription at ``at``."""
-    ends = [
-        line.service_period_end
-        for inv in view.issued_by(at)
-        for line in view.lines(inv)
-        if line.service_period_end is not None
-    ]
-    return max(ends, default=None)
+def quarantined_invoices(source: SourceRead, sub_id: str) -> list[tuple[str, datetime | None]]:
+    """(id, issued at) of the invoices the connector quarantined whose raw lines bill
+    ``sub_id``; the date is None when it is what could not be read."""
+    out: list[tuple[str, datetime | None]] = []
+    for item in source.quarantined:
+        if item.kind != "invoice" or sub_id not in raw_subscriptions(item.raw):
+            continue
+        try:
+            issued = to_utc((item.raw or {}).get("issued_at"))
+        except (TypeError, ValueError):
+            issued = None
+        out.append((item.external_id or "?", issued))
+    return out
+
+
+def status_difference(source: SourceRead, sub: SourceSubscription, held: SubscriptionView,
+                      at: datetime, rules: RuleSettings,
+                      changes: CustomerChanges | None = None) -> StatusDifference | None:
+    """The cause of a status difference, the same for ``reconcile`` and ``explain``:
+    judged on what analytics holds, against what the rules would send now."""
+    grace = timedelta(days=rules.grace_days)
+    if status_matches(sub, subscription_status(held, at, grace)):
+        return None
+    cid = sub.customer_external_id
+    built = changes if changes is not None else source.changes(cid, rules)
+    markers = {m.subscription_external_id: m.cancellation_dates for m in built.cancellations}
+    expected = next((v for v in views_for_customer(cid, built.invoices, markers)
+                     if v.external_id == sub.external_id), None)
+    renewals = unsent_invoices(sub.external_id, source.invoices_of(cid), built,
+                               quarantined_invoices(source, sub.external_id))
+    return status_cause(sub, held, at, grace=grace, expected=expected, renewals=renewals)
 
 
 # -- the comparison ---------------------------------------------------------------------------
@@ -181,8 +215,9 @@ class StatusMismatch:
     customer: str
     source_status: str
     analytics_status: SubStatus
-    code: str
+    code: StatusCause
     explanation: str
+    invoice: str | None = None  # the invoice that causes it
 
 
 @dataclass(frozen=True)
@@ -213,6 +248,14 @@ class Reconciliation:
         counts = {r.value: 0 for r in MISSING_REASONS}
         for row in self.missing:
             counts[row.reason.value] = counts.get(row.reason.value, 0) + 1
+        return counts
+
+    @property
+    def mismatches_by_cause(self) -> dict[str, int]:
+        """Status differences per cause, every cause listed (they count subscriptions)."""
+        counts = {c.value: 0 for c in StatusCause}
+        for row in self.mismatches:
+            counts[row.code.value] += 1
         return counts
 
     @property
@@ -287,10 +330,14 @@ def reconcile(
             missing.append(Missing(sub.external_id, cid, _source_status(sub), reason))
             continue
         analytics = subscription_status(view, at, grace)
-        diff = explain_status_difference(sub, analytics, paid_until=paid_until(view, at))
-        if diff is not None and analytics is not None:
+        if analytics is None or status_matches(sub, analytics):
+            continue
+        if cid not in changes:
+            changes[cid] = source.changes(cid, rules)
+        diff = status_difference(source, sub, view, at, rules, changes[cid])
+        if diff is not None:
             mismatches.append(StatusMismatch(sub.external_id, cid, _source_status(sub), analytics,
-                                             diff.code, diff.explanation))
+                                             diff.code, diff.explanation, diff.invoice))
     dest_status = {s.value: 0 for s in SubStatus} | {NOT_STARTED: 0}
     only: list[DestinationOnly] = []
     statuses: dict[str, list[SubStatus | None]] = {}
@@ -324,7 +371,9 @@ def reconcile(
 
 # -- output -----------------------------------------------------------------------------------
 CSV_COLUMNS = ("section", "subscription", "customer", "source_status", "analytics_status",
-               "code", "detail")
+               "code", "detail", "invoice", "count")
+# rows of the count sections: how many subscriptions per missing reason and per status cause
+COUNT_SECTIONS = ("missing_by_reason", "status_difference_by_cause")
 
 
 def reconcile_json(rec: Reconciliation) -> dict[str, Any]:
@@ -358,9 +407,11 @@ def reconcile_json(rec: Reconciliation) -> dict[str, Any]:
         "status_differences": [
             {"subscription": d.subscription, "customer": d.customer,
              "source_status": d.source_status, "analytics_status": d.analytics_status.value,
-             "code": d.code, "explanation": d.explanation}
+             "code": d.code.value, "invoice": d.invoice, "explanation": d.explanation}
             for d in rec.mismatches
         ],
+        # every cause, zeros included; each counts subscriptions
+        "status_differences_by_cause": rec.mismatches_by_cause,
         "destination_only": [
             {"subscription": o.subscription, "customer": o.customer,
              "analytics_status": o.analytics_status}
@@ -370,24 +421,36 @@ def reconcile_json(rec: Reconciliation) -> dict[str, Any]:
 
 
 def reconcile_rows(rec: Reconciliation) -> list[dict[str, str]]:
-    """Every listed difference as one flat row (CSV and HTML use these), in CSV_COLUMNS."""
+    """Every listed difference as one flat row (CSV and HTML use these), in CSV_COLUMNS;
+    then the counts per missing reason and per status cause (``count``: subscriptions)."""
+    blank = dict.fromkeys(CSV_COLUMNS, "")
     rows = [
-        {"section": "missing", "subscription": m.subscription, "customer": m.customer,
-         "source_status": m.source_status, "analytics_status": "", "code": m.reason.value,
-         "detail": MEANINGS[m.reason]}
+        {**blank, "section": "missing", "subscription": m.subscription, "customer": m.customer,
+         "source_status": m.source_status, "code": m.reason.value, "detail": MEANINGS[m.reason]}
         for m in rec.missing
     ]
     rows += [
-        {"section": "status_difference", "subscription": d.subscription, "customer": d.customer,
-         "source_status": d.source_status, "analytics_status": d.analytics_status.value,
-         "code": d.code, "detail": d.explanation}
+        {**blank, "section": "status_difference", "subscription": d.subscription,
+         "customer": d.customer, "source_status": d.source_status,
+         "analytics_status": d.analytics_status.value, "code": d.code.value,
+         "detail": d.explanation, "invoice": d.invoice or ""}
         for d in rec.mismatches
     ]
     rows += [
-        {"section": "destination_only", "subscription": o.subscription, "customer": o.customer,
-         "source_status": "", "analytics_status": o.analytics_status, "code": "",
+        {**blank, "section": "destination_only", "subscription": o.subscription,
+         "customer": o.customer, "analytics_status": o.analytics_status,
          "detail": "analytics holds it; the billing system has no such subscription"}
         for o in rec.destination_only
+    ]
+    rows += [
+        {**blank, "section": "missing_by_reason", "code": code, "count": str(n),
+         "detail": MEANINGS[Reason(code)]}
+        for code, n in rec.missing_by_reason.items()
+    ]
+    rows += [
+        {**blank, "section": "status_difference_by_cause", "code": code, "count": str(n),
+         "detail": STATUS_CAUSE_DESCRIPTIONS[StatusCause(code)]}
+        for code, n in rec.mismatches_by_cause.items()
     ]
     return rows
 
