@@ -76,12 +76,16 @@ def test_every_subscription_gets_the_same_reason_in_report_reconcile_and_explain
         by_reconcile: dict[str, str | None] = {m.subscription: m.reason.value
                                                for m in rec.missing}
         by_explain: dict[str, str | None] = {}
+        causes = {d.subscription: (d.code, d.invoice) for d in rec.mismatches}
         for sub in source.subscriptions:
             by_reconcile.setdefault(sub, None)
             story = explain(source, store, sub, dt(T), rules, quarantined)
             assert story is not None
             (told,) = story.subscriptions
             by_explain[sub] = told.missing_reason.value if told.missing_reason else None
+            # and a status difference has the same cause (and invoice) in both
+            diff = told.today.difference
+            assert (None if diff is None else (diff.code, diff.invoice)) == causes.get(sub), sub
     by_report = _report_reasons(run)
     assert rec.balanced and rec.source_total == len(source.subscriptions)
     assert run["by_kind"]["subscription"]["read"] == len(source.subscriptions)
