@@ -50,14 +50,17 @@ def render_report(report: RunReport, console: Console, *, max_rows: int = 25) ->
     console.print(kinds)
 
     if counts["skipped"] or counts["quarantined"]:
-        reasons = Table(title="Not sent, by reason", show_edge=False)
+        reasons = Table(title="Not sent, by reason and kind of record", show_edge=False)
         reasons.add_column("outcome")
         reasons.add_column("reason")
+        reasons.add_column("kind")
         reasons.add_column("records", justify="right")
         reasons.add_column("meaning")
         for outcome in ("skipped", "quarantined"):
-            for code, n in counts[outcome].items():
-                reasons.add_row(outcome, code, str(n), _reason_text(code))
+            rows = sorted((code, kind, n) for kind, row in counts[f"{outcome}_by_kind"].items()
+                          for code, n in row.items())
+            for code, kind, n in rows:
+                reasons.add_row(outcome, code, kind, str(n), _reason_text(code))
         console.print(reasons)
 
     if report.ops:

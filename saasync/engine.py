@@ -38,7 +38,7 @@ from saasync.report import Op, RunReport
 from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.changeset import CancellationMarker, CustomerChanges, OutInvoice
 from saasync.rules.filter import Action
-from saasync.rules.reconcile import missing_reason
+from saasync.rules.reconcile import missing_reason, quarantined_ids
 from saasync.state import ReviewItem, StateStore, now_iso
 
 log = structlog.get_logger("saasync.engine")
@@ -91,6 +91,9 @@ class Engine:
         self._failed_customers: set[str] = set()
         self._accepted: set[str] = set()  # review keys of records the destination accepted
         self._review_keys: set[str] = set()
+        # ids of quarantined records (and the subscriptions their raw lines name): a
+        # subscription they leave out is QUARANTINED in the report, as in reconcile
+        self._quarantined: set[str] = set()
 
     @property
     def dry_run(self) -> bool:
@@ -148,6 +151,7 @@ class Engine:
         started = time.monotonic()
         run_start = self.clock()
         self._accepted = set()
+        self._quarantined = set()
         window = self.window_for(mode, since, until)
         report = RunReport(
             self.connection, mode, self.dry_run,
@@ -217,6 +221,7 @@ class Engine:
             if isinstance(item, Quarantined):
                 key = item.key
                 report.set(item.kind, key.split(":", 1)[1], "quarantined", item.reason.value, item.message)
+                self._quarantined |= quarantined_ids([(item.external_id, item.raw)])
                 self._queue(item.kind, item.external_id, None, item.reason.value, item.message,
                             field=item.field, location=item.location, raw=item.raw, key=key)
                 continue
@@ -253,8 +258,9 @@ class Engine:
         if self.partition is not None:
             index, count = self.partition
             touched = {c for c in touched if partition_of(c, count) == index}
-        self._review_keys = {item.key for item in self.state.review_items(self.connection)} \
-            if not self.dry_run else set()
+        queued = self.state.review_items(self.connection)
+        self._review_keys = {item.key for item in queued} if not self.dry_run else set()
+        self._quarantined |= quarantined_ids((item.external_id, item.raw) for item in queued)
         if self.destination is not None:
             self.destination.ensure_data_source(self.data_source)
         plans = mirror.plans()
@@ -440,6 +446,8 @@ class Engine:
         all_ok &= self._sync_invoices(changes, records.of("invoice"), report)
         all_ok &= self._sync_cancellations(changes, records.of("subscription"), report)
         for skip in changes.skips:
+            if skip.kind == "subscription":
+                continue  # told with its missing reason (``_explain_unsent_subscriptions``)
             read = (skip.kind, skip.external_id) in records
             if read and report.get(skip.kind, skip.external_id) is None:
                 report.set(skip.kind, skip.external_id, "skipped", skip.reason.value, skip.detail or None)
@@ -559,13 +567,19 @@ class Engine:
 
     def _explain_unsent_subscriptions(self, history: CustomerHistory, changes: CustomerChanges,
                                       records: ReadSet, report: RunReport) -> None:
-        """A subscription read that analytics will not hold is skipped with its §6 reason."""
+        """A subscription read that analytics will not hold is skipped with its one missing
+        reason, the one ``reconcile`` and ``explain`` give it."""
         for sub_id in history.subscriptions:
             if ("subscription", sub_id) not in records or report.get("subscription", sub_id):
                 continue
             reason = missing_reason(sub_id, history.invoices.values(), changes,
-                                    present_at_destination=False)
-            report.set("subscription", sub_id, "skipped", (reason or Reason.NOT_YET_SYNCED).value)
+                                    present_at_destination=False,
+                                    quarantined_ids=self._quarantined)
+            # a cancellation of it is a no-op (NEVER_CREATED): said beside its one reason
+            noop = next((f"its cancellation is not sent: {s.reason.value}" for s in changes.skips
+                         if s.kind == "subscription" and s.external_id == sub_id), None)
+            report.set("subscription", sub_id, "skipped", (reason or Reason.NOT_YET_SYNCED).value,
+                       noop)
 
     def _note_review(self, read: ReadSet, report: RunReport) -> None:
         """Review entries of records read fine in this run are resolved at the end."""

@@ -58,3 +58,47 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.QUARANTINED: "a record of it failed validation: see the review queue",
     Reason.NOT_YET_SYNCED: "eligible, but no run has sent it yet",
 }
+
+
+class StatusCause(StrEnum):
+    """Why analytics shows a subscription in another status than the billing system does.
+
+    One per status difference, named after the record that causes it (``reconcile`` and
+    ``explain``). Public like ``Reason``: never rename one.
+    """
+
+    RENEWAL_DRAFT = "RENEWAL_DRAFT"
+    RENEWAL_OPEN_EXCLUDED = "RENEWAL_OPEN_EXCLUDED"
+    RENEWAL_FAILED = "RENEWAL_FAILED"
+    RENEWAL_VOIDED = "RENEWAL_VOIDED"
+    RENEWAL_QUARANTINED = "RENEWAL_QUARANTINED"
+    RENEWAL_MISSING = "RENEWAL_MISSING"
+    ON_HOLD_PAST_PAID_PERIOD = "ON_HOLD_PAST_PAID_PERIOD"
+    IN_GRACE = "IN_GRACE"
+    CANCELLATION_NOT_SYNCED = "CANCELLATION_NOT_SYNCED"
+    NOT_YET_SYNCED = "NOT_YET_SYNCED"
+    # Expected differences: analytics has no status for them (nothing to fix)
+    ON_HOLD_IN_PAID_PERIOD = "ON_HOLD_IN_PAID_PERIOD"
+    NO_EQUIVALENT_STATUS = "NO_EQUIVALENT_STATUS"
+
+
+STATUS_CAUSE_DESCRIPTIONS: dict[StatusCause, str] = {
+    StatusCause.RENEWAL_DRAFT: "the renewal invoice is still a draft in billing: never sent",
+    StatusCause.RENEWAL_OPEN_EXCLUDED: "the renewal invoice is unpaid and open invoices are "
+                                       "excluded (open_invoices = \"exclude\")",
+    StatusCause.RENEWAL_FAILED: "the renewal's payment failed (or never came after its due date)",
+    StatusCause.RENEWAL_VOIDED: "the renewal invoice was voided in billing",
+    StatusCause.RENEWAL_QUARANTINED: "the renewal invoice failed validation: see `saasync review`",
+    StatusCause.RENEWAL_MISSING: "billing issued no renewal invoice for the period",
+    StatusCause.ON_HOLD_PAST_PAID_PERIOD: "paused in billing and the paid period has ended: "
+                                          "Past-Due until billing cancels or resumes it",
+    StatusCause.IN_GRACE: "within the grace period after the paid period (or before the "
+                          "unpaid invoice's due date): analytics still shows it Active",
+    StatusCause.CANCELLATION_NOT_SYNCED: "cancelled in billing; the Cancelled marker has not "
+                                         "reached analytics yet",
+    StatusCause.NOT_YET_SYNCED: "billing changed it since the last run: run `saasync sync`",
+    StatusCause.ON_HOLD_IN_PAID_PERIOD: "paused in billing; analytics keeps it Active until "
+                                        "the paid period ends (it has no on-hold status)",
+    StatusCause.NO_EQUIVALENT_STATUS: "billing's status (e.g. trialing) has no equivalent "
+                                      "among analytics' statuses",
+}

@@ -163,7 +163,8 @@ class RunReport:
         by_outcome: Counter[str] = Counter()
         skipped: Counter[str] = Counter()
         quarantined: Counter[str] = Counter()
-        for (_, outcome, reason), n in self._all_tally().items():
+        by_kind: dict[str, dict[str, Counter[str]]] = {"skipped": {}, "quarantined": {}}
+        for (kind, outcome, reason), n in self._all_tally().items():
             if not n:
                 continue
             by_outcome[outcome] += n
@@ -171,6 +172,8 @@ class RunReport:
                 skipped[reason or "?"] += n
             elif outcome == "quarantined":
                 quarantined[reason or "?"] += n
+            if outcome in by_kind:
+                by_kind[outcome].setdefault(kind, Counter())[reason or "?"] += n
         read = sum(by_outcome.values())
         return {
             "read": read,
@@ -178,6 +181,9 @@ class RunReport:
             "unchanged": by_outcome["unchanged"],
             "skipped": dict(sorted(skipped.items())),
             "quarantined": dict(sorted(quarantined.items())),
+            # the same counts split by the kind of record each counts (invoice, subscription...)
+            "skipped_by_kind": _nested(by_kind["skipped"]),
+            "quarantined_by_kind": _nested(by_kind["quarantined"]),
             "balanced": read
             == by_outcome["pushed"] + by_outcome["unchanged"] + sum(skipped.values())
             + sum(quarantined.values()),
@@ -224,7 +230,8 @@ class RunReport:
             records = self._records()
             out["ops"] = [op.as_dict() for op in self.ops]
             out["skipped"] = [
-                {"kind": r.kind, "external_id": r.external_id, "reason": r.reason}
+                {"kind": r.kind, "external_id": r.external_id, "reason": r.reason,
+                 **({"message": r.message} if r.message else {})}
                 for r in records if r.outcome == "skipped"
             ]
             out["quarantined"] = [
@@ -236,6 +243,10 @@ class RunReport:
                 out["truncated"] = {"ops_listed": len(self.ops), "ops": self._ops_seen,
                                     "records_listed": len(records)}
         return out
+
+
+def _nested(table: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    return {kind: dict(sorted(row.items())) for kind, row in sorted(table.items())}
 
 
 def _customer_order(op: Op) -> tuple[bool, str]:

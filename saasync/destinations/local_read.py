@@ -38,7 +38,7 @@ from saasync.destinations.local_schema import (
 from saasync.errors import FatalError
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import OutInvoice
-from saasync.rules.status import SubscriptionView, views_for_customer
+from saasync.rules.status import SubscriptionView, customer_since, views_for_customer
 
 
 def _page(after_id: int | None, limit: int | None, column: str) -> tuple[str, str, list[Any]]:
@@ -135,6 +135,20 @@ class StoreReader:
             [self._require_ds().id],
         )
         return [r[0] for r in rows]
+
+    def customer_since(self) -> dict[str, datetime | None]:
+        """Per customer, when it starts to count in metrics (``rules.status.customer_since``):
+        its creation time, or its first stored invoice when the source gave none."""
+        rows = self._conn.execute(
+            "SELECT c.external_id, c.created_at, MIN(i.date) FROM customers c "
+            "LEFT JOIN invoices i ON i.customer_id = c.id "
+            "WHERE c.data_source_id = ? GROUP BY c.id ORDER BY c.id",
+            [self._require_ds().id],
+        )
+        return {
+            r[0]: customer_since(from_text(r[1]), [d] if (d := from_text(r[2])) else [])
+            for r in rows
+        }
 
     def _plans(self, filters: str, params: Sequence[Any], limit: str = "") -> list[StoredPlan]:
         ds = self._require_ds()

@@ -167,10 +167,19 @@ def reconcile_tables(rec: Reconciliation) -> list[RenderableType]:
     for row in summary_pairs(rec):
         summary.add_row(*row)
     out: list[RenderableType] = [summary, Text(rec.equation(), style="bold")]
+    causes = Table(title="Statuses that differ, by cause (subscriptions)", show_edge=False)
+    for col in ("cause", "subscriptions", "meaning"):
+        causes.add_column(col, justify="right" if col == "subscriptions" else "left",
+                          overflow="fold")
+    for r in reconcile_rows(rec):
+        if r["section"] == "status_difference_by_cause" and r["count"] != "0":
+            causes.add_row(r["code"], r["count"], r["detail"])
+    out.append(causes)
     ids = ("subscription", "customer")
-    sections = (("missing", "Billing has, analytics lacks (one primary reason each)",
+    sections = (("missing", "Subscriptions billing has, analytics lacks (one primary reason each)",
                  (*ids, "source_status", "code", "detail")),
-                ("status_difference", "Statuses that differ, and why", RECONCILE_COLUMNS[1:]),
+                ("status_difference", "Statuses that differ, and why (own cause each)",
+                 (*ids, "source_status", "analytics_status", "code", "invoice", "detail")),
                 ("destination_only", "Analytics has, billing does not",
                  (*ids, "analytics_status")))
     rows = reconcile_rows(rec)
@@ -202,6 +211,9 @@ def explain_lines(ex: Explanation) -> list[str]:
         out.append(f"  {day} {i.invoice} [{i.status}] -> {verdict}{detail}")
         for ln in i.lines:
             money = format_money(ln.amount, i.currency) if i.currency else str(ln.amount)
+            if ln.discount:
+                off = format_money(ln.discount, i.currency) if i.currency else str(ln.discount)
+                money += f" after {off} discount"
             fate = "sent" if ln.sent else f"not sent ({ln.reason or '-'})"
             out.append(f"      {ln.kind} {ln.subscription or ''} {ln.plan or ''} {money}: {fate}")
     if not ex.invoices:

@@ -18,22 +18,30 @@ from typing import Any
 from saasync.models import Invoice, Plan, SubscriptionStatus, to_utc
 from saasync.reasons import Reason
 from saasync.reports.metrics import month_ends
-from saasync.reports.reconcile import DEFAULT_RULES, DestinationReader, SourceRead, paid_until
+from saasync.reports.reconcile import (
+    DEFAULT_RULES,
+    DestinationReader,
+    SourceRead,
+    paid_until,
+    status_difference,
+)
 from saasync.rules.builder import RuleSettings
 from saasync.rules.changeset import CustomerChanges, SubscriptionStart
 from saasync.rules.discounts import post_discount_amounts
 from saasync.rules.filter import Action
-from saasync.rules.reconcile import StatusDifference, explain_status_difference, missing_reason
+from saasync.rules.reconcile import StatusDifference, missing_reason, raw_customer
 from saasync.rules.status import (
     SubscriptionView,
     SubStatus,
-    customer_status,
+    customer_since,
+    customer_status_at,
     subscription_mrr,
     subscription_status,
     views_for_customer,
 )
 
 NOT_CREATED = "not created"
+NOT_A_CUSTOMER = "not a customer yet"  # before its creation time: counted under no status
 _TICK = timedelta(microseconds=1)  # "just after": period ends and due dates bite strictly after
 
 
@@ -45,6 +53,7 @@ class LineStep:
     period_start: datetime | None
     period_end: datetime | None
     amount: int  # after every discount (line and invoice level), tax included
+    discount: int  # every discount on it: its own and its share of the invoice's
     sent: bool
     reason: str | None
 
@@ -130,8 +139,10 @@ def resolve(source: SourceRead, ident: str) -> tuple[str, str] | None:
                for ln in i.lines):
             return "subscription", cid
     for item in source.quarantined:
-        if ident in _raw_subs(item.raw) and (item.raw or {}).get("customer_external_id"):
-            return "subscription", str((item.raw or {})["customer_external_id"])
+        owner = raw_customer(item.raw)
+        if owner and (ident in _raw_subs(item.raw)
+                      or (item.kind == "subscription" and item.external_id == ident)):
+            return "subscription", owner
     return None
 
 
@@ -147,7 +158,8 @@ def _invoice_step(inv: Invoice, changes: CustomerChanges, sub: str | None) -> In
         sent = sent_invoice and left_off is None
         reason = left_off or (decision.reason if decision and not sent_invoice else None)
         lines.append(LineStep(line.subscription_external_id, line.kind, line.plan_external_id,
-                              line.service_period_start, line.service_period_end, amount, sent,
+                              line.service_period_start, line.service_period_end, amount,
+                              line.discount_amount + line.amount - amount, sent,
                               reason.value if reason else None))
     return InvoiceStep(
         inv.external_id, inv.issued_at, inv.status.value, inv.source_status, inv.currency,
@@ -275,7 +287,11 @@ class _Customer:
     dest_plans: Mapping[str, Plan]
     quarantined: Collection[str]
     at: datetime
-    grace: timedelta
+    rules: RuleSettings
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(days=self.rules.grace_days)
 
     def story(self, sub: str) -> SubscriptionStory:
         src = self.source.subscriptions.get(sub)
@@ -290,8 +306,9 @@ class _Customer:
             held is not None,
             _label(held_status),
             subscription_mrr(held, self.dest_plans, at, grace) if held else None,
-            explain_status_difference(src, status, paid_until=paid_until(view, at))
-            if src and view else None)
+            # judged on what analytics holds, as reconcile judges it
+            status_difference(self.source, src, held, at, self.rules, self.changes)
+            if src and held else None)
         first = min((i.issued_at for i in self.invoices
                      if any(ln.subscription_external_id == sub for ln in i.lines)), default=None)
         paused = src.paused_at if src and src.status is SubscriptionStatus.PAUSED else None
@@ -308,8 +325,11 @@ class _Customer:
                     if view else NOT_CREATED),
             today)
 
-    def customer_status_at(self, t: datetime, views: Collection[SubscriptionView]) -> str:
-        return customer_status(subscription_status(v, t, self.grace) for v in views).value
+    def customer_status_at(self, t: datetime, views: Collection[SubscriptionView],
+                           since: datetime | None) -> str:
+        status = customer_status_at(since, (subscription_status(v, t, self.grace) for v in views),
+                                    t)
+        return status.value if status is not None else NOT_A_CUSTOMER
 
 
 def explain(source: SourceRead, destination: DestinationReader, ident: str, at: datetime,
@@ -334,20 +354,31 @@ def explain(source: SourceRead, destination: DestinationReader, ident: str, at: 
         {v.external_id: v for v in destination.subscription_views(cid)},
         destination.plans_by_external_id(),
         {*quarantined, *(q.external_id for q in changes.quarantined)},
-        at, timedelta(days=rules.grace_days))
+        at, rules)
     subs = [only] if only else sorted(
         {s.external_id for s in source.subscriptions.values() if s.customer_external_id == cid}
         | {ln.subscription_external_id for i in invoices for ln in i.lines
            if ln.subscription_external_id} | set(ctx.expected) | set(ctx.actual))
     expected = list(ctx.expected.values())
     customer = source.customers.get(cid)
+    since = customer_since(customer.created_at if customer else None,
+                           [i.issued_at for i in source.invoices_of(cid)])
+    held_since = _held_since(destination, cid, since)
     return Explanation(
         ident, kind, cid, customer.name if customer else "", at, tuple(steps),
         tuple(ctx.story(sub) for sub in subs),
-        _months(invoices[0].issued_at if invoices and only is None else None, at,
-                lambda t: ctx.customer_status_at(t, expected)),
-        ctx.customer_status_at(at, expected),
-        ctx.customer_status_at(at, list(ctx.actual.values())))
+        _months(since if only is None else None, at,
+                lambda t: ctx.customer_status_at(t, expected, since)),
+        ctx.customer_status_at(at, expected, since),
+        ctx.customer_status_at(at, list(ctx.actual.values()), held_since))
+
+
+def _held_since(destination: DestinationReader, cid: str,
+                default: datetime | None) -> datetime | None:
+    """When the destination counts the customer from (the source's answer if it cannot tell)."""
+    since = getattr(destination, "customer_since", None)
+    known = since() if callable(since) else {}
+    return known.get(cid, default)
 
 
 def _order(invoice: Invoice) -> tuple[datetime, str]:
@@ -383,6 +414,7 @@ def explain_json(ex: Explanation) -> dict[str, Any]:
              "lines": [{"subscription": ln.subscription, "kind": ln.kind, "plan": ln.plan,
                         "service_period_start": _iso(ln.period_start),
                         "service_period_end": _iso(ln.period_end), "amount": ln.amount,
+                        "discount": ln.discount,
                         "sent": ln.sent, "reason": ln.reason} for ln in i.lines]}
             for i in ex.invoices
         ],
@@ -401,7 +433,8 @@ def explain_json(ex: Explanation) -> dict[str, Any]:
                  "actual": {"present": s.today.present, "status": s.today.actual_status,
                             "mrr": _mrr(s.today.actual_mrr)},
                  "matches": s.today.matches,
-                 "difference": {"code": s.today.difference.code,
+                 "difference": {"code": s.today.difference.code.value,
+                                "invoice": s.today.difference.invoice,
                                 "explanation": s.today.difference.explanation}
                  if s.today.difference else None}}
             for s in ex.subscriptions

@@ -106,7 +106,7 @@ def _indent(label: str) -> str:
 def reconcile_html(rec: Reconciliation, *, connection: str, generated: datetime) -> str:
     """The reconcile report: counts side by side and the equation, then every difference."""
     rows = reconcile_rows(rec)
-    columns = RECONCILE_COLUMNS[1:]
+    columns = [c for c in RECONCILE_COLUMNS[1:] if c != "count"]
 
     def part(key: str) -> list[list[str]]:
         return [[r[c] for c in columns] for r in rows if r["section"] == key]
@@ -115,10 +115,15 @@ def reconcile_html(rec: Reconciliation, *, connection: str, generated: datetime)
         Section("Billing and analytics side by side", ("", "billing", "analytics"),
                 [(_indent(what), b, a) for what, b, a in summary_pairs(rec)],
                 numeric=("billing", "analytics"), detail=False),
-        Section("Missing at analytics, by reason", ("reason", "subscriptions"),
+        Section("Subscriptions missing at analytics, by reason", ("reason", "subscriptions"),
                 [(r, str(n)) for r, n in rec.missing_by_reason.items()],
                 numeric=("subscriptions",), detail=False),
-        Section(f"Billing has, analytics lacks ({len(rec.missing)})", columns, part("missing")),
+        Section("Statuses that differ, by cause", ("cause", "subscriptions", "meaning"),
+                [(r["code"], r["count"], r["detail"]) for r in rows
+                 if r["section"] == "status_difference_by_cause"],
+                numeric=("subscriptions",), detail=False),
+        Section(f"Subscriptions billing has, analytics lacks ({len(rec.missing)})", columns,
+                part("missing")),
         Section(f"Statuses that differ ({len(rec.mismatches)})", columns,
                 part("status_difference")),
         Section(f"Analytics has, billing does not ({len(rec.destination_only)})", columns,

@@ -28,7 +28,8 @@ from saasync.rules.status import (
     CustomerStatus,
     SubscriptionView,
     SubStatus,
-    customer_status,
+    customer_since,
+    customer_status_at,
     subscription_mrr,
     subscription_status,
 )
@@ -56,6 +57,12 @@ class MetricsSource(Protocol):
     def plans_by_external_id(self) -> dict[str, Plan]: ...
 
     def customer_external_ids(self) -> list[str]: ...
+
+
+def _since(store: MetricsSource) -> Mapping[str, datetime | None]:
+    """When each customer starts to count; a store that cannot tell: from its first invoice."""
+    since = getattr(store, "customer_since", None)
+    return since() if callable(since) else {}
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ class _Snapshot:
     customers: tuple[str, ...]
     views: Mapping[str, tuple[SubscriptionView, ...]]
     plans: Mapping[str, Plan]
+    since: Mapping[str, datetime | None]  # when each customer starts to count (None: always)
 
     @classmethod
     def load(cls, store: MetricsSource) -> _Snapshot:
@@ -107,10 +115,17 @@ class _Snapshot:
             views.setdefault(view.customer_external_id, []).append(view)
         customers = dict.fromkeys(store.customer_external_ids())
         customers.update(dict.fromkeys(views))  # defensive: a view always has its customer
+        known = _since(store)
+        since = {
+            cid: known[cid] if cid in known else customer_since(
+                None, [d for v in views.get(cid, ()) if (d := v.starts_at) is not None])
+            for cid in customers
+        }
         return cls(
             tuple(customers),
             {cid: tuple(vs) for cid, vs in views.items()},
             store.plans_by_external_id(),
+            since,
         )
 
     def at(self, when: datetime, grace: timedelta) -> Metrics:
@@ -127,7 +142,9 @@ class _Snapshot:
                 amount = subscription_mrr(view, self.plans, when, grace)
                 if amount is not None:
                     mrr = add_per_currency(mrr, [amount])
-            by_customer[customer_status(statuses)] += 1
+            status_now = customer_status_at(self.since.get(customer), statuses, when)
+            if status_now is not None:  # before it exists a customer counts under no status
+                by_customer[status_now] += 1
         return Metrics(
             at=when,
             grace=grace,
@@ -139,7 +156,8 @@ class _Snapshot:
 
 
 def compute_metrics(store: MetricsSource, at: datetime, grace: timedelta = timedelta(0)) -> Metrics:
-    """Metrics at ``at``: a customer with no subscription existing then is a Lead."""
+    """Metrics at ``at``: a customer that exists then with no subscription existing is a Lead;
+    one created later counts under no status."""
     return _Snapshot.load(store).at(at, grace)
 
 

@@ -12,22 +12,39 @@ is a call into ``saasync.rules``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from saasync.connector import Connector, Quarantined, ReadWindow
-from saasync.models import Customer, Invoice, Plan, SourceSubscription, SubscriptionStatus
-from saasync.reasons import Reason
+from saasync.models import (
+    Customer,
+    Invoice,
+    Plan,
+    SourceSubscription,
+    SubscriptionStatus,
+    to_utc,
+)
+from saasync.reasons import STATUS_CAUSE_DESCRIPTIONS, Reason, StatusCause
 from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer, histories_from
 from saasync.rules.changeset import CustomerChanges, OutInvoice
-from saasync.rules.reconcile import explain_status_difference, missing_reason
+from saasync.rules.reconcile import (
+    StatusDifference,
+    missing_reason,
+    paid_until,
+    quarantined_ids,
+    raw_customer,
+    raw_subscriptions,
+    status_cause,
+    status_matches,
+    unsent_invoices,
+)
 from saasync.rules.status import (
     CustomerStatus,
     SubscriptionView,
     SubStatus,
-    customer_status,
+    customer_status_at,
     subscription_status,
     views_for_customer,
 )
@@ -57,6 +74,7 @@ MEANINGS: Mapping[Reason, str] = {
     Reason.QUARANTINED: "a record of it failed validation: see `saasync review`",
     Reason.NOT_YET_SYNCED: "eligible, but no run has sent it yet: run `saasync sync`",
 }
+__all__ = ["paid_until", "quarantined_ids"]  # re-exported: commands and explain use them
 NOT_STARTED = "not_started"  # exists at the destination, but its first period starts after --at
 DEFAULT_RULES = RuleSettings()  # open invoices excluded, no grace period
 
@@ -97,24 +115,6 @@ def read_source(connector: Connector) -> SourceRead:
         histories=histories_from(records),
         quarantined=tuple(quarantined),
     )
-
-
-def quarantined_ids(items: Iterable[tuple[str | None, Mapping[str, Any] | None]]) -> frozenset[str]:
-    """External ids of quarantined records, plus the subscriptions their raw lines name.
-
-    A quarantined invoice never reaches the builder, so its subscription would look
-    invoice-less (NO_INVOICE); its raw row still says which subscription it bills.
-    """
-    ids: set[str] = set()
-    for external_id, raw in items:
-        if external_id:
-            ids.add(external_id)
-        lines = (raw or {}).get("lines")
-        for line in lines if isinstance(lines, list) else []:
-            sub = line.get("subscription_external_id") if isinstance(line, Mapping) else None
-            if isinstance(sub, str) and sub.strip():
-                ids.add(sub.strip())
-    return frozenset(ids)
 
 
 class DestinationReader(Protocol):
@@ -167,15 +167,37 @@ class HeldDestination:
         return dict(self.plans)
 
 
-def paid_until(view: SubscriptionView, at: datetime) -> datetime | None:
-    """End of the latest service period analytics holds for the subscription at ``at``."""
-    ends = [
-        line.service_period_end
-        for inv in view.issued_by(at)
-        for line in view.lines(inv)
-        if line.service_period_end is not None
-    ]
-    return max(ends, default=None)
+def quarantined_invoices(source: SourceRead, sub_id: str) -> list[tuple[str, datetime | None]]:
+    """(id, issued at) of the invoices the connector quarantined whose raw lines bill
+    ``sub_id``; the date is None when it is what could not be read."""
+    out: list[tuple[str, datetime | None]] = []
+    for item in source.quarantined:
+        if item.kind != "invoice" or sub_id not in raw_subscriptions(item.raw):
+            continue
+        try:
+            issued = to_utc((item.raw or {}).get("issued_at"))
+        except (TypeError, ValueError):
+            issued = None
+        out.append((item.external_id or "?", issued))
+    return out
+
+
+def status_difference(source: SourceRead, sub: SourceSubscription, held: SubscriptionView,
+                      at: datetime, rules: RuleSettings,
+                      changes: CustomerChanges | None = None) -> StatusDifference | None:
+    """The cause of a status difference, the same for ``reconcile`` and ``explain``:
+    judged on what analytics holds, against what the rules would send now."""
+    grace = timedelta(days=rules.grace_days)
+    if status_matches(sub, subscription_status(held, at, grace)):
+        return None
+    cid = sub.customer_external_id
+    built = changes if changes is not None else source.changes(cid, rules)
+    markers = {m.subscription_external_id: m.cancellation_dates for m in built.cancellations}
+    expected = next((v for v in views_for_customer(cid, built.invoices, markers)
+                     if v.external_id == sub.external_id), None)
+    renewals = unsent_invoices(sub.external_id, source.invoices_of(cid), built,
+                               quarantined_invoices(source, sub.external_id))
+    return status_cause(sub, held, at, grace=grace, expected=expected, renewals=renewals)
 
 
 # -- the comparison ---------------------------------------------------------------------------
@@ -193,8 +215,9 @@ class StatusMismatch:
     customer: str
     source_status: str
     analytics_status: SubStatus
-    code: str
+    code: StatusCause
     explanation: str
+    invoice: str | None = None  # the invoice that causes it
 
 
 @dataclass(frozen=True)
@@ -228,6 +251,14 @@ class Reconciliation:
         return counts
 
     @property
+    def mismatches_by_cause(self) -> dict[str, int]:
+        """Status differences per cause, every cause listed (they count subscriptions)."""
+        counts = {c.value: 0 for c in StatusCause}
+        for row in self.mismatches:
+            counts[row.code.value] += 1
+        return counts
+
+    @property
     def balanced(self) -> bool:
         return self.source_total == self.present + sum(self.missing_by_reason.values())
 
@@ -237,6 +268,24 @@ class Reconciliation:
         sign = "=" if self.balanced else "≠"
         return (f"{self.source_total} source subscriptions {sign} {self.present} present at the "
                 f"destination" + (f" + {parts}" if parts else "") + f" (= {total})")
+
+
+QUARANTINED_GROUP = "quarantined"  # source subscriptions whose own record failed validation
+
+
+def quarantined_subscriptions(source: SourceRead) -> list[tuple[str, str, str]]:
+    """(subscription, customer, raw status) of each subscription record the connector
+    quarantined: it never became a source subscription, but billing has it."""
+    out = {}
+    for item in source.quarantined:
+        if item.kind != "subscription" or not item.external_id:
+            continue
+        if item.external_id in source.subscriptions:
+            continue
+        raw = item.raw or {}
+        out[item.external_id] = (item.external_id, raw_customer(raw) or "?",
+                                 str(raw.get("status") or "?"))
+    return sorted(out.values(), key=lambda row: (row[1], row[0]))
 
 
 def _source_status(sub: SourceSubscription) -> str:
@@ -258,6 +307,12 @@ def reconcile(
     missing: list[Missing] = []
     mismatches: list[StatusMismatch] = []
     changes: dict[str, CustomerChanges] = {}
+    for sub_id, cid, raw_status in quarantined_subscriptions(source):
+        # its record failed validation: still one of billing's subscriptions
+        by_group[QUARANTINED_GROUP] = by_group.get(QUARANTINED_GROUP, 0) + 1
+        source_keys.add((cid, sub_id))
+        if (cid, sub_id) not in views:
+            missing.append(Missing(sub_id, cid, raw_status, Reason.QUARANTINED))
     ordered = sorted(source.subscriptions.values(),
                      key=lambda s: (s.customer_external_id, s.external_id))
     for sub in ordered:
@@ -275,10 +330,14 @@ def reconcile(
             missing.append(Missing(sub.external_id, cid, _source_status(sub), reason))
             continue
         analytics = subscription_status(view, at, grace)
-        diff = explain_status_difference(sub, analytics, paid_until=paid_until(view, at))
-        if diff is not None and analytics is not None:
+        if analytics is None or status_matches(sub, analytics):
+            continue
+        if cid not in changes:
+            changes[cid] = source.changes(cid, rules)
+        diff = status_difference(source, sub, view, at, rules, changes[cid])
+        if diff is not None:
             mismatches.append(StatusMismatch(sub.external_id, cid, _source_status(sub), analytics,
-                                             diff.code, diff.explanation))
+                                             diff.code, diff.explanation, diff.invoice))
     dest_status = {s.value: 0 for s in SubStatus} | {NOT_STARTED: 0}
     only: list[DestinationOnly] = []
     statuses: dict[str, list[SubStatus | None]] = {}
@@ -290,8 +349,13 @@ def reconcile(
             only.append(DestinationOnly(key[1], key[0], status.value if status else NOT_STARTED))
     customers = {s.value: 0 for s in (CustomerStatus.LEAD, CustomerStatus.ACTIVE,
                                       CustomerStatus.PAST_DUE, CustomerStatus.CANCELLED)}
+    since_of = getattr(destination, "customer_since", None)
+    since = since_of() if callable(since_of) else {}
     for cid in dict.fromkeys([*destination.customer_external_ids(), *statuses]):
-        customers[customer_status(statuses.get(cid, [])).value] += 1
+        now = customer_status_at(since.get(cid), statuses.get(cid, []), at)
+        if now is not None:  # a customer created after ``at`` counts under no status
+            customers[now.value] += 1
+    missing.sort(key=lambda m: (m.customer, m.subscription))
     return Reconciliation(
         at=at,
         source_by_status=by_group,
@@ -307,7 +371,9 @@ def reconcile(
 
 # -- output -----------------------------------------------------------------------------------
 CSV_COLUMNS = ("section", "subscription", "customer", "source_status", "analytics_status",
-               "code", "detail")
+               "code", "detail", "invoice", "count")
+# rows of the count sections: how many subscriptions per missing reason and per status cause
+COUNT_SECTIONS = ("missing_by_reason", "status_difference_by_cause")
 
 
 def reconcile_json(rec: Reconciliation) -> dict[str, Any]:
@@ -325,6 +391,7 @@ def reconcile_json(rec: Reconciliation) -> dict[str, Any]:
                           "by_status": dict(rec.destination_customers)},
         },
         "equation": {
+            "counts": "subscriptions",  # each reason counts subscriptions, never invoices
             "source_subscriptions": rec.source_total,
             "present_at_destination": rec.present,
             "missing_by_reason": rec.missing_by_reason,
@@ -340,9 +407,11 @@ def reconcile_json(rec: Reconciliation) -> dict[str, Any]:
         "status_differences": [
             {"subscription": d.subscription, "customer": d.customer,
              "source_status": d.source_status, "analytics_status": d.analytics_status.value,
-             "code": d.code, "explanation": d.explanation}
+             "code": d.code.value, "invoice": d.invoice, "explanation": d.explanation}
             for d in rec.mismatches
         ],
+        # every cause, zeros included; each counts subscriptions
+        "status_differences_by_cause": rec.mismatches_by_cause,
         "destination_only": [
             {"subscription": o.subscription, "customer": o.customer,
              "analytics_status": o.analytics_status}
@@ -352,24 +421,36 @@ def reconcile_json(rec: Reconciliation) -> dict[str, Any]:
 
 
 def reconcile_rows(rec: Reconciliation) -> list[dict[str, str]]:
-    """Every listed difference as one flat row (CSV and HTML use these), in CSV_COLUMNS."""
+    """Every listed difference as one flat row (CSV and HTML use these), in CSV_COLUMNS;
+    then the counts per missing reason and per status cause (``count``: subscriptions)."""
+    blank = dict.fromkeys(CSV_COLUMNS, "")
     rows = [
-        {"section": "missing", "subscription": m.subscription, "customer": m.customer,
-         "source_status": m.source_status, "analytics_status": "", "code": m.reason.value,
-         "detail": MEANINGS[m.reason]}
+        {**blank, "section": "missing", "subscription": m.subscription, "customer": m.customer,
+         "source_status": m.source_status, "code": m.reason.value, "detail": MEANINGS[m.reason]}
         for m in rec.missing
     ]
     rows += [
-        {"section": "status_difference", "subscription": d.subscription, "customer": d.customer,
-         "source_status": d.source_status, "analytics_status": d.analytics_status.value,
-         "code": d.code, "detail": d.explanation}
+        {**blank, "section": "status_difference", "subscription": d.subscription,
+         "customer": d.customer, "source_status": d.source_status,
+         "analytics_status": d.analytics_status.value, "code": d.code.value,
+         "detail": d.explanation, "invoice": d.invoice or ""}
         for d in rec.mismatches
     ]
     rows += [
-        {"section": "destination_only", "subscription": o.subscription, "customer": o.customer,
-         "source_status": "", "analytics_status": o.analytics_status, "code": "",
+        {**blank, "section": "destination_only", "subscription": o.subscription,
+         "customer": o.customer, "analytics_status": o.analytics_status,
          "detail": "analytics holds it; the billing system has no such subscription"}
         for o in rec.destination_only
+    ]
+    rows += [
+        {**blank, "section": "missing_by_reason", "code": code, "count": str(n),
+         "detail": MEANINGS[Reason(code)]}
+        for code, n in rec.missing_by_reason.items()
+    ]
+    rows += [
+        {**blank, "section": "status_difference_by_cause", "code": code, "count": str(n),
+         "detail": STATUS_CAUSE_DESCRIPTIONS[StatusCause(code)]}
+        for code, n in rec.mismatches_by_cause.items()
     ]
     return rows
 

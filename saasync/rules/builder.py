@@ -108,6 +108,13 @@ def _zero_reason(invoice: Invoice, post: list[int], sub_id: str) -> Reason:
     return Reason.ZERO_AMOUNT
 
 
+def _before_start_reason(invoice: Invoice, post: list[int], sub_id: str) -> Reason:
+    """A kept invoice dated before the subscription's start: a 100 % discount stays
+    FULLY_DISCOUNTED once the subscription converts; any other $0 is ZERO_FIRST_INVOICE."""
+    reason = _zero_reason(invoice, post, sub_id)
+    return reason if reason is Reason.FULLY_DISCOUNTED else Reason.ZERO_FIRST_INVOICE
+
+
 def _find_starts(kept: list[Invoice], post: dict[str, list[int]]) -> dict[str, Invoice]:
     """Each subscription starts on the first kept invoice where its lines sum above zero."""
     starts: dict[str, Invoice] = {}
@@ -222,7 +229,8 @@ def build_customer(
         dropped = tuple(
             (
                 sub,
-                Reason.ZERO_FIRST_INVOICE if sub in starts else _zero_reason(invoice, amounts, sub),
+                _before_start_reason(invoice, amounts, sub) if sub in starts
+                else _zero_reason(invoice, amounts, sub),
             )
             for sub in sorted(subs - send_subs)
         )

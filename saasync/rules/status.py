@@ -147,6 +147,26 @@ def customer_status(statuses: Iterable[SubStatus | None]) -> CustomerStatus:
     return CustomerStatus.LEAD
 
 
+def customer_since(created_at: datetime | None, record_dates: Iterable[datetime]) -> datetime | None:
+    """When a customer starts to count: its creation time at the source, or its first record
+    when the source gives none. A record dated earlier than the creation time wins (a
+    subscription cannot be active for a customer that does not exist yet). None: no date is
+    known at all, so the customer counts at every instant."""
+    first = min(record_dates, default=None)
+    if created_at is None:
+        return first
+    return created_at if first is None else min(created_at, first)
+
+
+def customer_status_at(
+    since: datetime | None, statuses: Iterable[SubStatus | None], at: datetime
+) -> CustomerStatus | None:
+    """The customer's status at ``at``; None before it exists (counted under no status)."""
+    if since is not None and since > at:
+        return None
+    return customer_status(statuses)
+
+
 def views_for_customer(
     customer_external_id: str,
     invoices: Sequence[OutInvoice],

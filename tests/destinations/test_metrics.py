@@ -86,7 +86,8 @@ def test_a_customer_with_only_one_time_lines_is_a_lead() -> None:
 
 def test_a_customer_whose_subscription_starts_later_is_still_a_lead() -> None:
     store = store_with(
-        customer("cus_1"), invoice("in_1", "2026-03-01", [sub_line(5000, "2026-03-01")])
+        customer("cus_1", created_at=dt("2026-01-01")),
+        invoice("in_1", "2026-03-01", [sub_line(5000, "2026-03-01")]),
     )
     assert customers(store, "2026-02-15") == {LEAD: 1}
     assert customers(store, "2026-03-15") == {ACTIVE: 1}
@@ -146,8 +147,8 @@ def test_void_takes_the_invoice_out_of_metrics() -> None:
 
 def test_month_by_month_series() -> None:
     store = store_with(
-        customer("cus_1"),
-        customer("cus_2"),
+        customer("cus_1", created_at=dt("2025-12-01")),
+        customer("cus_2", created_at=dt("2025-12-01")),
         invoice("in_1", "2026-01-10", [sub_line(5000, "2026-01-10")]),
         invoice("in_2", "2026-02-10", [sub_line(7000, "2026-02-10")]),
         subscription(status="cancelled", cancelled_at="2026-03-05"),
@@ -282,3 +283,17 @@ def test_metrics_show_movements_and_an_optional_total_in_one_currency() -> None:
     assert "75.00 USD" in text  # the converted total
     with pytest.raises(MissingRate):
         metrics_json(current, series, total=FxTotal("JPY", rates))
+
+
+def test_a_customer_counts_from_its_creation_time_at_the_source() -> None:
+    store = store_with(customer("cus_1", created_at=dt("2026-03-01")))
+    assert customers(store, "2026-02-15") == {}  # not yet a customer: under no status
+    assert customers(store, "2026-03-15") == {LEAD: 1}
+
+
+def test_a_customer_without_creation_time_counts_from_its_first_record() -> None:
+    store = store_with(
+        customer("cus_1"), invoice("in_1", "2026-03-01", [sub_line(5000, "2026-03-01")])
+    )
+    assert customers(store, "2026-02-15") == {}
+    assert customers(store, "2026-03-15") == {ACTIVE: 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from saasync.connector import Quarantined
 from saasync.destinations.chartmogul import DestinationSnapshot
 from saasync.models import Customer, SourceRecord, SourceSubscription
-from saasync.reasons import Reason
+from saasync.reasons import Reason, StatusCause
 from saasync.reports.reconcile import (
     DEFAULT_RULES,
     MISSING_REASONS,
@@ -206,9 +207,24 @@ def test_sample_status_differences_are_the_hand_checked_ones(report: dict[str, A
     for sub in ("sub_paused_past_due", "sub_audit_active_suspended_sub",
                 "sub_audit_suspended_in_sync"):
         assert diffs[sub] == ("past_due", "ON_HOLD_PAST_PAID_PERIOD")
-    for sub in ("sub_open_not_due", "sub_audit_active_billing_off", "sub_bad_quantity"):
-        assert diffs[sub] == ("past_due", "PAST_DUE_UNTIL_CANCELLED_OR_RESUMED")
+    # each names its own cause and the invoice behind it, never a generic "past due"
+    invoices = {d["subscription"]: d["invoice"] for d in report["status_differences"]}
+    assert diffs["sub_open_not_due"] == ("past_due", "RENEWAL_OPEN_EXCLUDED")
+    assert invoices["sub_open_not_due"] == "inv_open_not_due_4"
+    assert diffs["sub_bad_quantity"] == ("past_due", "RENEWAL_QUARANTINED")
+    assert invoices["sub_bad_quantity"] == "inv_bad_quantity_3"
+    assert diffs["sub_audit_active_billing_off"] == ("past_due", "RENEWAL_MISSING")
+    assert invoices["sub_audit_active_billing_off"] == "inv_audit_active_billing_off_2"
     assert "sub_steady_monthly" not in diffs and "sub_cancelled" not in diffs
+    assert {code for _, code in diffs.values()} <= {c.value for c in StatusCause}
+
+
+def test_status_differences_are_counted_per_cause(report: dict[str, Any]) -> None:
+    counts = report["status_differences_by_cause"]
+    assert set(counts) == {c.value for c in StatusCause}
+    listed = Counter(d["code"] for d in report["status_differences"])
+    assert {k: n for k, n in counts.items() if n} == dict(listed)
+    assert sum(counts.values()) == len(report["status_differences"])
 
 
 def test_before_any_sync_everything_eligible_is_NOT_YET_SYNCED(run_cli: RunCli,
@@ -236,18 +252,31 @@ def test_csv_and_html_hold_every_row(run_cli: RunCli, synced: Path, tmp_path: Pa
     expected = ([("missing", m["subscription"], m["reason"]) for m in report["missing"]]
                 + [("status_difference", d["subscription"], d["code"])
                    for d in report["status_differences"]])
-    assert [(r["section"], r["subscription"], r["code"]) for r in rows] == expected
+    listed = [(r["section"], r["subscription"], r["code"]) for r in rows]
+    assert [row for row in listed if not row[0].endswith("_by_cause")
+            and not row[0].endswith("_by_reason")] == expected
+    per_cause = {r["code"]: int(r["count"]) for r in rows
+                 if r["section"] == "status_difference_by_cause"}
+    assert per_cause == report["status_differences_by_cause"]
+    per_reason = {r["code"]: int(r["count"]) for r in rows
+                  if r["section"] == "missing_by_reason"}
+    assert per_reason == report["equation"]["missing_by_reason"]
+    assert {r["invoice"] for r in rows if r["subscription"] == "sub_bad_quantity"} == {
+        "inv_bad_quantity_3"}
     page = out_html.read_text(encoding="utf-8")
     assert_well_formed(page)
     for _, sub, code_ in expected:
         assert f">{sub}</td>" in page and f">{code_}</td>" in page
     assert report["equation"]["text"] in page
+    assert "Statuses that differ, by cause" in page and ">RENEWAL_QUARANTINED</td>" in page
+    assert ">inv_bad_quantity_3</td>" in page
     assert "<script" not in page and "http" not in page.split("<body>")[1]
 
 
 def test_json_parses_back_with_stable_keys(report: dict[str, Any]) -> None:
     assert set(report) == {"connection", "at", "source", "destination", "equation", "missing",
-                           "status_differences", "destination_only"}
+                           "status_differences", "status_differences_by_cause",
+                           "destination_only"}
     assert json.loads(json.dumps(report)) == report
     assert datetime.fromisoformat(report["at"]) == datetime(2026, 11, 15, tzinfo=UTC)
 
