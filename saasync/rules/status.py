@@ -69,9 +69,13 @@ def _is_cancelled(view: SubscriptionView, at: datetime) -> bool:
     if not past:
         return False
     last_cancel = max(past)
-    # A later invoice for a period starting after the cancellation means it came back.
+    # A later invoice for a period starting strictly after the cancellation means it came
+    # back. The invoice whose period the cancellation cut short (issued before it, or with
+    # its period starting at the very instant of the cancellation) is not a resumption.
     resumed = any(
-        line.service_period_start is not None and line.service_period_start >= last_cancel
+        line.service_period_start is not None
+        and line.service_period_start > last_cancel
+        and inv.date >= last_cancel
         for inv in view.issued_by(at)
         for line in view.lines(inv)
     )
