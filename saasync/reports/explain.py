@@ -27,6 +27,7 @@ from saasync.rules.reconcile import StatusDifference, explain_status_difference,
 from saasync.rules.status import (
     SubscriptionView,
     SubStatus,
+    cancellations_at,
     customer_status,
     subscription_mrr,
     subscription_status,
@@ -181,8 +182,11 @@ def _why(view: SubscriptionView, t: datetime, status: SubStatus | None, before: 
     issued = view.issued_by(t)
     latest = issued[-1] if issued else None
     if status is SubStatus.CANCELLED:
-        dates = [d for d in view.cancellation_dates if d <= t]
-        return f"Cancelled marker {max(dates):%Y-%m-%d}: cancelled in billing"
+        last = max(d for d in cancellations_at(view, t) if d <= t)
+        if last not in view.cancellation_dates:
+            return (f"automatic churn at the destination: no invoice for more than "
+                    f"{_days(view.auto_churn_after)} days after the period ending {last:%Y-%m-%d}")
+        return f"Cancelled marker {last:%Y-%m-%d}: cancelled in billing"
     if status is SubStatus.PAST_DUE:
         covered = paid_until(view, t)
         if covered is not None and covered < t - grace:
@@ -217,7 +221,13 @@ def _events(view: SubscriptionView, grace: timedelta) -> set[datetime]:
         for line in view.lines(inv):
             out |= {line.service_period_start} if line.service_period_start else set()
             out |= {line.service_period_end + grace + _TICK} if line.service_period_end else set()
+            if line.service_period_end and view.auto_churn_after is not None:
+                out.add(line.service_period_end + view.auto_churn_after + _TICK)
     return out
+
+
+def _days(after: timedelta | None) -> int:
+    return after.days if after is not None else 0
 
 
 def status_changes(view: SubscriptionView, at: datetime, grace: timedelta,
