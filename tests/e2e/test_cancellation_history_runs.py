@@ -27,10 +27,12 @@ class Source:
 
     def __init__(self, *records: SourceRecord) -> None:
         self.records = list(records)
+        self.quiet = False  # an incremental read that finds nothing new
 
     def read(self, window: ReadWindow) -> Iterator[object]:
         yield plan()
-        yield from self.records
+        if not self.quiet:
+            yield from self.records
 
 
 class Clock:
@@ -114,11 +116,12 @@ def test_scheduled_cancellation_takes_effect_without_a_source_change(tmp_path: P
         _engine(state, store, source, clock).run("sync")
         assert state.effective_cancellations("c", "cus_1") == {}
         clock.now = dt("2026-02-05")
+        source.quiet = True
         quiet = _engine(state, store, source, clock).run("sync")
         assert sum(quiet.changes().values()) == 0  # nothing to send...
         assert state.effective_cancellations("c", "cus_1") == {"sub_1": (dt("2026-02-01"),)}
         clock.now = dt("2026-04-15")
-        source.records = [customer(), JAN, APR, subscription(status="active")]
+        source.records, source.quiet = [customer(), JAN, APR, subscription(status="active")], False
         _engine(state, store, source, clock).run("sync")
         assert _dates(store) == [dt("2026-02-01")]
 
@@ -136,3 +139,27 @@ def test_history_is_remembered_only_once_the_destination_accepted_it(tmp_path: P
         assert dry.changes()["cancelled"] == 1
         _engine(state, store, source, clock).run("sync")
         assert state.effective_cancellations("c", "cus_1") == {"sub_1": (dt("2026-02-01"),)}
+
+
+def test_auto_churn_fires_on_a_later_run_without_any_source_change(tmp_path: Path) -> None:
+    clock = Clock("2026-01-15")
+    source = Source(customer(), JAN)  # no subscription row: inferred from the invoice line
+    rules = RuleSettings(auto_churn_days=30)
+    with StateStore(tmp_path / "state.db") as state, LocalStore(tmp_path / "a.db") as store:
+        def run(dest: Any) -> Any:
+            return Engine("c", source, state, dest, rules=rules, data_source="s", clock=clock).run("sync")  # type: ignore[arg-type]
+
+        run(store)
+        assert _dates(store) == []
+        source.quiet = True  # nothing new is read: the customer comes back by its re-check
+        clock.now = dt("2026-03-10")  # the paid period ended Feb 1: 37 days ago
+        dry = run(None)
+        real = run(store)
+        assert dry.changes() == real.changes() and real.changes()["cancelled"] == 1
+        assert _dates(store) == [dt("2026-02-01")]
+        assert sum(run(store).changes().values()) == 0
+        # a later invoice reactivates it; the churn stays in the history
+        clock.now = dt("2026-04-15")
+        source.records, source.quiet = [customer(), JAN, APR], False
+        run(store)
+        assert _dates(store) == [dt("2026-02-01")]
