@@ -589,7 +589,12 @@ class Engine:
         if self.rules.auto_churn_days is None:
             return
         read_setting = getattr(self.destination, "auto_churn_setting", None)
-        setting = read_setting(self.data_source) if callable(read_setting) else None
+        try:
+            setting = read_setting(self.data_source) if callable(read_setting) else None
+        except (BadRecordError, ConflictError) as exc:  # a check only: never fails the run
+            log.info("could not read the destination's automatic churn setting",
+                     connection=self.connection, error=str(exc))
+            return
         if isinstance(setting, Mapping) and setting.get("enabled"):
             log.warning(
                 "automatic churn is on both here (auto_churn_days) and at the destination's data "
