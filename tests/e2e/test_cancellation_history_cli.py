@@ -41,7 +41,7 @@ def _write(folder: Path, subscription: dict[str, str], invoices: list[tuple[str,
                                      "type": "payment", "result": "successful", "date": start,
                                      "amount": "50.00"})
     for name, table in rows.items():
-        columns = list(COLUMNS[name]) + (["past_cancellation_dates"] if name == "subscriptions" else [])
+        columns = list(COLUMNS[name])
         with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
