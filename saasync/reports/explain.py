@@ -331,7 +331,7 @@ def explain(source: SourceRead, destination: DestinationReader, ident: str, at: 
         return None
     kind, cid = found
     only = ident if kind == "subscription" else None
-    changes = source.changes(cid, rules)
+    changes = source.changes(cid, rules, at)
     invoices = [i for i in sorted(source.invoices_of(cid), key=_order)
                 if only is None or any(ln.subscription_external_id == only for ln in i.lines)]
     steps = [_invoice_step(i, changes, only) for i in invoices]
