@@ -177,7 +177,7 @@ def _quarantined_steps(source: SourceRead, cid: str, sub: str | None) -> list[In
 
 
 def _why(view: SubscriptionView, t: datetime, status: SubStatus | None, before: str,
-         grace: timedelta, paused_at: datetime | None) -> str:
+         grace: timedelta, paused_at: datetime | None, described: bool = True) -> str:
     """The facts behind a new status (the status itself always comes from the rules)."""
     issued = view.issued_by(t)
     latest = issued[-1] if issued else None
@@ -186,6 +186,9 @@ def _why(view: SubscriptionView, t: datetime, status: SubStatus | None, before: 
         if last not in view.cancellation_dates:
             return (f"automatic churn at the destination: no invoice for more than "
                     f"{_days(view.auto_churn_after)} days after the period ending {last:%Y-%m-%d}")
+        if not described:  # billing has no subscription record: the sync's automatic churn
+            return (f"Cancelled marker {last:%Y-%m-%d}: no invoice after that period for "
+                    "longer than auto_churn_days")
         return f"Cancelled marker {last:%Y-%m-%d}: cancelled in billing"
     if status is SubStatus.PAST_DUE:
         covered = paid_until(view, t)
@@ -231,7 +234,8 @@ def _days(after: timedelta | None) -> int:
 
 
 def status_changes(view: SubscriptionView, at: datetime, grace: timedelta,
-                   paused_at: datetime | None = None) -> list[StatusChange]:
+                   paused_at: datetime | None = None,
+                   described: bool = True) -> list[StatusChange]:
     """The days up to ``at`` on which the rules give the subscription a new status.
 
     Judged at the end of each day something happens, as analytics keeps daily figures:
@@ -247,7 +251,8 @@ def status_changes(view: SubscriptionView, at: datetime, grace: timedelta,
         if label != current:
             day = datetime.combine(t.date(), time.min, tzinfo=UTC)
             changes.append(StatusChange(day, label,
-                                        _why(view, t, status, current, grace, paused_at)))
+                                        _why(view, t, status, current, grace, paused_at,
+                                             described)))
             current = label
     return changes
 
@@ -313,7 +318,7 @@ class _Customer:
                 sub, self.source.invoices_of(self.changes.customer_external_id), self.changes,
                 present_at_destination=False, quarantined_ids=self.quarantined),
             _cancellation_text(self.changes, sub, cancelled),
-            tuple(status_changes(view, at, grace, paused)) if view else (),
+            tuple(status_changes(view, at, grace, paused, src is not None)) if view else (),
             _months(first, at, lambda t: _label(subscription_status(view, t, grace))
                     if view else NOT_CREATED),
             today)
