@@ -182,14 +182,14 @@ def _why(view: SubscriptionView, t: datetime, status: SubStatus | None, before: 
     issued = view.issued_by(t)
     latest = issued[-1] if issued else None
     if status is SubStatus.CANCELLED:
-        last = max(d for d in cancellations_at(view, t) if d <= t)
-        if last not in view.cancellation_dates:
+        cut = max(d for d in cancellations_at(view, t) if d <= t)
+        if cut not in view.cancellation_dates:
             return (f"automatic churn at the destination: no invoice for more than "
-                    f"{_days(view.auto_churn_after)} days after the period ending {last:%Y-%m-%d}")
+                    f"{_days(view.auto_churn_after)} days after the period ending {cut:%Y-%m-%d}")
         if not described:  # billing has no subscription record: the sync's automatic churn
-            return (f"Cancelled marker {last:%Y-%m-%d}: no invoice after that period for "
+            return (f"Cancelled marker {cut:%Y-%m-%d}: no invoice after that period for "
                     "longer than auto_churn_days")
-        return f"Cancelled marker {last:%Y-%m-%d}: cancelled in billing"
+        return f"Cancelled marker {cut:%Y-%m-%d}: cancelled in billing"
     if status is SubStatus.PAST_DUE:
         covered = paid_until(view, t)
         if covered is not None and covered < t - grace:

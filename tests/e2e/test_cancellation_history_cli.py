@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from saasync.server import ServerHandle, make_server
 from saasync.sample import COLUMNS
+from saasync.server import ServerHandle, make_server
 from tests.e2e.conftest import RunCli, run_json
 
 KEY = "cm-history-key"

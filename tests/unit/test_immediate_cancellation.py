@@ -6,7 +6,12 @@ from datetime import timedelta
 
 from saasync.rules import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.reconcile import explain_status_difference
-from saasync.rules.status import SubStatus, subscription_mrr, subscription_status, views_for_customer
+from saasync.rules.status import (
+    SubStatus,
+    subscription_mrr,
+    subscription_status,
+    views_for_customer,
+)
 from tests.factories import PLANS, customer, dt, invoice, sub_line, subscription
 
 

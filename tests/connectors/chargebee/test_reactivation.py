@@ -28,8 +28,8 @@ def test_reactivate_keeps_the_cancellation_that_took_effect() -> None:
     for leftover in (None, ts("2026-02-01")):
         active = to_subscription(obj("subscription", status="active", cancelled_at=leftover))
         invoices = invoices_for(active, "2026-01-01", "2026-04-10")
-        sent, _ = dates_after(active, invoices, at("2026-04-15"), remembered=dict(
-            [(active.external_id, effective)]))
+        sent, _ = dates_after(active, invoices, at("2026-04-15"),
+                              remembered={active.external_id: effective})
         assert sent == (at("2026-02-01"),)
 
 
