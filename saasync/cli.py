@@ -155,7 +155,7 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
                        stop: Callable[[], bool], partition: tuple[int, int] | None = None) -> Engine:
             return Engine(
                 name, part_connector, part_state, destination,
-                rules=RuleSettings(conn.open_invoices, conn.grace_days),
+                rules=RuleSettings(conn.open_invoices, conn.grace_days, conn.auto_churn_days),
                 data_source=conn.destination.data_source,
                 lookback=timedelta(hours=conn.lookback_hours), clock=clock, progress=progress,
                 should_stop=stop, baseline=baseline, bulk=bulk, partition=partition,

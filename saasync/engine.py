@@ -94,6 +94,8 @@ class Engine:
         # ids of quarantined records (and the subscriptions their raw lines name): a
         # subscription they leave out is QUARANTINED in the report, as in reconcile
         self._quarantined: set[str] = set()
+        self._pending_markers: dict[tuple[str, str], CancellationMarker] = {}
+        self._now: datetime | None = None  # the run's "now", for the time-based rules
 
     @property
     def dry_run(self) -> bool:
@@ -150,6 +152,7 @@ class Engine:
     ) -> RunReport:
         started = time.monotonic()
         run_start = self.clock()
+        self._now = run_start
         self._accepted = set()
         self._quarantined = set()
         window = self.window_for(mode, since, until)
@@ -254,7 +257,10 @@ class Engine:
 
     # -- build, plan, apply ----------------------------------------------------------------
     def _process(self, read: ReadSet, mirror: Mirror, report: RunReport) -> None:
-        touched = read.customers | self.state.dirty_customers(self.connection)
+        if self._now is None:
+            self._now = self.clock()
+        touched = (read.customers | self.state.dirty_customers(self.connection)
+                   | self.state.due_rechecks(self.connection, self._now))
         if self.partition is not None:
             index, count = self.partition
             touched = {c for c in touched if partition_of(c, count) == index}
@@ -263,6 +269,7 @@ class Engine:
         self._quarantined |= quarantined_ids((item.external_id, item.raw) for item in queued)
         if self.destination is not None:
             self.destination.ensure_data_source(self.data_source)
+            self._warn_double_churn()
         plans = mirror.plans()
         pushed_plans: set[str] = set()
         for plan in read.plans.values():
@@ -278,11 +285,13 @@ class Engine:
                 report.status = "stopped"  # the customer in hand is finished; commit and leave
                 break
             history = mirror.history(customer_id)
-            changes = build_customer(history, plans, self.rules)
+            changes = build_customer(history, plans, self.rules, self._now)
             for plan in changes.plans:
                 if plan.external_id not in pushed_plans:
                     self._sync_plan(plan, report, pushed_plans, read=False)
             ok = self._sync_customer(changes, read, report)
+            if not self.dry_run:
+                self.state.set_recheck(self.connection, customer_id, changes.recheck_at)
             self._explain_unsent_subscriptions(history, changes, read, report)
             self._note_review(read, report)
             report.seal()
@@ -317,6 +326,7 @@ class Engine:
             self.bulk.add_cancellation(marker.customer_external_id, marker.subscription_external_id,
                                        list(marker.cancellation_dates))
             self._pending[("subscription", op.customer_external_id, op.external_id)] = (op, hash_, read)
+            self._pending_markers[(marker.customer_external_id, op.external_id)] = marker
 
     def _flush_bulk(self, report: RunReport) -> None:
         """Send what is buffered; record what the destination accepted, refuse the rest."""
@@ -330,6 +340,7 @@ class Engine:
         for entry in list(self._pending.values()):  # no word on it from a completed import: it went in
             self._settle(entry, report, None, False)
         self._pending.clear()
+        self._pending_markers.clear()
         for customer_id in self._awaiting_clean - self._failed_customers:
             self.state.mark_clean(self.connection, customer_id)
         self._awaiting_clean.clear()
@@ -343,6 +354,9 @@ class Engine:
         if error is None:
             self.state.record_pushed(self.connection, op.kind, op.external_id, None, hash_)
             self._accept(f"{op.kind}:{op.external_id}")
+            marker = self._pending_markers.get((op.customer_external_id or "", op.external_id))
+            if op.kind == "cancellation" and marker is not None:
+                self._remember(marker)
             return
         self._refused(report, op, ConflictError(error) if conflict else BadRecordError(error))
         if read:
@@ -550,6 +564,8 @@ class Engine:
                 same = (pushed is None and not marker.cancellation_dates) or (
                     pushed is not None and pushed[1] == content_hash(doc))
             if same:
+                if self.baseline is None and not self.dry_run:
+                    self._remember(marker)  # the destination already holds these dates
                 if read:
                     # It reached the destination in this run if its first invoice did.
                     first = starts.get(sid)
@@ -562,8 +578,39 @@ class Engine:
                                    _cancel_call(marker), report, hash_=content_hash(doc), read=read,
                                    payload=marker)
             ok &= accepted is not False
+            if accepted and self.bulk is None:
+                self._remember(marker)
             self._outcome(report, "subscription", sid, accepted, read)
         return ok
+
+    def _remember(self, marker: CancellationMarker) -> None:
+        """Cancellations that took effect are remembered once the destination holds them, so
+        a reactivation the source reports later keeps them (the source often forgets)."""
+        if marker.effective_dates:
+            self.state.remember_cancellations(self.connection, marker.customer_external_id,
+                                              marker.subscription_external_id,
+                                              marker.effective_dates)
+
+    def _warn_double_churn(self) -> None:
+        """Automatic churn on both sides cancels the same subscriptions twice, at different
+        dates: say so (the destination's setting is read where it has one)."""
+        if self.rules.auto_churn_days is None:
+            return
+        read_setting = getattr(self.destination, "auto_churn_setting", None)
+        try:
+            setting = read_setting(self.data_source) if callable(read_setting) else None
+        except (BadRecordError, ConflictError) as exc:  # a check only: never fails the run
+            log.info("could not read the destination's automatic churn setting",
+                     connection=self.connection, error=str(exc))
+            return
+        if isinstance(setting, Mapping) and setting.get("enabled"):
+            log.warning(
+                "automatic churn is on both here (auto_churn_days) and at the destination's data "
+                "source (auto_churn_subscription_setting): subscriptions without invoices may be "
+                "churned twice; turn one of them off",
+                connection=self.connection, data_source=self.data_source,
+                auto_churn_days=self.rules.auto_churn_days,
+                destination_interval=setting.get("interval"))
 
     def _explain_unsent_subscriptions(self, history: CustomerHistory, changes: CustomerChanges,
                                       records: ReadSet, report: RunReport) -> None:

@@ -194,4 +194,6 @@ class Mirror:
                     LOADERS[kind].validate_json(doc)
                     for kind, doc in store.mirror_for_customer(self.connection, customer_id)
                 )
-        return CustomerHistory(customer_id).merge(records)
+        # what the destination holds is the real state's alone (a dry run writes none)
+        effective = self.state.effective_cancellations(self.connection, customer_id)
+        return CustomerHistory(customer_id, effective_cancellations=effective).merge(records)

@@ -222,6 +222,9 @@ class SourceSubscription(Record):
     paused_at: UTCDateTime | None = None
     current_period_end: UTCDateTime | None = None
     updated_at: UTCDateTime | None = None
+    # Earlier cancellations that took effect, for sources that export their history
+    # (e.g. a files export column); the current one stays in ``cancelled_at``.
+    past_cancellation_dates: tuple[UTCDateTime, ...] = ()
 
     @model_validator(mode="after")
     def _cancelled_needs_date(self) -> SourceSubscription:

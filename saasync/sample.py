@@ -42,6 +42,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "subscriptions": (
         "external_id", "customer_external_id", "plan_external_id", "status", "started_at",
         "cancelled_at", "paused_at", "current_period_end", "updated_at",
+        "past_cancellation_dates",
     ),
     "invoices": (
         "external_id", "customer_external_id", "issued_at", "due_at", "currency", "status",
@@ -108,6 +109,8 @@ def _text(name: str, value: Any, currency: str | None) -> Any:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return iso(value)
+    if isinstance(value, list):  # past_cancellation_dates: one cell, ";"-separated
+        return ";".join(iso(v) for v in value)
     if name in MONEY and isinstance(value, int) and currency:
         return f"{to_major(value, currency):f}"
     return str(value)
@@ -268,6 +271,7 @@ SCENARIO_NAMES = (
     "Emil Nowak", "Fay Gordon", "Gus Meyer", "Hana Ito", "Ivan Kuznetsov", "Jade Wong",
     "Kofi Mensah", "Lara Silva", "Milo Brandt", "Nora Hayes", "Otto Klein", "Pia Lund",
     "Raj Mehta", "Sofia Greco", "Tariq Aziz", "Ugo Bianchi", "Vik Sharma",
+    "Alma Ruiz", "Boris Lenz", "Chloe Petit", "Dev Kapoor",
 )  # fmt: skip
 
 BAD_STATUS = "awaiting_approval"  # deliberately bad row 1: not in the status mapping table
@@ -320,6 +324,7 @@ class _Scenarios:
         self.billing_shapes()
         self.audit_accounts()
         self.bad_rows()
+        self.cancellation_history()
 
     def baseline_and_trials(self) -> None:
         x, m = self.x, self.x.month
@@ -461,6 +466,26 @@ class _Scenarios:
         x.invoice("two_subs", cid, m(1), "USD", [line], status="payment_due",
                   failed=[m(1) + timedelta(minutes=7), m(1, 3)])  # fmt: skip
         x.subscription(addon, cid, "starter-monthly", "past_due", m(3), period_end=m(0))
+
+    def cancellation_history(self) -> None:
+        """Cancellations as a history (reactivation keeps the churn), a withdrawn scheduled
+        cancellation, an immediate cancellation, and automatic churn of a subscription
+        known only from its invoices (no subscription row)."""
+        x, m = self.x, self.x.month
+        cid, sid = self.plain("churned_and_back", "growth-monthly", [6, 5], updated=m(2))
+        x.paid_months("churned_and_back", cid, sid, "growth-monthly", [2, 1, 0])
+        x.subscriptions[-1].update(current_period_end=m(-1), past_cancellation_dates=[m(4)])
+        self.plain("withdrawn_cancel", "growth-monthly", [2, 1, 0], cancelled=m(-1),
+                   updated=m(0, 10))  # fmt: skip
+        cid = self.customer("immediate_cancel", m(1, 9))
+        sid = "sub_immediate_cancel"
+        start = m(1, 9) + timedelta(hours=10)
+        line = x.sub_line(sid, "starter-monthly", start, "USD", "US")
+        x.invoice("immediate_cancel", cid, start, "USD", [line])
+        x.subscription(sid, cid, "starter-monthly", "canceled", start, cancelled=start,
+                       period_end=start)  # fmt: skip
+        cid = self.customer("inferred_churn", m(5, -2))
+        x.paid_months("inferred_churn", cid, "sub_inferred_churn", "starter-monthly", [5, 4, 3])
 
     def billing_shapes(self) -> None:
         self.plain("yearly", "growth-yearly", [8])

@@ -41,6 +41,9 @@ class ConnectionSettings(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     open_invoices: Literal["exclude", "include"] = "exclude"
     grace_days: int = Field(default=0, ge=0)
+    # Cancel subscriptions the source never describes (inferred from invoice lines) once
+    # their last invoiced period ended more than this many days before the run; off by default.
+    auto_churn_days: int | None = Field(default=None, ge=1)
     lookback_hours: float = Field(default=24.0, ge=0)
     schedule: str | None = None  # cron expression for `saasync schedule`
     jitter_seconds: float = Field(default=0.0, ge=0)

@@ -59,6 +59,15 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE TABLE IF NOT EXISTS item_mappings (
   connection TEXT NOT NULL, item TEXT NOT NULL, doc TEXT NOT NULL, updated_at TEXT NOT NULL,
   PRIMARY KEY (connection, item));
+CREATE TABLE IF NOT EXISTS cancellation_history (
+  connection TEXT NOT NULL, subscription_external_id TEXT NOT NULL,
+  customer_external_id TEXT NOT NULL, cancelled_at TEXT NOT NULL,
+  PRIMARY KEY (connection, subscription_external_id, cancelled_at));
+CREATE INDEX IF NOT EXISTS cancellation_history_by_customer
+  ON cancellation_history (connection, customer_external_id);
+CREATE TABLE IF NOT EXISTS rechecks (
+  connection TEXT NOT NULL, customer_external_id TEXT NOT NULL, due_at TEXT NOT NULL,
+  PRIMARY KEY (connection, customer_external_id));
 CREATE TABLE IF NOT EXISTS locks (
   connection TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
   acquired_at TEXT NOT NULL);
@@ -234,6 +243,61 @@ class StateStore:
         if now - self._last_commit >= every:
             self.db.commit()
             self._last_commit = now
+
+    # -- cancellation history --------------------------------------------------------------
+    def effective_cancellations(
+        self, connection: str, customer_id: str
+    ) -> dict[str, tuple[datetime, ...]]:
+        """Cancellation dates the destination holds that had taken effect when read:
+        subscription id -> dates, oldest first."""
+        if not self._has_table("cancellation_history"):
+            return {}
+        found: dict[str, list[datetime]] = {}
+        for row in self.db.execute(
+            "SELECT subscription_external_id, cancelled_at FROM cancellation_history "
+            "WHERE connection=? AND customer_external_id=? ORDER BY cancelled_at",
+            (connection, customer_id),
+        ):
+            found.setdefault(row[0], []).append(datetime.fromisoformat(row[1]))
+        return {sub: tuple(sorted(dates)) for sub, dates in found.items()}
+
+    def remember_cancellations(
+        self, connection: str, customer_id: str, subscription_id: str, dates: Iterable[datetime]
+    ) -> None:
+        """Batched with the pushed map (committed by ``flush``): written once the destination
+        holds a list with these dates, never before."""
+        self._write()
+        self.db.executemany(
+            "INSERT OR IGNORE INTO cancellation_history VALUES (?,?,?,?)",
+            ((connection, subscription_id, customer_id, _stamp(d))
+             for d in dates),
+        )
+
+    # -- re-checks (time-based rules) ------------------------------------------------------
+    def due_rechecks(self, connection: str, now: datetime) -> set[str]:
+        """Customers a time-based rule may have changed by ``now``."""
+        if not self._has_table("rechecks"):
+            return set()
+        return {
+            row[0]
+            for row in self.db.execute(
+                "SELECT customer_external_id FROM rechecks WHERE connection=? AND due_at<=?",
+                (connection, _stamp(now)),
+            )
+        }
+
+    def set_recheck(self, connection: str, customer_id: str, due: datetime | None) -> None:
+        """Batched (committed by ``flush``); ``None`` forgets the customer."""
+        self._write()
+        if due is None:
+            self.db.execute("DELETE FROM rechecks WHERE connection=? AND customer_external_id=?",
+                            (connection, customer_id))
+        else:
+            self.db.execute(
+                "INSERT INTO rechecks VALUES (?,?,?) ON CONFLICT(connection, customer_external_id) "
+                "DO UPDATE SET due_at=excluded.due_at",
+                (connection, customer_id, _stamp(due)),
+            )
 
     # -- pushed map ------------------------------------------------------------------------
     def pushed(self, connection: str, kind: str, external_id: str) -> tuple[str | None, str] | None:
@@ -434,6 +498,11 @@ class StateStore:
         with self.db:
             cur = self.db.execute("DELETE FROM locks WHERE connection=?", (connection,))
         return cur.rowcount > 0
+
+
+def _stamp(value: datetime) -> str:
+    """Fixed width UTC text: text order is time order."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 def _restrict_permissions(path: str) -> None:

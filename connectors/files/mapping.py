@@ -76,7 +76,7 @@ CUSTOMER_FIELDS = frozenset((
 PLAN_FIELDS = frozenset(("external_id", "name", "interval_unit", "interval_count", "updated_at"))
 SUBSCRIPTION_FIELDS = frozenset((
     "external_id", "customer_external_id", "plan_external_id", "status", "started_at",
-    "cancelled_at", "paused_at", "current_period_end", "updated_at",
+    "cancelled_at", "paused_at", "current_period_end", "updated_at", "past_cancellation_dates",
 ))  # fmt: skip
 INVOICE_FIELDS = frozenset((
     "external_id", "customer_external_id", "issued_at", "due_at", "currency", "status",
@@ -216,7 +216,21 @@ def to_subscription(row: Mapping[str, Any]) -> SourceSubscription:
     raw_status = data.get("status")
     data["status"] = _map_status("subscription", ext_id, raw_status, SUBSCRIPTION_STATUSES)
     data["source_status"] = str(raw_status)
-    return _parse(SourceSubscription, data, guesses=("cancelled_at",))
+    if "past_cancellation_dates" in data:
+        data["past_cancellation_dates"] = _date_list(data["past_cancellation_dates"])
+    sub = _parse(SourceSubscription, data, guesses=("cancelled_at",))
+    if sub.cancelled_at is not None and any(d >= sub.cancelled_at for d in sub.past_cancellation_dates):
+        raise MappingError("subscription", ext_id, "past_cancellation_dates",
+                           "a past cancellation date is not before cancelled_at")
+    return sub
+
+
+def _date_list(value: Any) -> Any:
+    """``past_cancellation_dates``: a JSON list, or text with the dates separated by ``;``,
+    ``,`` or spaces (one CSV cell)."""
+    if isinstance(value, str):
+        return tuple(part for part in re.split(r"[;,\s]+", value) if part)
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _line_data(row: Mapping[str, Any], currency: str) -> dict[str, Any]:

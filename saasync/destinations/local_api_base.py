@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from saasync.destinations.local import LocalStore
 from saasync.destinations.local_rows import DataSourceInfo
 from saasync.destinations.local_schema import random_uuid, to_text, utcnow
+from saasync.rules.status import SubscriptionView
 
 T = TypeVar("T")
 Table = Literal["customers", "plans", "invoices", "subscriptions"]
@@ -41,6 +42,10 @@ CREATE TABLE IF NOT EXISTS api_line_extras (
 );
 CREATE TABLE IF NOT EXISTS api_transaction_extras (
     transaction_id INTEGER PRIMARY KEY REFERENCES transactions(id) ON DELETE CASCADE,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_data_source_settings (
+    data_source_id INTEGER PRIMARY KEY REFERENCES data_sources(id) ON DELETE CASCADE,
     doc TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS api_json_imports (
@@ -124,16 +129,42 @@ class ApiBase(LocalStore):
             return None
         return next((ds for ds in self.data_sources() if ds.id == row[0]), None)
 
-    def create_data_source(self, name: str) -> DataSourceInfo | None:
-        """A new data source; None when the name is taken (names are unique per account)."""
+    def create_data_source(
+        self, name: str, auto_churn: Mapping[str, Any] | None = None
+    ) -> DataSourceInfo | None:
+        """A new data source; None when the name is taken (names are unique per account).
+        ``auto_churn`` is its ``auto_churn_subscription_setting`` (``{"enabled", "interval"}``)."""
         with self._transaction() as conn:
             if conn.execute("SELECT 1 FROM data_sources WHERE name = ?", [name]).fetchone():
                 return None
-            conn.execute(
+            cur = conn.execute(
                 "INSERT INTO data_sources (uuid, name, created_at) VALUES (?, ?, ?)",
                 [self._new_uuid("ds"), name, to_text(self._clock())],
             )
+            if auto_churn is not None:
+                conn.execute("INSERT INTO api_data_source_settings VALUES (?, ?)",
+                             [cur.lastrowid, json.dumps({"auto_churn": dict(auto_churn)})])
         return next(ds for ds in self.data_sources() if ds.name == name)
+
+    def data_source_auto_churn(self, ds: DataSourceInfo) -> dict[str, Any]:
+        """The source's automatic churn setting; off unless set when it was created."""
+        row = self._conn.execute(
+            "SELECT doc FROM api_data_source_settings WHERE data_source_id = ?", [ds.id]
+        ).fetchone()
+        setting = json.loads(row[0]).get("auto_churn") if row else None
+        return dict(setting) if isinstance(setting, dict) else {"enabled": False, "interval": None}
+
+    def subscription_views(self, customer_external_id: str | None = None) -> list[SubscriptionView]:
+        """As the local store's, with the data source's automatic churn applied when it is on:
+        a subscription with no invoice for more than ``interval`` days after its last
+        service period is cancelled at that period's end."""
+        views = super().subscription_views(customer_external_id)
+        setting = self.data_source_auto_churn(self._require_ds())
+        interval = setting.get("interval")
+        if not setting.get("enabled") or not isinstance(interval, int) or interval < 1:
+            return views
+        after = timedelta(days=interval)
+        return [replace(view, auto_churn_after=after) for view in views]
 
     def delete_data_source(self, ds: DataSourceInfo) -> None:
         """Remove the source and everything in it (ChartMogul does this in the background)."""

@@ -131,7 +131,7 @@ def _chartmogul(conn: ConnectionSettings) -> DestinationReader:
 
 
 def _rules(conn: ConnectionSettings) -> RuleSettings:
-    return RuleSettings(conn.open_invoices, conn.grace_days)
+    return RuleSettings(conn.open_invoices, conn.grace_days, conn.auto_churn_days)
 
 
 # -- output ---------------------------------------------------------------------------------

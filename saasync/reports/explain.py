@@ -33,7 +33,9 @@ from saasync.rules.reconcile import StatusDifference, missing_reason, raw_custom
 from saasync.rules.status import (
     SubscriptionView,
     SubStatus,
+    cancellations_at,
     customer_since,
+    customer_status,
     customer_status_at,
     subscription_mrr,
     subscription_status,
@@ -188,13 +190,19 @@ def _quarantined_steps(source: SourceRead, cid: str, sub: str | None) -> list[In
 
 
 def _why(view: SubscriptionView, t: datetime, status: SubStatus | None, before: str,
-         grace: timedelta, paused_at: datetime | None) -> str:
+         grace: timedelta, paused_at: datetime | None, described: bool = True) -> str:
     """The facts behind a new status (the status itself always comes from the rules)."""
     issued = view.issued_by(t)
     latest = issued[-1] if issued else None
     if status is SubStatus.CANCELLED:
-        dates = [d for d in view.cancellation_dates if d <= t]
-        return f"Cancelled marker {max(dates):%Y-%m-%d}: cancelled in billing"
+        cut = max(d for d in cancellations_at(view, t) if d <= t)
+        if cut not in view.cancellation_dates:
+            return (f"automatic churn at the destination: no invoice for more than "
+                    f"{_days(view.auto_churn_after)} days after the period ending {cut:%Y-%m-%d}")
+        if not described:  # billing has no subscription record: the sync's automatic churn
+            return (f"Cancelled marker {cut:%Y-%m-%d}: no invoice after that period for "
+                    "longer than auto_churn_days")
+        return f"Cancelled marker {cut:%Y-%m-%d}: cancelled in billing"
     if status is SubStatus.PAST_DUE:
         covered = paid_until(view, t)
         if covered is not None and covered < t - grace:
@@ -229,11 +237,18 @@ def _events(view: SubscriptionView, grace: timedelta) -> set[datetime]:
         for line in view.lines(inv):
             out |= {line.service_period_start} if line.service_period_start else set()
             out |= {line.service_period_end + grace + _TICK} if line.service_period_end else set()
+            if line.service_period_end and view.auto_churn_after is not None:
+                out.add(line.service_period_end + view.auto_churn_after + _TICK)
     return out
 
 
+def _days(after: timedelta | None) -> int:
+    return after.days if after is not None else 0
+
+
 def status_changes(view: SubscriptionView, at: datetime, grace: timedelta,
-                   paused_at: datetime | None = None) -> list[StatusChange]:
+                   paused_at: datetime | None = None,
+                   described: bool = True) -> list[StatusChange]:
     """The days up to ``at`` on which the rules give the subscription a new status.
 
     Judged at the end of each day something happens, as analytics keeps daily figures:
@@ -249,7 +264,8 @@ def status_changes(view: SubscriptionView, at: datetime, grace: timedelta,
         if label != current:
             day = datetime.combine(t.date(), time.min, tzinfo=UTC)
             changes.append(StatusChange(day, label,
-                                        _why(view, t, status, current, grace, paused_at)))
+                                        _why(view, t, status, current, grace, paused_at,
+                                             described)))
             current = label
     return changes
 
@@ -320,7 +336,7 @@ class _Customer:
                 sub, self.source.invoices_of(self.changes.customer_external_id), self.changes,
                 present_at_destination=False, quarantined_ids=self.quarantined),
             _cancellation_text(self.changes, sub, cancelled),
-            tuple(status_changes(view, at, grace, paused)) if view else (),
+            tuple(status_changes(view, at, grace, paused, src is not None)) if view else (),
             _months(first, at, lambda t: _label(subscription_status(view, t, grace))
                     if view else NOT_CREATED),
             today)
@@ -341,7 +357,7 @@ def explain(source: SourceRead, destination: DestinationReader, ident: str, at: 
         return None
     kind, cid = found
     only = ident if kind == "subscription" else None
-    changes = source.changes(cid, rules)
+    changes = source.changes(cid, rules, at)
     invoices = [i for i in sorted(source.invoices_of(cid), key=_order)
                 if only is None or any(ln.subscription_external_id == only for ln in i.lines)]
     steps = [_invoice_step(i, changes, only) for i in invoices]

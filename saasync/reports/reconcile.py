@@ -90,9 +90,12 @@ class SourceRead:
     histories: Mapping[str, CustomerHistory]
     quarantined: tuple[Quarantined, ...] = ()
 
-    def changes(self, customer_id: str, rules: RuleSettings) -> CustomerChanges:
+    def changes(self, customer_id: str, rules: RuleSettings,
+                now: datetime | None = None) -> CustomerChanges:
+        """What a sync would send for the customer; with ``now``, as a run at that time
+        (automatic churn applies)."""
         history = self.histories.get(customer_id, CustomerHistory(customer_id))
-        return build_customer(history, self.plans, rules)
+        return build_customer(history, self.plans, rules, now)
 
     def invoices_of(self, customer_id: str) -> list[Invoice]:
         history = self.histories.get(customer_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from saasync.models import (
     Customer,
@@ -33,6 +33,7 @@ from saasync.rules.changeset import (
 )
 from saasync.rules.discounts import invoice_discount_shares, post_discount_amounts
 from saasync.rules.filter import Action, OpenInvoices, decide_invoice
+from saasync.rules.status import SubscriptionView, auto_churn_dates
 
 # When several subscriptions on one invoice are all left off, the invoice's reason is the
 # most telling of theirs.
@@ -43,6 +44,9 @@ _ZERO_PRECEDENCE = (Reason.ZERO_FIRST_INVOICE, Reason.FULLY_DISCOUNTED, Reason.Z
 class RuleSettings:
     open_invoices: OpenInvoices = "exclude"
     grace_days: int = 0
+    # Cancel a subscription the source never describes (inferred from invoice lines) once
+    # its last invoiced service period ended more than this many days ago; None: off.
+    auto_churn_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class CustomerHistory:
     customer: Customer | None = None
     invoices: Mapping[str, Invoice] = field(default_factory=dict)
     subscriptions: Mapping[str, SourceSubscription] = field(default_factory=dict)
+    # Cancellation dates the destination already holds that had taken effect when they were
+    # read (subscription id -> dates): kept when the source later forgets them.
+    effective_cancellations: Mapping[str, tuple[datetime, ...]] = field(default_factory=dict)
 
     def merge(self, records: Iterable[SourceRecord]) -> CustomerHistory:
         """A new history with ``records`` applied; a record replaces the one with its id."""
@@ -178,9 +185,16 @@ def _out_invoice(invoice: Invoice, post: list[int], send_subs: set[str]) -> OutI
 
 
 def build_customer(
-    history: CustomerHistory, plans: Mapping[str, Plan], settings: RuleSettings = RuleSettings()
+    history: CustomerHistory,
+    plans: Mapping[str, Plan],
+    settings: RuleSettings = RuleSettings(),
+    now: datetime | None = None,
 ) -> CustomerChanges:
-    """Decide everything analytics should hold for one customer."""
+    """Decide everything analytics should hold for one customer.
+
+    ``now`` is the run's time: it decides which cancellations have taken effect and where
+    automatic churn applies. Without it, neither does (a view of the source alone).
+    """
     cid = history.customer_external_id
     ordered = sorted(history.invoices.values(), key=_order)
     if history.customer is None:
@@ -248,6 +262,7 @@ def build_customer(
             out_invoices.append(out)
 
     cancellations: list[CancellationMarker] = []
+    recheck: list[datetime] = []
     for sub_id in sorted(set(starts) | set(history.subscriptions)):
         source = history.subscriptions.get(sub_id)
         cancelled = source is not None and source.status is SubscriptionStatus.CANCELLED
@@ -255,8 +270,16 @@ def build_customer(
             if cancelled:
                 skips.append(Skip("subscription", sub_id, Reason.NEVER_CREATED))
             continue
-        dates = (source.cancelled_at,) if cancelled and source and source.cancelled_at else ()
-        cancellations.append(CancellationMarker(sub_id, cid, dates))
+        remembered = history.effective_cancellations.get(sub_id, ())
+        if source is None:
+            marker, due = _inferred_marker(sub_id, cid, out_invoices, remembered, settings, now)
+            if due is not None:
+                recheck.append(due)
+        else:
+            marker = cancellation_history(sub_id, cid, source, remembered, now)
+            if marker.cancellation_dates and now is not None:
+                recheck.extend(d for d in marker.cancellation_dates if d > now)
+        cancellations.append(marker)
 
     used_plans = sorted(
         {
@@ -282,4 +305,68 @@ def build_customer(
             for sub, inv in sorted(starts.items())
         ),
         quarantined=tuple(quarantined),
+        recheck_at=min(recheck, default=None),
     )
+
+
+def cancellation_history(
+    sub_id: str,
+    customer_id: str,
+    source: SourceSubscription,
+    remembered: Iterable[datetime],
+    now: datetime | None,
+) -> CancellationMarker:
+    """The full list of cancellation dates a described subscription should have.
+
+    - every cancellation that took effect stays: those remembered from earlier runs, those
+      the source exports as its history (``past_cancellation_dates``), and the current one
+      once its date has passed while the source still says cancelled (``now``);
+    - the current cancellation is sent while the source says cancelled, even before its
+      date (a scheduled cancellation): withdrawn before its date, it is removed again,
+      since it never took effect.
+    """
+    effective = {*remembered, *source.past_cancellation_dates}
+    current: set[datetime] = set()
+    if source.status is SubscriptionStatus.CANCELLED and source.cancelled_at is not None:
+        current.add(source.cancelled_at)
+        if now is not None and source.cancelled_at <= now:
+            effective.add(source.cancelled_at)
+    return CancellationMarker(
+        sub_id, customer_id, tuple(sorted(effective | current)),
+        effective_dates=tuple(sorted(effective)),
+    )
+
+
+def _inferred_marker(
+    sub_id: str,
+    customer_id: str,
+    sent: list[OutInvoice],
+    remembered: tuple[datetime, ...],
+    settings: RuleSettings,
+    now: datetime | None,
+) -> tuple[CancellationMarker, datetime | None]:
+    """A subscription only known from invoice lines: auto-churn, when on, cancels it at the
+    end of every service period followed by more than ``auto_churn_days`` without an
+    invoice. Returns the marker and when the rule would next add a date (the time of the
+    next re-check), if ever without new invoices."""
+    dates = set(remembered)
+    due: datetime | None = None
+    if settings.auto_churn_days is not None and now is not None:
+        after = timedelta(days=settings.auto_churn_days)
+        view = SubscriptionView(
+            sub_id, customer_id,
+            tuple(inv for inv in sent if any(
+                line.subscription_external_id == sub_id for line in inv.lines)),
+        )
+        churned = auto_churn_dates(view, after, now)
+        dates.update(churned)
+        covered = max(
+            (line.service_period_end for inv in view.invoices for line in view.lines(inv)
+             if line.service_period_end is not None),
+            default=None,
+        )
+        if covered is not None and covered not in churned:
+            due = covered + after + timedelta(seconds=1)
+    marker = CancellationMarker(sub_id, customer_id, tuple(sorted(dates)),
+                                effective_dates=tuple(sorted(remembered)))
+    return marker, due

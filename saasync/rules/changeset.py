@@ -100,14 +100,19 @@ class OutInvoice:
 
 @dataclass(frozen=True, slots=True)
 class CancellationMarker:
-    """The desired cancellation dates of a subscription that exists at the destination.
+    """The full desired list of cancellation dates of a subscription that exists at the
+    destination: its cancellation history, not only the latest one.
 
-    ``()`` means "not cancelled": a reactivated subscription gets its marker cleared.
+    ``()`` means "never cancelled, or every cancellation was withdrawn before its date".
+    ``effective_dates`` (not sent; not part of ``doc()``) are the dates that took effect,
+    which the sync remembers once the destination holds them, so that a later
+    reactivation at the source keeps them.
     """
 
     subscription_external_id: str
     customer_external_id: str
     cancellation_dates: tuple[datetime, ...]
+    effective_dates: tuple[datetime, ...] = ()
 
     def doc(self) -> dict[str, Any]:
         return {
@@ -159,6 +164,9 @@ class CustomerChanges:
     skips: tuple[Skip, ...] = ()
     starts: tuple[SubscriptionStart, ...] = ()
     quarantined: tuple[Skip, ...] = field(default=())
+    # When a time-based rule (automatic churn) could next change this customer without any
+    # new source record: the engine looks at it again from then on.
+    recheck_at: datetime | None = None
 
     def decision_for(self, invoice_external_id: str) -> InvoiceDecision | None:
         for decision in self.decisions:

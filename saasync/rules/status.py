@@ -38,6 +38,9 @@ class SubscriptionView:
     customer_external_id: str
     invoices: tuple[OutInvoice, ...]  # only invoices with a line of this subscription
     cancellation_dates: tuple[datetime, ...] = ()
+    # The analytics side's own automatic churn (a ChartMogul data source's
+    # auto_churn_subscription_setting): None when off.
+    auto_churn_after: timedelta | None = None
 
     def lines(self, invoice: OutInvoice) -> list[OutLine]:
         return [
@@ -64,14 +67,54 @@ class SubscriptionView:
         return min(dates) if dates else None
 
 
+def auto_churn_dates(
+    view: SubscriptionView, after: timedelta, at: datetime
+) -> tuple[datetime, ...]:
+    """Where automatic churn cancels a subscription, as known at ``at``: the end of each
+    service period followed by more than ``after`` without an invoice covering anything
+    later (the gap before a later invoice's period, or the time up to ``at``).
+
+    A pure rule of the invoices: the same invoices and ``at`` always give the same dates,
+    and a later invoice never erases a gap that had already passed ``after``.
+    """
+    periods = sorted(
+        (line.service_period_start, line.service_period_end)
+        for inv in view.issued_by(at)
+        for line in view.lines(inv)
+        if line.service_period_start is not None and line.service_period_end is not None
+    )
+    out: list[datetime] = []
+    covered: datetime | None = None
+    for start, end in periods:
+        if covered is not None and start - covered > after:
+            out.append(covered)
+        covered = end if covered is None else max(covered, end)
+    if covered is not None and at - covered > after:
+        out.append(covered)
+    return tuple(out)
+
+
+def cancellations_at(view: SubscriptionView, at: datetime) -> tuple[datetime, ...]:
+    """The cancellation dates analytics applies at ``at``: the ones sent, plus those of its
+    own automatic churn when the view has it on."""
+    if view.auto_churn_after is None:
+        return view.cancellation_dates
+    auto = auto_churn_dates(view, view.auto_churn_after, at)
+    return tuple(sorted({*view.cancellation_dates, *auto}))
+
+
 def _is_cancelled(view: SubscriptionView, at: datetime) -> bool:
-    past = [d for d in view.cancellation_dates if d <= at]
+    past = [d for d in cancellations_at(view, at) if d <= at]
     if not past:
         return False
     last_cancel = max(past)
-    # A later invoice for a period starting after the cancellation means it came back.
+    # A later invoice for a period starting strictly after the cancellation means it came
+    # back. The invoice whose period the cancellation cut short (issued before it, or with
+    # its period starting at the very instant of the cancellation) is not a resumption.
     resumed = any(
-        line.service_period_start is not None and line.service_period_start >= last_cancel
+        line.service_period_start is not None
+        and line.service_period_start > last_cancel
+        and inv.date >= last_cancel
         for inv in view.issued_by(at)
         for line in view.lines(inv)
     )

@@ -34,6 +34,7 @@ from saasync.rules.status import (
     CustomerStatus,
     SubscriptionView,
     SubStatus,
+    cancellations_at,
     customer_status,
     subscription_mrr,
     subscription_status,
@@ -96,7 +97,7 @@ def subscription_entry(
     end = max((e for e in ends if e is not None), default=None)
     mrr_at = at
     if status is SubStatus.CANCELLED:
-        end = max(d for d in view.cancellation_dates if d <= at)
+        end = max(d for d in cancellations_at(view, at) if d <= at)
         mrr_at = end - _TICK
     mrr = _mrr(view, plans, mrr_at, grace)
     return {

@@ -54,7 +54,7 @@ def data_source_doc(ds: DataSourceInfo, request: ApiRequest, ctx: ApiContext) ->
         processed = counts["customers"] + counts["plans"] + counts["invoices"]
         doc["processing_status"] = {"processed": processed, "failed": 0, "pending": 0}
     if request.flag("with_auto_churn_subscription_setting"):
-        doc["auto_churn_subscription_setting"] = {"enabled": False, "interval": None}
+        doc["auto_churn_subscription_setting"] = ctx.store.data_source_auto_churn(ds)
     if request.flag("with_invoice_handling_setting"):
         handling = {
             "create_subscription_when_invoice_is": "open",

@@ -10,6 +10,7 @@ from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Route, route
 
 NAME_REQUIRED = "A name is required for each data source."
 NAME_TAKEN = "Has already been taken."
+AUTO_CHURN_INVALID = "must be {\"enabled\": true|false, \"interval\": 1 to 90 days}"
 
 
 def ping(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]) -> ApiResponse:
@@ -23,13 +24,29 @@ def account(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]) -> 
 def create_data_source(
     ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]
 ) -> ApiResponse:
-    name = request.json_object().get("name")
+    body = request.json_object()
+    name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ApiError.invalid({"name": NAME_REQUIRED})
-    ds = ctx.store.create_data_source(name.strip())
+    auto_churn = _auto_churn(body.get("auto_churn_subscription_setting"))
+    ds = ctx.store.create_data_source(name.strip(), auto_churn)
     if ds is None:
         raise ApiError.invalid({"name": NAME_TAKEN})
     return ApiResponse(201, data_source_doc(ds, request, ctx))
+
+
+def _auto_churn(value: object) -> dict[str, object] | None:
+    """``auto_churn_subscription_setting`` on create: ``{"enabled": bool, "interval": days}``,
+    days 1 to 90 when enabled (ChartMogul's range)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not isinstance(value.get("enabled"), bool):
+        raise ApiError.invalid({"auto_churn_subscription_setting": AUTO_CHURN_INVALID})
+    interval = value.get("interval")
+    if value["enabled"] and (isinstance(interval, bool) or not isinstance(interval, int)
+                             or not 1 <= interval <= 90):
+        raise ApiError.invalid({"auto_churn_subscription_setting": AUTO_CHURN_INVALID})
+    return {"enabled": value["enabled"], "interval": interval if value["enabled"] else None}
 
 
 def list_data_sources(

@@ -15,7 +15,11 @@ from saasync.cli import main
 SAMPLE = Path(__file__).resolve().parents[2] / "saasync" / "sample_data"
 
 
-def write_config(folder: Path, data_dir: Path, *, open_invoices: str = "exclude", extra: str = "") -> Path:
+def write_config(folder: Path, data_dir: Path, *, open_invoices: str = "exclude", extra: str = "",
+                 auto_churn_days: int | None = 30) -> Path:
+    """A config on ``data_dir``; ``auto_churn_days`` as in the bundled sample config."""
+    if auto_churn_days is not None:
+        extra = f"auto_churn_days = {auto_churn_days}\n{extra}"
     config = folder / "saasync.toml"
     config.write_text(
         f"""

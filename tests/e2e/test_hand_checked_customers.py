@@ -56,6 +56,10 @@ def synced_store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
         ("cus_two_subs", "Past-Due", {"USD": 12900}),  # Past-Due beats Active
         ("cus_eur_vat", "Active", {"EUR": 9500}),  # tax excluded
         ("cus_jpy", "Active", {"JPY": 15000}),  # whole yen
+        ("cus_churned_and_back", "Active", {"USD": 10000}),  # churned Jul 1, back Sep 1
+        ("cus_withdrawn_cancel", "Active", {"USD": 10000}),  # Dec 1 cancellation undone
+        ("cus_immediate_cancel", "Cancelled", {}),  # cancelled in its first second
+        ("cus_inferred_churn", "Cancelled", {}),  # no invoice for 30+ days after Sep 1
     ],
 )
 def test_customer_matches_the_worked_case(synced_store: LocalStore, customer: str, status: str,
@@ -65,6 +69,25 @@ def test_customer_matches_the_worked_case(synced_store: LocalStore, customer: st
 
 def test_on_hold_becomes_past_due_when_the_paid_period_ends(synced_store: LocalStore) -> None:
     assert analytics(synced_store, "cus_on_hold", dt("2026-12-02"))[0] == "Past-Due"
+
+
+def test_cancellation_history_is_kept_across_the_reactivation(synced_store: LocalStore) -> None:
+    assert synced_store.get_subscription("cus_churned_and_back", "sub_churned_and_back") \
+        .cancellation_dates == (dt("2026-07-01"),)  # type: ignore[union-attr]
+    months = ["2026-06-15", "2026-07-15", "2026-08-15", "2026-09-15"]
+    assert [analytics(synced_store, "cus_churned_and_back", dt(m))[0] for m in months] == [
+        "Active", "Cancelled", "Cancelled", "Active"]
+
+
+def test_withdrawn_and_immediate_and_auto_churned_markers(synced_store: LocalStore) -> None:
+    def dates(cid: str, sid: str) -> tuple:  # type: ignore[type-arg]
+        return synced_store.get_subscription(cid, sid).cancellation_dates  # type: ignore[union-attr]
+
+    assert dates("cus_withdrawn_cancel", "sub_withdrawn_cancel") == ()
+    assert dates("cus_immediate_cancel", "sub_immediate_cancel") == (dt("2026-10-10T10:00:00"),)
+    assert dates("cus_inferred_churn", "sub_inferred_churn") == (dt("2026-09-01"),)
+    assert analytics(synced_store, "cus_inferred_churn", dt("2026-08-15")) == (
+        "Active", {"USD": 2900})
 
 
 def test_first_zero_invoice_is_not_at_the_destination(synced_store: LocalStore) -> None:

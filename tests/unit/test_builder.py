@@ -141,7 +141,7 @@ def test_cancelled_marker_is_set_from_the_source_cancellation_date() -> None:
     ]
 
 
-def test_reactivation_clears_the_cancelled_marker() -> None:
+def test_reactivation_with_no_cancellation_that_took_effect_leaves_no_marker() -> None:
     changes = build(
         invoice("in_1", "2026-01-01", [sub_line(5000)]),
         subscription(status="active"),

@@ -160,6 +160,10 @@ class ChartMogulDestination:
         self._ds_name = name
         return uuid
 
+    def auto_churn_setting(self, name: str) -> JSON | None:
+        """The data source's own automatic churn setting (read, never changed)."""
+        return self.client.auto_churn_setting(self.ensure_data_source(name))
+
     def _lookups(self) -> Lookups:
         if self._ids is None:
             raise FatalError("no ChartMogul data source selected: call ensure_data_source() first")

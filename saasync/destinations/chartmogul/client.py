@@ -177,6 +177,14 @@ class ChartMogulClient:
         items = page.get("data_sources") if isinstance(page, dict) else None
         return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
+    def auto_churn_setting(self, uuid: str) -> JSON | None:
+        """The data source's ``auto_churn_subscription_setting`` (``{"enabled", "interval"}``),
+        asked for with its flag; None when the answer carries none."""
+        doc = self.http.get_json(f"data_sources/{_seg(uuid)}",
+                                 params={"with_auto_churn_subscription_setting": "true"})
+        setting = doc.get("auto_churn_subscription_setting") if isinstance(doc, dict) else None
+        return dict(setting) if isinstance(setting, dict) else None
+
     def create_data_source(self, name: str) -> JSON:
         return dict(self.http.post_json("data_sources", {"name": name}))
 
