@@ -5,7 +5,7 @@ starts strictly after the cancellation date reactivates it."""
 from datetime import timedelta
 
 from saasync.rules import CustomerHistory, RuleSettings, build_customer
-from saasync.rules.reconcile import explain_status_difference
+from saasync.rules.reconcile import status_cause
 from saasync.rules.status import (
     SubStatus,
     subscription_mrr,
@@ -30,7 +30,7 @@ def test_immediate_cancellation_same_instant_is_cancelled() -> None:
         assert subscription_mrr(view, PLANS, at) is None, at
     # billing says cancelled, analytics says cancelled: nothing to explain
     now = dt("2026-03-20")
-    assert explain_status_difference(src, subscription_status(view, now), paid_until=None) is None
+    assert status_cause(src, view, now) is None
 
 
 def test_immediate_cancellation_one_second_later_invoice_reactivates() -> None:
