@@ -93,8 +93,9 @@ def check(config_path: str | None, as_json: bool) -> int:
         problems = integrity_problems(path)
         version = _version(path) if not problems else None
         if not problems and version is not None and version > known[what]:
-            problems = [f"schema version {version} is newer than this saasync knows "
-                        f"({known[what]}): upgrade saasync"]
+            newer = (f"schema version {version} is newer than this saasync knows "
+                     f"({known[what]}): upgrade saasync")
+            problems = [newer]
         if problems:
             message = f"{label} {path}: DAMAGED: {'; '.join(problems[:5])}"
             if not problems[0].startswith("schema version"):

@@ -245,7 +245,7 @@ def test_state_and_store_files_are_private(tmp_path: Path, sample_dir: Path, run
             held.db.rollback()
     finally:
         os.umask(old)
-    assert any(name.endswith("-journal") or name.endswith("-wal") for name in modes), modes
+    assert any(name.endswith(("-journal", "-wal")) for name in modes), modes
     assert set(modes.values()) == {oct(0o600)}, modes
 
 
