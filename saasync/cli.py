@@ -4,7 +4,8 @@ Exit statuses (also in the README):
   0 ok · 1 unexpected error · 2 configuration or usage error · 3 credentials refused ·
   4 another run of the connection holds the lock · 5 the run finished but the destination
   refused some records (see ``saasync review``) · 6 issues found (``audit --fail-on-issues``,
-  ``status --check``)
+  ``status --check``, ``state check``) · 7 the state file or local store is damaged (the
+  message names it and how to recover)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +39,7 @@ from saasync.logs import configure_logging
 from saasync.report import RunReport
 from saasync.rules.builder import RuleSettings
 from saasync.settings import ConnectionSettings, Settings, load_settings
+from saasync.sqlite_files import DamagedFileError, damaged_file_error, forget_opened
 from saasync.state import StateStore
 
 log = structlog.get_logger("saasync.cli")
@@ -49,7 +52,8 @@ class ExitStatus(IntEnum):
     AUTH = 3
     LOCKED = 4
     PARTIAL = 5
-    ISSUES_FOUND = 6  # audit --fail-on-issues, status --check
+    ISSUES_FOUND = 6  # audit --fail-on-issues, status --check, state check
+    DAMAGED = 7  # the state file or a local store cannot be read: see `saasync state`
 
 
 def _console() -> Console:
@@ -220,6 +224,7 @@ class LazyGroup(click.Group):
         "audit": "saasync.reports.commands:audit",
         "serve": "saasync.server.command:serve",
         "celery": "saasync.distributed.command:celery_group",
+        "state": "saasync.state_commands:state_group",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -582,6 +587,7 @@ def connectors_command(as_json: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns known errors into exit statuses and clear messages."""
+    forget_opened()
     try:
         result = cli.main(args=argv, prog_name="saasync", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -601,6 +607,16 @@ def main(argv: list[str] | None = None) -> int:
     except LockedError as exc:
         click.echo(f"error: {exc}", err=True)
         return int(ExitStatus.LOCKED)
+    except DamagedFileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return int(ExitStatus.DAMAGED)
+    except sqlite3.DatabaseError as exc:  # damage met mid-run: name the file, say how to recover
+        damage = damaged_file_error(exc)
+        if damage is None:
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", err=True)
+            return int(ExitStatus.ERROR)
+        click.echo(f"error: {damage}", err=True)
+        return int(ExitStatus.DAMAGED)
     except SaasyncError as exc:
         click.echo(f"error: {exc}", err=True)
         return int(ExitStatus.ERROR)

@@ -9,7 +9,14 @@ matches what the destination accepted is not sent again; the map is written only
 the destination accepted the data, so a crash leaves at worst a record to resend (and
 resending is idempotent by external id).
 
-A dry run opens the file read-only (or not at all): it writes nothing, anywhere.
+A dry run opens the file read-only (or not at all): it writes nothing, anywhere. (One
+exception: a file from an older saasync gets its schema upgraded first, see ``MIGRATIONS``.)
+
+Schema versions: ``PRAGMA user_version`` counts the steps of ``MIGRATIONS`` applied. To
+change the schema, append one step (SQL or a function of the connection) to the end of
+``MIGRATIONS``; never edit or reorder a step that has been released. A file written by a
+newer saasync is refused, not misread. Opening, privacy (0600) and damage reports live in
+``saasync.sqlite_files``.
 """
 
 from __future__ import annotations
@@ -28,8 +35,18 @@ from typing import Any
 
 from saasync.connector import ItemMapping
 from saasync.errors import LockedError
+from saasync.sqlite_files import (
+    Migration,
+    check_not_newer,
+    migrate,
+    prepare_private,
+    unusable,
+    user_version,
+)
 
-SCHEMA = """
+#: The tables as they were before the schema had a version (files without a user_version
+#: are version 0 and hold these; ``CREATE ... IF NOT EXISTS`` leaves them as they are).
+SCHEMA_V0 = """
 CREATE TABLE IF NOT EXISTS cursors (
   connection TEXT NOT NULL, stream TEXT NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL,
   PRIMARY KEY (connection, stream));
@@ -59,6 +76,14 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE TABLE IF NOT EXISTS item_mappings (
   connection TEXT NOT NULL, item TEXT NOT NULL, doc TEXT NOT NULL, updated_at TEXT NOT NULL,
   PRIMARY KEY (connection, item));
+CREATE TABLE IF NOT EXISTS locks (
+  connection TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+  acquired_at TEXT NOT NULL);
+"""
+
+#: Cancellations that took effect (kept when the source reactivates a subscription and
+#: forgets them) and customers to look at again when a dated rule comes due.
+CANCELLATION_HISTORY = """
 CREATE TABLE IF NOT EXISTS cancellation_history (
   connection TEXT NOT NULL, subscription_external_id TEXT NOT NULL,
   customer_external_id TEXT NOT NULL, cancelled_at TEXT NOT NULL,
@@ -68,10 +93,17 @@ CREATE INDEX IF NOT EXISTS cancellation_history_by_customer
 CREATE TABLE IF NOT EXISTS rechecks (
   connection TEXT NOT NULL, customer_external_id TEXT NOT NULL, due_at TEXT NOT NULL,
   PRIMARY KEY (connection, customer_external_id));
-CREATE TABLE IF NOT EXISTS locks (
-  connection TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
-  acquired_at TEXT NOT NULL);
 """
+
+#: Ordered schema steps: entry i turns version i into version i + 1, in one transaction.
+#: Append new steps at the end, one line each, e.g.
+#:     "ALTER TABLE source_records ADD COLUMN cancelled_at TEXT",  # 2: ...
+MIGRATIONS: tuple[Migration, ...] = (
+    SCHEMA_V0,  # 1: the original tables
+    CANCELLATION_HISTORY,  # 2: cancellation history and re-checks
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+WHAT = "state"  # the setting that names the file, for messages
 
 
 def now_iso() -> str:
@@ -111,18 +143,17 @@ class StateStore:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
         self.read_only = read_only
-        if read_only:
-            if self.path != ":memory:" and Path(self.path).exists():
-                uri = f"file:{Path(self.path).resolve()}?mode=ro"
-                self.db = sqlite3.connect(uri, uri=True)
-            else:  # nothing stored yet: an empty in-memory state reads the same
-                self.db = sqlite3.connect(":memory:")
-                self.db.executescript(SCHEMA)
+        if read_only and self.path != ":memory:":
+            prepare_private(self.path, WHAT, create=False)
+        if self.path == ":memory:" or (read_only and not Path(self.path).exists()):
+            # nothing stored yet: an empty in-memory state reads the same
+            self.db = sqlite3.connect(":memory:")
+            migrate(self.db, MIGRATIONS, ":memory:", WHAT)
+        elif read_only:
+            self.db = _open_read_only(Path(self.path))
         else:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30)
-            self.db.executescript(SCHEMA)
+            prepare_private(self.path, WHAT)
+            self.db = _open(self.path, upgrade=True)
         self.db.row_factory = sqlite3.Row
         self._last_commit = time.monotonic()
 
@@ -503,6 +534,56 @@ class StateStore:
 def _stamp(value: datetime) -> str:
     """Fixed width UTC text: text order is time order."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _open(path: str, *, upgrade: bool) -> sqlite3.Connection:
+    """A writable connection to the state file, its schema brought up to date."""
+    try:
+        db = sqlite3.connect(path, timeout=30)
+    except sqlite3.Error as exc:
+        raise unusable(exc, path, WHAT) or exc from None
+    try:
+        if upgrade:
+            migrate(db, MIGRATIONS, path, WHAT)
+    except sqlite3.Error as exc:
+        db.close()
+        raise unusable(exc, path, WHAT) or exc from None
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Read-only; a file from an older saasync is upgraded first (schema only) when this
+    user may write it, so the reading code sees one schema."""
+    uri = f"file:{path.resolve()}?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        raise unusable(exc, path, WHAT) or exc from None
+    try:
+        version = check_not_newer(db, MIGRATIONS, str(path), WHAT)
+    except sqlite3.Error as exc:
+        db.close()
+        raise unusable(exc, path, WHAT) or exc from None
+    except BaseException:
+        db.close()
+        raise
+    if version < SCHEMA_VERSION and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        db.close()
+        _open(str(path), upgrade=True).close()
+        db = sqlite3.connect(uri, uri=True, timeout=30)
+    return db
+
+
+def schema_version_of(path: str | Path) -> int:
+    """The schema version of a state file, read-only."""
+    db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    try:
+        return user_version(db)
+    finally:
+        db.close()
 
 
 def _restrict_permissions(path: str) -> None:

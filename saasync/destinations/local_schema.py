@@ -11,9 +11,9 @@ import sqlite3
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from saasync.errors import FatalError
+from saasync.sqlite_files import Migration, migrate, prepare_private, unusable
 
-SCHEMA_VERSION = 1
+WHAT = "destination.path"  # the setting that names the file, for messages
 
 # Fixed width and microsecond precision: text order is time order, and a stored invoice
 # reads back equal to the one imported (the idempotency check compares them whole).
@@ -146,28 +146,41 @@ WHERE s.data_source_id = ?{filters}
 ORDER BY s.id{limit}"""
 
 
+#: Ordered schema steps (``PRAGMA user_version``; the rules are in ``saasync.state``): entry
+#: i turns version i into version i + 1. Append new steps at the end, one line each.
+MIGRATIONS: tuple[Migration, ...] = (
+    DDL,  # 1: the original tables
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
 def open_database(path: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """Connect, tune for bulk loading, and create or check the schema.
+    """Connect, tune for bulk loading, and create, upgrade or check the schema.
 
     Autocommit mode (``isolation_level=None``): the store opens its own transactions, so
     one call is one transaction and nothing is committed behind its back.
     ``check_same_thread=False`` lets a multi-threaded caller (``saasync serve``) share the
-    connection; it must then serialise every call itself.
+    connection; it must then serialise every call itself. A new file is created 0600; a
+    file from a newer saasync is refused; a file that is up to date is not written.
     """
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode = WAL")  # answers "memory" for ":memory:"; harmless
-    conn.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, much faster
-    conn.execute("PRAGMA foreign_keys = ON")
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version not in (0, SCHEMA_VERSION):
+    if path != ":memory:":
+        prepare_private(path, WHAT)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
+    except sqlite3.Error as exc:
+        raise unusable(exc, path, WHAT) or exc from None
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")  # answers "memory" for ":memory:"; harmless
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, much faster
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn, MIGRATIONS, path, WHAT)
+    except sqlite3.Error as exc:
         conn.close()
-        raise FatalError(
-            f"{path}: local store schema version {version}, this saasync reads {SCHEMA_VERSION}"
-        )
-    if version == 0:  # a new file: create the schema once, so opening never writes
-        conn.executescript(DDL)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        raise unusable(exc, path, WHAT) or exc from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

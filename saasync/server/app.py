@@ -1,6 +1,10 @@
 """A ChartMogul-compatible HTTP server on the local store: ``make_server`` and its handle.
 
-Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). Every request goes
+Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). Before a body is
+read, the socket edge (``_Handler``) refuses a body over ``max_body_bytes`` (413, even on
+``Expect: 100-continue``), a chunked body (411) and an unreadable ``Content-Length`` (400),
+and closes that connection. A client that goes away (reset, broken pipe) costs its own
+connection only: no traceback, the other clients are served on. Every request then goes
 through the same pipeline, in this order:
 
 1. the in-flight cap (``max_concurrency``; over it: 503);
@@ -21,15 +25,16 @@ import hmac
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from saasync.destinations.local_api import ApiStore
@@ -46,7 +51,18 @@ from saasync.server import (
 )
 from saasync.server.context import Account, ApiContext
 from saasync.server.faults import FaultConfig, FaultDecision, FaultInjector
-from saasync.server.limits import InFlightGate, SlidingWindow, rate_limited, too_many_connections
+from saasync.server.limits import (
+    DRAIN_BYTES,
+    DRAIN_SECONDS,
+    MAX_BODY_BYTES,
+    InFlightGate,
+    SlidingWindow,
+    nesting_exceeds,
+    rate_limited,
+    too_deep,
+    too_large,
+    too_many_connections,
+)
 from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Route, coded
 
 log = logging.getLogger("saasync.server")
@@ -170,9 +186,14 @@ def _json(body: bytes) -> object:
     if not body.strip():
         return None
     try:
-        return json.loads(body)
+        value = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, too_deep().body) from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError.bad_param(None, "The request body is not valid JSON") from None
+    if nesting_exceeds(value):
+        raise ApiError(400, too_deep().body)
+    return value
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -181,8 +202,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._body_length(drain=True)
+        if length is None:  # refused and answered
+            return
         body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:  # the client went away in the middle of its body
+            self.close_connection = True
+            return
         outcome = self.server.app.handle(
             RawRequest(self.command, self.path, dict(self.headers.items()), body)
         )
@@ -193,6 +219,58 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        self._send(outcome)
+
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue``: refuse an oversized body before the client sends it."""
+        if self._body_length(drain=False) is None:
+            return False
+        return super().handle_expect_100()
+
+    def _body_length(self, *, drain: bool) -> int | None:
+        """The body's length, or None once a refusal was sent (the connection then closes)."""
+        if self.headers.get("Transfer-Encoding", "identity").strip().lower() != "identity":
+            self._refuse(coded(411, "Send the body with a Content-Length (chunked bodies are "
+                                    "not accepted)"))
+            return None
+        text = self.headers.get("Content-Length")
+        try:
+            length = int(text) if text is not None else 0
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._refuse(coded(400, f"Content-Length is not a number of bytes: {text!r}"))
+            return None
+        if length > self.server.max_body_bytes:
+            self._refuse(too_large(self.server.max_body_bytes))
+            if drain:
+                self._drain(length)
+            return None
+        return length
+
+    def _refuse(self, response: ApiResponse) -> None:
+        self.close_connection = True
+        self._send(replace(response, headers={**response.headers, "Connection": "close"}))
+
+    def _drain(self, length: int) -> None:
+        """Read and drop what the client sends of a refused body (bounded), so a client
+        that sends everything before reading still reads the 413; then the socket closes."""
+        left = min(length, DRAIN_BYTES)
+        deadline = time.monotonic() + DRAIN_SECONDS
+        try:
+            while left > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.connection.settimeout(remaining)
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
+
+    def _send(self, outcome: ApiResponse) -> None:
         payload, content_type = outcome.encode()
         self.send_response(outcome.status)
         if content_type is not None:
@@ -213,9 +291,19 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: App) -> None:
+    def __init__(self, address: tuple[str, int], app: App,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (reset, broken pipe, timeout) is no error of the server:
+        a debug line, not a traceback. Anything else is reported as before."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
 
 
 class ServerHandle:
@@ -291,19 +379,20 @@ def make_server(
     grace: timedelta = timedelta(0),
     clock: Callable[[], datetime] | None = None,
     fx_rates: RateTable | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> ServerHandle:
     """Open (or create) the store at ``store_path`` (``":memory:"`` works) and bind the
     server; port 0 picks a free port. ``clock`` fixes "now" for statuses and MRR;
     ``fx_rates`` turns metrics into ``account.currency`` (default: the bundled sample
-    rates)."""
-    if not api_key:
+    rates); bodies over ``max_body_bytes`` are refused with 413 before they are read."""
+    if not api_key or not api_key.strip():
         raise ValueError("api_key must not be empty")
     store = ApiStore(store_path)
     ctx = ApiContext(store, account=account, grace=grace, clock=clock, rates=fx_rates)
     app = App(ctx, api_key=api_key, rate_limit=rate_limit, max_concurrency=max_concurrency,
               faults=faults)  # fmt: skip
     try:
-        server = _Server((host, port), app)
+        server = _Server((host, port), app, max_body_bytes)
     except OSError:
         store.close()
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from datetime import timedelta
 
@@ -125,6 +126,9 @@ def serve(host: str, port: int, db: str, api_key: str, rate_limit: float, max_co
     is written, so retrying them is safe; --fault-5xx-after-commit writes first and then
     fails, so a client must prove that its retries are idempotent.
     """
+    if not api_key.strip():
+        raise click.BadParameter("must not be empty: every request needs this key",
+                                 param_hint="'--api-key' / SAASYNC_SERVE_API_KEY")
     faults = FaultConfig(
         p_429=fault_429, retry_after_share=fault_429_retry_after, p_5xx=fault_5xx,
         p_drop=fault_drop, p_slow=fault_slow, slow_ms=slow_ms,
@@ -152,7 +156,24 @@ def serve(host: str, port: int, db: str, api_key: str, rate_limit: float, max_co
     click.echo(f"  metrics in {currency.upper()} at the rates of {rates.label}", err=True)
     if faults.enabled:
         click.echo(f"  faults: {faults}", err=True)
+    if api_key == DEFAULT_KEY and not is_loopback(host):
+        click.echo(
+            f"  warning: listening on {host}, beyond this machine, with the default API key "
+            f"{DEFAULT_KEY!r}: anyone who can reach the port can read and change the store. "
+            "Set --api-key (or SAASYNC_SERVE_API_KEY) to a secret.",
+            err=True,
+        )
     click.echo("  Ctrl-C stops the server.", err=True)
     sys.stdout.flush()
     handle.serve_forever()
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.1, ::1, localhost (and the rest of 127/8): reachable from this machine only."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything

@@ -1,4 +1,6 @@
-"""ChartMogul's throttling, emulated: a request rate per API key and a cap on requests in flight.
+"""ChartMogul's throttling, emulated: a request rate per API key and a cap on requests in
+flight; and the limits that keep one request from taking the server down (body size,
+JSON nesting).
 
 ChartMogul allows 40 requests per second per account (more is a 429) and 20 parallel
 connections (more is a 503) (reference §1.3). Both are configurable so tests can trigger
@@ -19,6 +21,17 @@ from collections.abc import Callable
 from saasync.server.wire import ApiResponse, coded
 
 Clock = Callable[[], float]
+
+#: ChartMogul takes JSON payloads of at most 5 MB (reference §8). A larger body is refused
+#: with 413 from its Content-Length, before it is read.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+#: No ChartMogul body nests deeper than about 6 levels (an import's customer attributes);
+#: a deeper one is refused with 400 instead of exhausting the parser's recursion.
+MAX_JSON_DEPTH = 32
+#: After a 413 the rest of the body is read and dropped, up to this much and this long, so
+#: a client that sends before it reads still gets the answer; then the connection closes.
+DRAIN_BYTES = 32 * 1024 * 1024
+DRAIN_SECONDS = 5.0
 
 
 class SlidingWindow:
@@ -85,3 +98,29 @@ def rate_limited(rate: float) -> ApiResponse:
 
 def too_many_connections(limit: int) -> ApiResponse:
     return coded(503, f"Too many parallel connections: at most {limit} requests at a time.")
+
+
+def too_large(limit: int = MAX_BODY_BYTES) -> ApiResponse:
+    mb = limit / (1024 * 1024)
+    return coded(413, f"The JSON payload may be at most {mb:g} MB")
+
+
+def nesting_exceeds(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Is ``value`` (parsed JSON) nested deeper than ``limit``? Iterative: no recursion."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def too_deep(limit: int = MAX_JSON_DEPTH) -> ApiResponse:
+    return coded(400, f"The request body is nested too deeply (at most {limit} levels)")
