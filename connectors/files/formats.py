@@ -145,6 +145,37 @@ def _no_constants(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constants)
 
 
+MAX_DEPTH = 32  # JSON nesting levels a row may have (an invoice with lines needs 3)
+_DEEP = f"nested deeper than {MAX_DEPTH} levels of objects and arrays: not an export row"
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether parsed JSON nests more than ``MAX_DEPTH`` levels (walked without recursion)."""
+    level: list[Any] = [data] if isinstance(data, (dict, list)) else []
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return False
+    return True
+
+
+_TOP_SCALAR = re.compile(r'"(external_id|customer_external_id)"\s*:\s*"([^"\\]{1,200})"')
+
+
+def _scalars(text: str) -> dict[str, Any]:
+    """The ids of a row too deep to be decoded, when they can be read as plain strings, so
+    the review queue still names the record."""
+    found: dict[str, Any] = {}
+    for key, value in _TOP_SCALAR.findall(text[:4096]):
+        found.setdefault(key, value)
+    return found
+
+
 # What a ``route`` says of a line before it is decoded.
 PASS, OURS, THEIRS = 0, 1, 2  # not even decoded; decoded and ours; decoded, someone else's
 Route = Callable[[bytes], "int | None"]  # None: decode, the caller decides
@@ -173,10 +204,15 @@ def read_jsonl(path: Path, encoding: str = "utf-8", route: Route | None = None) 
             location = f"{name} line {number}"
             try:
                 data = _DECODER.decode(text)
+            except RecursionError:
+                data = None
             except (json.JSONDecodeError, ValueError) as exc:
                 message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
                 yield RawRow(location, error=problem or f"not valid JSON: {message}",
                              owner=owner)
+                continue
+            if data is None or _too_deep(data):
+                yield RawRow(location, _scalars(text), error=_DEEP, owner=owner)
                 continue
             if not isinstance(data, dict):
                 yield RawRow(location, error="expected a JSON object on each line", owner=owner)
