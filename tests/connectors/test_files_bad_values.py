@@ -64,3 +64,62 @@ def test_documented_time_spellings_are_still_read(
 ) -> None:
     got = single_invoice(read(export(tmp_path, invoices=[invoice(issued_at=text)])))
     assert got.issued_at == expected
+
+
+# ---------------------------------------------------------------- encodings
+
+
+def _reencode(directory: Path, encoding: str) -> None:
+    for path in directory.iterdir():
+        path.write_bytes(path.read_text("utf-8").encode(encoding))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_utf16_export_is_read(tmp_path: Path, encoding: str) -> None:
+    directory = export(tmp_path, invoices=[invoice(), invoice("inv_2")])
+    (tmp_path / "invoice_lines.csv").write_text(
+        (tmp_path / "invoice_lines.csv").read_text()
+        + "inv_2,inv_2_li1,subscription,sub_1,pl_monthly,2026-02-01,2026-03-01,1,,50.00,,,\"Caf\u00e9\n\u0a00\u4e2d\"\n"
+    )
+    plain = read(directory)
+    _reencode(directory, encoding)
+    items = read(directory, encoding=encoding)
+    assert items == plain
+    assert not quarantined(items)
+    assert [line.description for line in single_invoice(items[-1:]).lines] == ["Caf\u00e9\n\u0a00\u4e2d"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32-be"])
+def test_utf16_json_lines_export_is_read(tmp_path: Path, encoding: str) -> None:
+    rows = ['{"external_id": "cus_1", "name": "Caf\u00e9 \u0a0a\u4e2d"}', "",
+            '{"external_id": "cus_2", "name": "B\u00e9a"}', "{not json"]
+    (tmp_path / "customers.jsonl").write_bytes("\r\n".join(rows).encode(encoding))
+    items = read(tmp_path, encoding=encoding)
+    assert [c.name for c in items if not hasattr(c, "reason")] == ["Caf\u00e9 \u0a0a\u4e2d", "B\u00e9a"]
+    (q,) = quarantined(items)
+    assert q.location == "customers.jsonl line 4"
+
+
+def test_utf16_row_with_a_bad_code_unit_is_quarantined_alone(tmp_path: Path) -> None:
+    text = '{"external_id": "cus_1", "name": "Ann"}\n{"external_id": "cus_2", "name": "X"}\n'
+    raw = text.encode("utf-16-le")
+    bad = raw.replace("X".encode("utf-16-le"), b"\x00\xd8")  # a lone high surrogate
+    (tmp_path / "customers.jsonl").write_bytes(codecs_bom_le() + bad)
+    items = read(tmp_path, encoding="utf-16")
+    assert [c.external_id for c in items] == ["cus_1", "cus_2"]
+    (q,) = quarantined(items)
+    assert q.location == "customers.jsonl line 2" and q.field == "name"
+
+
+def codecs_bom_le() -> bytes:
+    import codecs
+
+    return codecs.BOM_UTF16_LE
+
+
+def test_encoding_that_cannot_split_lines_is_refused_naming_the_key(tmp_path: Path) -> None:
+    from saasync.errors import ConfigError
+
+    export(tmp_path)
+    with pytest.raises(ConfigError, match="option 'encoding'"):
+        read(tmp_path, encoding="cp500")  # EBCDIC: a line does not end with byte 0x0A

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import RunCli, run_json, write_config
+from tests.e2e.test_parallel_dry_run import comparable, dry_run, jsonl_dir  # noqa: F401 - fixture
 
 HEADER = "external_id,customer_external_id,issued_at,due_at,currency,status\n"
 LINE_HEADER = ("invoice_external_id,external_id,kind,subscription_external_id,plan_external_id,"
@@ -88,3 +89,34 @@ def test_deeply_nested_json_line_is_quarantined(tmp_path: Path, run_cli: RunCli)
     (item,) = run_json(run_cli, "review", "--config", str(config))
     assert item["location"] == "invoices.jsonl line 2"
     assert "nested" in item["message"]
+
+
+def _with_encoding(config: Path, encoding: str) -> Path:
+    text = config.read_text().replace("[connections.sample.options]\n",
+                                      f'[connections.sample.options]\nencoding = "{encoding}"\n')
+    config.write_text(text)
+    return config
+
+
+def _reencode(directory: Path, encoding: str) -> None:
+    for path in directory.iterdir():
+        if path.is_file():
+            path.write_bytes(path.read_text("utf-8").encode(encoding))
+
+
+def test_utf16_export_is_read_by_sync(tmp_path: Path, sample_dir: Path, run_cli: RunCli) -> None:
+    plain = run_json(run_cli, "sync", "--dry-run", "--config", str(write_config(tmp_path, sample_dir)))
+    _reencode(sample_dir, "utf-16")
+    config = _with_encoding(write_config(tmp_path, sample_dir), "utf-16")
+    report = run_json(run_cli, "sync", "--config", str(config))
+    assert report["counts"] == plain["counts"] and report["counts"]["pushed"] > 100
+
+
+def test_utf16_partitioned_dry_run_equals_one_process(tmp_path: Path, jsonl_dir: Path,
+                                                      run_cli: RunCli) -> None:
+    one = dry_run(run_cli, write_config(tmp_path, jsonl_dir), 1)
+    _reencode(jsonl_dir, "utf-16")
+    config = _with_encoding(write_config(tmp_path, jsonl_dir), "utf-16")
+    two = dry_run(run_cli, config, 2)
+    assert comparable(two) == comparable(one)
+    assert one["counts"]["read"] > 500
