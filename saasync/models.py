@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from dateutil import parser as dateparser
 from dateutil import tz
 from pydantic import (
-    BaseModel,
     AfterValidator,
+    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -26,7 +26,6 @@ from pydantic import (
 )
 
 from saasync.money import MAX_AMOUNT, is_known_currency
-
 
 # What every date field accepts; said in full whenever a value is refused.
 ACCEPTED_TIMES = (
@@ -38,7 +37,7 @@ _UTC_NAMES = frozenset(("UTC", "GMT", "Z", "UT"))
 _MAX_EPOCH_DIGITS = 12  # year 9999 is 253402300799 seconds: 12 digits
 _DAY_FIRST = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})\b")
 _YEAR_DAY_MONTH = re.compile(r"^\s*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})\b")
-_DEFAULTS = (datetime(2000, 1, 1), datetime(2004, 2, 2))  # noqa: DTZ001 - naive on purpose
+_DEFAULTS = (datetime(2000, 1, 1), datetime(2004, 2, 2))  # naive on purpose: dateutil fills in from these
 
 
 def clip(value: Any, limit: int = 40) -> str:
@@ -133,7 +132,7 @@ def to_utc(value: Any) -> Any:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise ValueError("expected a date or datetime, got a boolean")
+        raise ValueError("expected a date or datetime, got a boolean")  # noqa: TRY004 - a bad value, reported as one
     if isinstance(value, (int, float)):
         return epoch_to_utc(value)
     if isinstance(value, str):

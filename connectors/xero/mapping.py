@@ -25,7 +25,7 @@ from connectors.accounting.records import (
     quantity,
 )
 from saasync.errors import ConfigError
-from saasync.models import Customer, Invoice, InvoiceStatus, to_utc
+from saasync.models import Customer, Invoice, InvoiceStatus, clip, to_utc
 from saasync.reasons import Reason
 
 VENDOR = "Xero"
@@ -51,7 +51,10 @@ def xero_time(value: Any) -> datetime | None:
     if isinstance(value, str):
         match = _NET_DATE.match(value.strip())
         if match:
-            return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+            try:
+                return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+            except (OverflowError, ValueError) as exc:  # past year 9999
+                raise ValueError(f"date out of range: {clip(value)}") from exc
     result = to_utc(value)
     return result if isinstance(result, datetime) else None
 

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import test_parallel_dry_run as parallel
 from tests.e2e.conftest import RunCli, run_json, write_config
-from tests.e2e.test_parallel_dry_run import comparable, dry_run, jsonl_dir  # noqa: F401 - fixture
+from tests.e2e.test_parallel_dry_run import comparable, dry_run
+
+jsonl_dir = parallel.jsonl_dir  # the generated JSON Lines export, as a fixture here too
 
 HEADER = "external_id,customer_external_id,issued_at,due_at,currency,status\n"
 LINE_HEADER = ("invoice_external_id,external_id,kind,subscription_external_id,plan_external_id,"
