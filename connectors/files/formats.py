@@ -165,6 +165,7 @@ def read_csv(path: Path, encoding: str = "utf-8") -> Iterator[RawRow]:
     """
     name = path.name
     problems: dict[int, str] = {}
+    recent: list[str] = []  # the physical lines of the row being read
 
     def lines() -> Iterator[str]:
         with path.open("rb") as handle:
@@ -173,6 +174,7 @@ def read_csv(path: Path, encoding: str = "utf-8") -> Iterator[RawRow]:
                 text, problem = _decode(raw, codec, number)
                 if problem is not None:
                     problems[number] = problem
+                recent.append(text)
                 yield text
 
     reader = csv.reader(lines())
@@ -196,6 +198,7 @@ def read_csv(path: Path, encoding: str = "utf-8") -> Iterator[RawRow]:
     last_line = reader.line_num
     while True:
         first_line = last_line + 1
+        recent.clear()
         try:
             cells = next(reader)
         except StopIteration:
@@ -209,6 +212,14 @@ def read_csv(path: Path, encoding: str = "utf-8") -> Iterator[RawRow]:
             continue
         location = f"{name} row {first_line}"
         data = {col: cell for col, cell in zip(columns, cells) if col}
+        if last_line > first_line and sum(text.count('"') for text in recent) % 2:
+            # an odd number of quotes over several lines: a quote that never closes, which
+            # swallowed every line after it (the reader is lenient and does not say so)
+            problem = (f"a quote opened on row {first_line} is never closed: it runs to line "
+                       f"{last_line}, so rows {first_line + 1} to {last_line} were read as "
+                       "part of this field; close the quote")
+            yield RawRow(location, {k: v for k, v in data.items() if "\n" not in v}, problem)
+            continue
         bad = [problems[n] for n in range(first_line, last_line + 1) if n in problems]
         if bad:
             yield RawRow(location, data, "; ".join(bad), _field_with_replacement(data))

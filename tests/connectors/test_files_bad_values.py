@@ -123,3 +123,13 @@ def test_encoding_that_cannot_split_lines_is_refused_naming_the_key(tmp_path: Pa
     export(tmp_path)
     with pytest.raises(ConfigError, match="option 'encoding'"):
         read(tmp_path, encoding="cp500")  # EBCDIC: a line does not end with byte 0x0A
+
+
+def test_unclosed_csv_quote_names_the_row_where_it_opened(tmp_path: Path) -> None:
+    (tmp_path / "customers.csv").write_text(
+        'external_id,name\ncus_1,Ann\ncus_2,"Bo\ncus_3,Cy\ncus_4,Di\n', encoding="utf-8")
+    items = read(tmp_path)
+    assert [c.external_id for c in items if not hasattr(c, "reason")] == ["cus_1"]
+    (q,) = quarantined(items)
+    assert (q.external_id, q.location) == ("cus_2", "customers.csv row 3")
+    assert "quote opened on row 3 is never closed" in q.message and "rows 4 to 5" in q.message
