@@ -71,6 +71,20 @@ def minor(value: Any, currency: str, kind: str, ext_id: str | None, field: str, 
         raise MappingError(kind, ext_id, field, str(exc)) from None
 
 
+def objects(value: Any, kind: str, ext_id: str | None, field: str) -> list[Mapping[str, Any]]:
+    """A vendor list of objects (absent: none); any other shape is a MappingError naming
+    the field, never a TypeError that would stop the run."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise MappingError(kind, ext_id, field, f"expected a list of objects, got {type(value).__name__}")
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise MappingError(kind, ext_id, f"{field}.{index}",
+                               f"expected an object, got {type(item).__name__}")
+    return value
+
+
 def currency_code(value: Any, kind: str, ext_id: str | None, field: str) -> str:
     """An ISO 4217 code, or a MappingError naming the field."""
     code = str(value or "").strip().upper()
