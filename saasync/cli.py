@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -248,7 +249,11 @@ def cli(log_json: bool, verbose: bool) -> None:
     Every record read is pushed, unchanged, skipped with a reason code, or quarantined
     for review; the counts always add up.
     """
+    _VERBOSE[0] = verbose
     configure_logging(json_logs=True if log_json else None, verbose=verbose)
+
+
+_VERBOSE = [False]  # set by ``-v``: an unexpected error then prints its traceback
 
 
 def _sync_like(mode: str, config_path: str | None, connection: str | None, dry_run: bool,
@@ -588,6 +593,7 @@ def connectors_command(as_json: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns known errors into exit statuses and clear messages."""
     forget_opened()
+    _VERBOSE[0] = False
     try:
         result = cli.main(args=argv, prog_name="saasync", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -621,7 +627,12 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"error: {exc}", err=True)
         return int(ExitStatus.ERROR)
     except Exception as exc:  # the CLI edge: a message and an exit status, not a traceback
-        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", err=True)
+        if _VERBOSE[0]:  # the details the hint promises: the traceback, with its causes
+            click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
+        else:
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc} "
+                       "(run with -v for details: saasync -v COMMAND ...)", err=True)
         return int(ExitStatus.ERROR)
     return int(result or 0)
 

@@ -22,6 +22,11 @@ _TWO_DECIMAL = frozenset(
 )
 
 
+# The largest amount in minor units a destination can store: ChartMogul's and SQLite's
+# integers are signed 64-bit. A bigger amount is a validation error, never an overflow later.
+MAX_AMOUNT = 2**63 - 1
+
+
 class UnknownCurrency(ValueError):
     """A currency code that is not an active ISO 4217 code."""
 
@@ -41,45 +46,85 @@ def is_known_currency(currency: str) -> bool:
     return code in _EXPONENT_EXCEPTIONS or code in _TWO_DECIMAL
 
 
+_MAX_DIGITS = len(str(MAX_AMOUNT))  # 19
+
+
+def _shown(amount: object) -> str:
+    """The amount as given, cut short: a 5,000-digit value is not repeated in full."""
+    big = isinstance(amount, int) and amount.bit_length() > 128
+    text = f"{Decimal(amount):.6E}" if big else repr(amount)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _too_large(amount: object, currency: str) -> ValueError:
+    shown = _shown(amount)
+    limit = format(Decimal(MAX_AMOUNT).scaleb(-currency_exponent(currency)), "f")
+    return ValueError(
+        f"amount {shown} is too large: amounts are stored as signed 64-bit integers of minor "
+        f"units (at most {limit} {currency.upper()})"
+    )
+
+
 def _plain_minor(text: str, exponent: int) -> int | None:
     """``"-12.3"`` → ``-1230`` (exponent 2) by integer arithmetic, or None for any other form
-    (exponents, spaces, too many decimals), which the Decimal path then reads or rejects."""
+    (exponents, spaces, too many decimals, too many digits), which the Decimal path then
+    reads or rejects."""
     body = text[1:] if text[:1] == "-" else text
     head, _, tail = body.partition(".")
     if not (head.isascii() and head.isdigit()) or len(tail) > exponent:
         return None
     if tail and not (tail.isascii() and tail.isdigit()):
         return None
+    if len(head) + exponent > _MAX_DIGITS:
+        return None
     value = int(head + tail.ljust(exponent, "0"))
+    if value > MAX_AMOUNT:
+        return None
     return -value if body is not text else value
 
 
-def to_minor(amount: str | int | Decimal, currency: str) -> int:
+def to_minor(amount: str | int | Decimal, currency: str, *, rounded: bool = False) -> int:
     """Convert a decimal amount in major units (``"12.34"``) to integer minor units exactly.
 
-    Strings and Decimals only: a float has already lost the exact value. An amount with
-    more decimals than the currency allows is an error, not silently rounded.
+    Strings, ints and Decimals only: a float has already lost the exact value. An amount
+    with more decimals than the currency allows is an error, not silently rounded (unless
+    ``rounded``: for amounts computed by us, rounded half-even). An amount whose minor
+    units do not fit a signed 64-bit integer is an error (``MAX_AMOUNT``). Every problem
+    is a ValueError (or TypeError for a float): nothing else escapes, whatever the input.
     """
+    exponent = currency_exponent(currency)
     if type(amount) is str:
-        fast = _plain_minor(amount, currency_exponent(currency))
+        fast = _plain_minor(amount, exponent)
         if fast is not None:
             return fast
     if isinstance(amount, float):
         raise TypeError("money must not be given as float; pass a string or Decimal")
     try:
-        value = Decimal(str(amount).strip()) if not isinstance(amount, Decimal) else amount
-    except InvalidOperation as exc:
-        raise ValueError(f"not a decimal amount: {amount!r}") from exc
+        if isinstance(amount, Decimal):
+            value = amount
+        elif isinstance(amount, int) and not isinstance(amount, bool):
+            value = Decimal(amount)
+        else:
+            value = Decimal(str(amount).strip())
+    except (InvalidOperation, ArithmeticError) as exc:
+        raise ValueError(f"not a decimal amount: {_shown(amount)}") from exc
     if not value.is_finite():
         raise ValueError(f"not a finite amount: {amount!r}")
-    scaled = value.scaleb(currency_exponent(currency))
-    integral = scaled.to_integral_value(rounding=ROUND_HALF_EVEN)
-    if integral != scaled:
+    if value and value.adjusted() + exponent >= _MAX_DIGITS:  # before any big arithmetic
+        raise _too_large(amount, currency)
+    try:
+        scaled = value.scaleb(exponent)
+        integral = scaled.to_integral_value(rounding=ROUND_HALF_EVEN)
+    except ArithmeticError as exc:
+        raise ValueError(f"not a usable decimal amount: {amount!r}") from exc
+    if integral != scaled and not rounded:
         raise ValueError(
-            f"{amount!r} has more decimals than {currency.upper()} allows "
-            f"({currency_exponent(currency)})"
+            f"{_shown(amount)} has more decimals than {currency.upper()} allows ({exponent})"
         )
-    return int(integral)
+    minor = int(integral)
+    if abs(minor) > MAX_AMOUNT:
+        raise _too_large(amount, currency)
+    return minor
 
 
 def to_major(minor: int, currency: str) -> Decimal:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from saasync.connector import Quarantined
 from saasync.models import RecordError, parse_record
-from saasync.money import currency_exponent, is_known_currency
+from saasync.money import MAX_AMOUNT, is_known_currency, to_minor
 from saasync.reasons import Reason
 
 M = TypeVar("M", bound=BaseModel)
@@ -65,12 +65,24 @@ def minor(value: Any, currency: str, kind: str, ext_id: str | None, field: str, 
     rounded half-even to the minor unit.
     """
     number = decimal(value, kind, ext_id, field)
-    scaled = number.scaleb(currency_exponent(currency))
-    integral = scaled.to_integral_value(rounding=ROUND_HALF_EVEN)
-    if integral != scaled and not rounded:
-        raise MappingError(kind, ext_id, field, f"{value!r} has more decimals than "
-                           f"{currency} allows ({currency_exponent(currency)})")
-    return int(integral)
+    try:  # the shared conversion: exact, bounded to what the destination can store
+        return to_minor(number, currency, rounded=rounded)
+    except ValueError as exc:
+        raise MappingError(kind, ext_id, field, str(exc)) from None
+
+
+def objects(value: Any, kind: str, ext_id: str | None, field: str) -> list[Mapping[str, Any]]:
+    """A vendor list of objects (absent: none); any other shape is a MappingError naming
+    the field, never a TypeError that would stop the run."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise MappingError(kind, ext_id, field, f"expected a list of objects, got {type(value).__name__}")
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise MappingError(kind, ext_id, f"{field}.{index}",
+                               f"expected an object, got {type(item).__name__}")
+    return value
 
 
 def currency_code(value: Any, kind: str, ext_id: str | None, field: str) -> str:
@@ -92,6 +104,8 @@ def quantity(value: Any) -> int:
         return 1
     if number is None or not number.is_finite() or number < 1 or number != number.to_integral():
         return 1
+    if number > MAX_AMOUNT:  # no int() of a huge Decimal (1E+999999 takes 30 s): refused later
+        return MAX_AMOUNT + 1
     return int(number)
 
 

@@ -9,7 +9,7 @@ module, and nothing is guessed: a status or kind not in the tables below is an e
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from dateutil.relativedelta import relativedelta
@@ -23,6 +23,7 @@ from saasync.models import (
     RecordError,
     SourceSubscription,
     SubscriptionStatus,
+    epoch_to_utc,
     parse_record,
 )
 from saasync.reasons import Reason
@@ -132,7 +133,14 @@ def _list(raw: Raw, key: str, kind: str, ext_id: str) -> list[Raw]:
 
 
 def _epoch(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, tz=UTC) if isinstance(value, int) else None
+    """For comparisons only: None when absent or out of range (the record's validation
+    then names the field, since the raw value is what the record is built from)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    try:
+        return epoch_to_utc(value)
+    except ValueError:
+        return None
 
 
 # -- customers, plans, subscriptions --------------------------------------------------------

@@ -24,6 +24,7 @@ from connectors.files.formats import (
     THEIRS,
     RawRow,
     Route,
+    encoding_problem,
     json_safe,
     quick_text,
     read_rows,
@@ -120,6 +121,9 @@ def _configure(options: Mapping[str, Any], context: ConnectorContext) -> tuple[P
         codecs.lookup(encoding)
     except LookupError as exc:
         raise ConfigError(f"files connector: option 'encoding': unknown {encoding!r}") from exc
+    problem = encoding_problem(encoding)
+    if problem is not None:
+        raise ConfigError(f"files connector: option 'encoding': {problem}")
     fmt = _text(options.get("format", "auto")).lower()
     if fmt not in (*FORMATS, "auto"):
         raise ConfigError(
@@ -441,9 +445,9 @@ def _quick_time(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # out of range in UTC: mapped, and quarantined there
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _nested_rows(row: RawRow, name: str) -> list[RawRow]:

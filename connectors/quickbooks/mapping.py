@@ -21,6 +21,7 @@ from connectors.accounting.records import (
     currency_code,
     decimal,
     minor,
+    objects,
     parse,
     quantity,
 )
@@ -137,13 +138,15 @@ def invoice_lines(raw: Mapping[str, Any], currency: str,
     """Charge lines with tax included, and the invoice-level discount (DiscountLineDetail)."""
     sales: list[tuple[SourceLine, str | None, int | None]] = []
     discount = 0
-    for index, line in enumerate(raw.get("Line") or []):
+    for index, line in enumerate(objects(raw.get("Line"), "invoice", ext_id, "Line")):
         kind = line.get("DetailType")
         if kind == "SalesItemLineDetail":
             sales.append(_sales_line(index, line, currency, ext_id, ext_id))
         elif kind == "GroupLineDetail":  # a bundle: its member lines are the charges
-            group = line.get("GroupLineDetail") or {}
-            for member in group.get("Line") or []:
+            group = line.get("GroupLineDetail")
+            group = group if isinstance(group, Mapping) else {}
+            for member in objects(group.get("Line"), "invoice", ext_id,
+                                  f"Line.{index}.GroupLineDetail.Line"):
                 if member.get("DetailType") == "SalesItemLineDetail":
                     sales.append(_sales_line(index, member, currency, ext_id, ext_id))
         elif kind == "DiscountLineDetail":

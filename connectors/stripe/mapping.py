@@ -9,7 +9,7 @@ not in the tables below is ``UNKNOWN_STATUS``. Nothing Stripe-shaped leaves this
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ from saasync.models import (
     RecordError,
     SourceSubscription,
     SubscriptionStatus,
+    epoch_to_utc,
     parse_record,
 )
 from saasync.money import UnknownCurrency, currency_exponent
@@ -95,10 +96,15 @@ def _list(raw: Raw, key: str) -> list[Raw]:
     return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
-def epoch(value: Any) -> datetime | None:
-    """Stripe timestamps are Unix seconds; None stays None."""
+def epoch(value: Any) -> Any:
+    """Stripe timestamps are Unix seconds; None stays None. A number out of range (past
+    year 9999) is returned as given: the record's validation then refuses it, naming its
+    field, instead of the run stopping on an OverflowError."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=UTC)
+        try:
+            return epoch_to_utc(value)
+        except ValueError:
+            return value
     return None
 
 

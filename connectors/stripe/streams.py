@@ -148,7 +148,7 @@ class EventsStream:
         for event in self.api.list(self.path, params):
             obj = event.get("data", {}).get("object") if isinstance(event.get("data"), Mapping) else None
             when = epoch(event.get("created"))
-            if not isinstance(obj, Mapping) or when is None:
+            if not isinstance(obj, Mapping) or not isinstance(when, datetime):
                 raise FatalError(f"GET {self.path}: malformed event {event.get('id')!r}: no "
                                  "data.object or created")
             target = _EVENT_TARGETS.get(str(obj.get("object")))

@@ -25,7 +25,7 @@ from connectors.accounting.records import (
     quantity,
 )
 from saasync.errors import ConfigError
-from saasync.models import Customer, Invoice, InvoiceStatus, to_utc
+from saasync.models import Customer, Invoice, InvoiceStatus, clip, to_utc
 from saasync.reasons import Reason
 
 VENDOR = "Xero"
@@ -51,7 +51,10 @@ def xero_time(value: Any) -> datetime | None:
     if isinstance(value, str):
         match = _NET_DATE.match(value.strip())
         if match:
-            return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+            try:
+                return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+            except (OverflowError, ValueError) as exc:  # past year 9999
+                raise ValueError(f"date out of range: {clip(value)}") from exc
     result = to_utc(value)
     return result if isinstance(result, datetime) else None
 
@@ -86,10 +89,26 @@ def status_of(raw: Mapping[str, Any], ext_id: str) -> InvoiceStatus:
     return status
 
 
+def _objects(raw: Mapping[str, Any], key: str, ext_id: str | None) -> list[Mapping[str, Any]]:
+    """``raw[key]`` as a list of objects (absent: none); any other shape names the field."""
+    value = raw.get(key) or []
+    if not isinstance(value, list):
+        raise MappingError("invoice", ext_id, key, f"expected a list of objects, got {clip(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise MappingError("invoice", ext_id, f"{key}.{index}",
+                               f"expected an object, got {clip(item)}")
+    return value
+
+
 def source_line(index: int, line: Mapping[str, Any], currency: str, amount_types: str,
                 ext_id: str) -> SourceLine | None:
     """One LineItem, tax included; None for a text-only line (no code, no money)."""
     field = f"lines.{index}"
+    description = line.get("Description")
+    if description is not None and not isinstance(description, str):
+        raise MappingError("invoice", ext_id, f"{field}.Description",
+                           f"expected text, got {clip(description)}")
     codes = tuple(dict.fromkeys(str(c).strip() for c in (line.get("ItemCode"),
                                                          line.get("AccountCode")) if c))
     net = minor(line.get("LineAmount", 0) or 0, currency, "invoice", ext_id, f"{field}.LineAmount")
@@ -112,7 +131,7 @@ def source_line(index: int, line: Mapping[str, Any], currency: str, amount_types
         index=index, codes=codes,
         amount=net + tax if amount_types == "Exclusive" else net,
         discount=discount, tax=tax, quantity=quantity(line.get("Quantity")),
-        description=line.get("Description"),
+        description=description,
         item_name=item.get("Name") if isinstance(item, Mapping) else None,
         external_id=line.get("LineItemID"),
     )
@@ -127,7 +146,7 @@ def transactions(raw: Mapping[str, Any], currency: str, ext_id: str) -> list[dic
                ("Overpayments", "OverpaymentID", "AppliedAmount", "overpayment", "payment"),
                ("CreditNotes", "CreditNoteID", "AppliedAmount", "credit", "refund"))
     for key, id_key, amount_key, prefix, kind in sources:
-        for index, entry in enumerate(raw.get(key) or []):
+        for index, entry in enumerate(_objects(raw, key, ext_id)):
             if not isinstance(entry, Mapping) or entry.get("Status") == "DELETED" or \
                     entry.get(amount_key) is None:
                 continue
@@ -190,7 +209,7 @@ def to_invoice(raw: Mapping[str, Any], rules: ItemRules, repeating: RepeatingPla
         raise MappingError("invoice", ext_id, "LineAmountTypes",
                            f"unknown LineAmountTypes {amount_types!r} (expected "
                            f"{', '.join(LINE_AMOUNT_TYPES)})")
-    lines = [line for index, item in enumerate(raw.get("LineItems") or [])
+    lines = [line for index, item in enumerate(_objects(raw, "LineItems", ext_id))
              if (line := source_line(index, item, currency, amount_types, ext_id)) is not None]
     frame = InvoiceFrame(VENDOR, ext_id, raw.get("InvoiceNumber"), str(customer), issued_at,
                          status, raw.get("RepeatingInvoiceID") or None)

@@ -122,6 +122,16 @@ def _before_start_reason(invoice: Invoice, post: list[int], sub_id: str) -> Reas
     return reason if reason is Reason.FULLY_DISCOUNTED else Reason.ZERO_FIRST_INVOICE
 
 
+def _negative_before_start(invoice: Invoice, post: list[int], pending: set[str]) -> list[str]:
+    """The not-yet-started subscriptions whose lines on ``invoice`` sum below zero."""
+    totals: dict[str, int] = {}
+    for line, amount in zip(invoice.lines, post, strict=True):
+        if line.kind == "subscription" and line.subscription_external_id in pending:
+            sub = line.subscription_external_id
+            totals[sub] = totals.get(sub, 0) + amount
+    return sorted(sub for sub, total in totals.items() if total < 0)
+
+
 def _find_starts(kept: list[Invoice], post: dict[str, list[int]]) -> dict[str, Invoice]:
     """Each subscription starts on the first kept invoice where its lines sum above zero."""
     starts: dict[str, Invoice] = {}
@@ -240,6 +250,16 @@ def build_customer(
             if line.kind == "subscription" and line.subscription_external_id
         }
         send_subs = {s for s in subs if s in starts and _order(starts[s]) <= _order(invoice)}
+        negative = _negative_before_start(invoice, amounts, subs - send_subs)
+        if negative:  # a credit with nothing yet to credit: not a $0 line, not guessed
+            detail = (f"field 'lines.amount': subscription line(s) of {', '.join(negative)} "
+                      "add up to a negative amount before the subscription exists (a credit "
+                      "with no earlier charge): quarantined as invalid, not ZERO_AMOUNT")
+            quarantined.append(Skip("invoice", invoice.external_id, Reason.INVALID_RECORD, detail))
+            decisions[invoice.external_id] = InvoiceDecision(
+                invoice.external_id, Action.SKIP, Reason.INVALID_RECORD
+            )
+            continue
         dropped = tuple(
             (
                 sub,
