@@ -4,7 +4,7 @@ Exit statuses (also in the README):
   0 ok · 1 unexpected error · 2 configuration or usage error · 3 credentials refused ·
   4 another run of the connection holds the lock · 5 the run finished but the destination
   refused some records (see ``saasync review``) · 6 issues found (``audit --fail-on-issues``,
-  ``status --check``)
+  ``status --check``) · 7 the source changed while it was read (nothing sent; run again)
 """
 
 from __future__ import annotations
@@ -32,7 +32,13 @@ from saasync.connector import ConnectorContext, ItemMapping, load_connector_clas
 from saasync.destinations.base import Destination
 from saasync.diff import render_report, report_json
 from saasync.engine import Engine
-from saasync.errors import AuthError, ConfigError, LockedError, SaasyncError
+from saasync.errors import (
+    AuthError,
+    ConfigError,
+    LockedError,
+    SaasyncError,
+    SourceChangedError,
+)
 from saasync.logs import configure_logging
 from saasync.report import RunReport
 from saasync.rules.builder import RuleSettings
@@ -50,6 +56,7 @@ class ExitStatus(IntEnum):
     LOCKED = 4
     PARTIAL = 5
     ISSUES_FOUND = 6  # audit --fail-on-issues, status --check
+    SOURCE_CHANGED = 7  # an export file was rewritten while the run read it
 
 
 def _console() -> Console:
@@ -502,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     except LockedError as exc:
         click.echo(f"error: {exc}", err=True)
         return int(ExitStatus.LOCKED)
+    except SourceChangedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return int(ExitStatus.SOURCE_CHANGED)
     except SaasyncError as exc:
         click.echo(f"error: {exc}", err=True)
         return int(ExitStatus.ERROR)

@@ -213,21 +213,33 @@ class Engine:
             log.info("source unchanged since the last sync: nothing to read",
                      connection=self.connection)
         items = () if report.source_unchanged else self.connector.read(window)
-        for item in items:
-            if isinstance(item, Quarantined):
-                key = item.key
-                report.set(item.kind, key.split(":", 1)[1], "quarantined", item.reason.value, item.message)
-                self._queue(item.kind, item.external_id, None, item.reason.value, item.message,
-                            field=item.field, location=item.location, raw=item.raw, key=key)
-                continue
-            chunk.append(item)
-            stamp = record_timestamp(item)
-            if stamp is not None and (max_seen is None or stamp > max_seen):
-                max_seen = stamp
-            if len(chunk) >= READ_CHUNK:
-                dirty.update(mirror.stage(chunk, read))
-                chunk = []
-        dirty.update(mirror.stage(chunk, read))
+        # The read is one transaction: the mirror, the dirty marks and the review queue change
+        # only once the connector has read to the end. A connector that raises half way (an
+        # export rewritten while it was read) leaves the state as it was before the run.
+        held: list[Quarantined] = []
+        try:
+            for item in items:
+                if isinstance(item, Quarantined):
+                    key = item.key
+                    report.set(item.kind, key.split(":", 1)[1], "quarantined", item.reason.value,
+                               item.message)
+                    held.append(item)
+                    continue
+                chunk.append(item)
+                stamp = record_timestamp(item)
+                if stamp is not None and (max_seen is None or stamp > max_seen):
+                    max_seen = stamp
+                if len(chunk) >= READ_CHUNK:
+                    dirty.update(mirror.stage(chunk, read))
+                    chunk = []
+            dirty.update(mirror.stage(chunk, read))
+        except BaseException:
+            if not self.dry_run:
+                self.state.rollback()
+            raise
+        for item in held:
+            self._queue(item.kind, item.external_id, None, item.reason.value, item.message,
+                        field=item.field, location=item.location, raw=item.raw, key=item.key)
         if not self.dry_run:
             self.state.mark_dirty(self.connection, dirty)
             self.state.flush()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ from saasync.connector import (
     partition_of,
     record_timestamp,
 )
-from saasync.errors import ConfigError
+from saasync.errors import ConfigError, SourceChangedError
 from saasync.intset import IntSet
 from saasync.models import Invoice, SourceRecord, to_utc
 from saasync.reasons import Reason
@@ -67,6 +68,8 @@ OPTIONS = ("path", "format", "encoding")
 _RECORD_KINDS = ("plan", "customer", "subscription", "invoice")
 MAX_RESCANS = 50  # duplicate invoice ids located per run (each costs a read of the file)
 Item = SourceRecord | Quarantined
+FileState = tuple[int, int, str] | None  # (size, mtime in ns, SHA-256), None: no such file
+Snapshot = dict[str, FileState]  # by file name
 Builder = Callable[[Mapping[str, Any]], SourceRecord]
 _SIMPLE: tuple[tuple[str, Builder], ...] = (
     ("plan", to_plan),
@@ -199,6 +202,7 @@ class FilesConnector:
         self.directory, self.format, self.encoding = _configure(options, context)
         self._rescans = 0
         self._part: tuple[int, int] | None = None
+        self._before: Snapshot | None = None  # the files as ``fingerprint`` hashed them
 
     def partition(self, index: int, count: int) -> None:
         """Read only the customers of partition ``index`` of ``count`` (with their
@@ -229,19 +233,44 @@ class FilesConnector:
     def fingerprint(self) -> str:
         """A hash of every export file's bytes (and how they are read). When it equals the
         one of the last completed sync, the engine reads nothing: a scheduled run over
-        unchanged exports costs a hash of the files instead of decoding them."""
+        unchanged exports costs a hash of the files instead of decoding them. The files'
+        state is kept: the read that follows checks the files against it at its end."""
+        snapshot = self._snapshot()
+        self._before = snapshot
         digest = hashlib.sha256(f"{self.format}|{self.encoding}".encode())  # ~1 GB/s here
         for kind, name in sorted(FILES[self.format].items()):
-            path = self.directory / name
-            if path.is_file():
-                with path.open("rb") as handle:
-                    content = hashlib.file_digest(handle, "sha256").hexdigest()
-            else:
-                content = "-"
-            digest.update(f"|{kind}:{name}:{content}".encode())
+            state = snapshot[name]
+            digest.update(f"|{kind}:{name}:{state[2] if state else '-'}".encode())
         return digest.hexdigest()
 
+    def _snapshot(self) -> Snapshot:
+        return {name: _file_state(self.directory / name) for name in FILES[self.format].values()}
+
+    def _check_unchanged(self, before: Snapshot) -> None:
+        """A read is one consistent snapshot only if no file changed while it was read: the
+        size, modification time and hash at its end must be those at its start (or at the
+        ``fingerprint`` the engine took before it)."""
+        after = self._snapshot()
+        changed = [name for name, state in before.items() if after.get(name) != state]
+        if changed:
+            paths = ", ".join(str(self.directory / name) for name in changed)
+            raise SourceChangedError(
+                f"files connector: {paths} changed while it was read (size, modification time "
+                "or content differ from the start of the read), so what was read is not one "
+                "consistent export; nothing was sent and the cursor did not move: run again "
+                "once the export is written (write it to another name and rename it into "
+                "place to avoid this)")
+
     def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
+        """Every record of the window; raises ``SourceChangedError`` after the last one when
+        an export file changed while it was read (the records yielded are then not one
+        consistent export, and the engine fails the run before sending any of them)."""
+        before = self._before if self._before is not None else self._snapshot()
+        self._before = None
+        yield from self._read(window)
+        self._check_unchanged(before)
+
+    def _read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
         self._window = window
         self._rescans = 0
         for kind, build in _SIMPLE:
@@ -433,6 +462,19 @@ class FilesConnector:
                 continue
             nested = {name: _nested_rows(row, name) for name in ("lines", "transactions")}
             yield self._invoice(row, nested["lines"], nested["transactions"])
+
+
+def _file_state(path: Path) -> FileState:
+    """Size, modification time (as the file was opened) and SHA-256 of one export file."""
+    if not path.is_file():
+        return None
+    try:
+        with path.open("rb") as handle:
+            stat = os.fstat(handle.fileno())
+            content = hashlib.file_digest(handle, "sha256").hexdigest()
+    except FileNotFoundError:  # removed since is_file()
+        return None
+    return (stat.st_size, stat.st_mtime_ns, content)
 
 
 def _quick_time(value: Any) -> datetime | None:
