@@ -395,23 +395,29 @@ class FilesConnector:
         return None
 
     def _csv_invoices(self) -> Iterator[Item]:
-        """Invoices joined with their lines and payments, which are held in memory by invoice."""
+        """Invoices joined with their lines and payments, which are held in memory by invoice.
+
+        An id on more than one row of ``invoices.csv`` makes every line and payment naming it
+        ambiguous (nothing says which of the rows they belong to): none of them may reach an
+        invoice. The first row is held with all of them (keyed by the id, so what was sent
+        of it before stays as it is), each repeat is quarantined under its own row."""
         lines, problems = self._group("line")
         transactions, more = self._group("transaction")
-        seen = IntSet()
+        repeated = self._repeated_ids()
         for row in self._rows("invoice"):
             if row.whole_file:
                 if self._first:
                     yield _quarantine("invoice", row)
                 continue
-            duplicate = None if row.error else self._duplicate(row, seen)
             inv_id = _text(row.data.get("external_id"))
+            where = repeated.get(inv_id) if row.error is None else None
             if not self._mine("invoice", row):
                 lines.pop(inv_id, None)
                 transactions.pop(inv_id, None)
                 continue
-            if duplicate is not None:
-                yield duplicate
+            if where is not None:
+                yield self._repeated(row, where, lines.pop(inv_id, []),
+                                     transactions.pop(inv_id, []))
                 continue
             if row.error is None and self._clearly_outside("invoice", row.data):
                 lines.pop(inv_id, None)
@@ -430,6 +436,44 @@ class FilesConnector:
                         kind, row.data.get("external_id"), "invoice_external_id", message
                     )
                     yield _quarantine(kind, row, exc)
+
+    def _repeated_ids(self) -> dict[str, list[str]]:
+        """Ids on more than one readable row of ``invoices.csv``, with those rows' locations.
+
+        Read before the invoices are joined, since the first row of a repeated id must not
+        take the lines of the others. Ids are noted as 64-bit hashes in a flat table; only
+        when a hash repeats is the file read once more, for the exact ids and their rows."""
+        seen, twice = IntSet(), set()
+        for row in self._rows("invoice"):
+            inv_id = _text(row.data.get("external_id")) if row.error is None else ""
+            if inv_id and not seen.add(hash(inv_id)):
+                twice.add(hash(inv_id))
+        if not twice:
+            return {}
+        rows: dict[str, list[str]] = {}
+        for row in self._rows("invoice"):
+            inv_id = _text(row.data.get("external_id")) if row.error is None else ""
+            if inv_id and hash(inv_id) in twice:
+                rows.setdefault(inv_id, []).append(row.location)
+        return {inv_id: where for inv_id, where in rows.items() if len(where) > 1}
+
+    def _repeated(self, row: RawRow, where: list[str], lines: list[RawRow],
+                  transactions: list[RawRow]) -> Quarantined:
+        """A row of an id repeated in ``invoices.csv`` (see ``_csv_invoices``)."""
+        inv_id = _text(row.data.get("external_id"))
+        if row.location != where[0]:
+            message = (f"duplicate invoice, first read at {where[0]}; its lines and payments "
+                       f"cannot be told apart from the first's (see {where[0]})")
+            exc = MappingError("invoice", inv_id, "external_id", message)
+            # keyed by its row: under the id, it would be taken for the first invoice
+            return dataclasses.replace(_quarantine("invoice", row, exc), by_location=True)
+        message = (f"invoice id repeated at {', '.join(where[1:])}: in CSV the lines and "
+                   "payments naming it cannot be told apart, so neither invoice is sent (what "
+                   "was sent of this one before stays as it is); give each invoice its own id")
+        exc = MappingError("invoice", inv_id, "external_id", message)
+        raw = {**row.data, "lines": [line.data for line in lines],
+               "transactions": [t.data for t in transactions]}
+        return _quarantine("invoice", row, exc, raw)
 
     def _group(self, kind: str) -> tuple[dict[str, list[RawRow]], list[Quarantined]]:
         groups: dict[str, list[RawRow]] = {}
