@@ -26,6 +26,7 @@ from saasync.mirror import (  # noqa: F401  (re-exported: engine users import th
     MODEL_OF,
     VOIDED_HASH,
     KindView,
+    KnownRecords,
     Mirror,
     ReadSet,
     content_hash,
@@ -105,7 +106,8 @@ class Engine:
         waiting = self._mapped_since()
         if start is not None and waiting is not None:
             start = min(start, waiting)
-        return ReadWindow("incremental", start, None)
+        known = KnownRecords(self.state, self.connection) if start is not None else None
+        return ReadWindow("incremental", start, None, known=known)
 
     def _checkpoint(self) -> datetime | None:
         """A connector that knows it has read everything up to a time (e.g. an events feed

@@ -176,6 +176,13 @@ class StateStore:
         )
         return [(row["kind"], row["doc"]) for row in rows]
 
+    def mirror_keys(self, connection: str) -> Iterator[tuple[str, str]]:
+        """(kind, external id) of every mirrored record of one connection."""
+        for row in self.db.execute(
+            "SELECT kind, external_id FROM source_records WHERE connection=?", (connection,)
+        ):
+            yield row[0], row[1]
+
     def mirror_all(self, connection: str, kind: str) -> Iterator[str]:
         for row in self.db.execute(
             "SELECT doc FROM source_records WHERE connection=? AND kind=? ORDER BY external_id",

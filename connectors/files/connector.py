@@ -45,7 +45,14 @@ from saasync.connector import (
 )
 from saasync.errors import ConfigError, SourceChangedError
 from saasync.intset import IntSet
-from saasync.models import Invoice, SourceRecord, to_utc
+from saasync.models import (
+    Customer,
+    Invoice,
+    Plan,
+    SourceRecord,
+    SourceSubscription,
+    to_utc,
+)
 from saasync.reasons import Reason
 
 FILES: dict[str, dict[str, str]] = {
@@ -66,6 +73,8 @@ FILES: dict[str, dict[str, str]] = {
 }
 OPTIONS = ("path", "format", "encoding")
 _RECORD_KINDS = ("plan", "customer", "subscription", "invoice")
+_KIND_OF: dict[type, str] = {
+    Plan: "plan", Customer: "customer", SourceSubscription: "subscription", Invoice: "invoice"}
 MAX_RESCANS = 50  # duplicate invoice ids located per run (each costs a read of the file)
 Item = SourceRecord | Quarantined
 FileState = tuple[int, int, str] | None  # (size, mtime in ns, SHA-256), None: no such file
@@ -188,9 +197,18 @@ def in_window(item: Item, window: ReadWindow) -> bool:
     if isinstance(item, Quarantined):
         names = ("updated_at", "issued_at", "created_at", "started_at")
         stamp = _raw_time(item.raw, names)
+        kind, ext_id = item.kind, item.external_id
     else:
         stamp = record_timestamp(item)
-    return stamp is None or stamp >= since
+        kind, ext_id = _KIND_OF.get(type(item), ""), item.external_id
+    if stamp is None or stamp >= since:
+        return True
+    return _never_read(window, kind, ext_id)
+
+
+def _never_read(window: ReadWindow, kind: str, ext_id: str | None) -> bool:
+    """A row earlier runs never read (added late to the export): read whatever its dates."""
+    return window.known is not None and bool(ext_id) and (kind, ext_id) not in window.known
 
 
 class FilesConnector:
@@ -298,7 +316,8 @@ class FilesConnector:
         names = ("updated_at", "issued_at", "created_at", "started_at")
         raw = next((data[n] for n in names if data.get(n) not in (None, "")), None)
         stamp = _quick_time(raw)
-        return stamp is not None and stamp < window.since
+        return (stamp is not None and stamp < window.since
+                and not _never_read(window, kind, _text(data.get("external_id"))))
 
     def _rows(self, kind: str, route: Route | None = None) -> Iterator[RawRow]:
         path = self.directory / FILES[self.format][kind]

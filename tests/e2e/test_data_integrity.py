@@ -79,3 +79,26 @@ def test_csv_duplicate_invoice_id_sends_no_line_of_it_to_the_first_invoice(
     assert code in (ExitStatus.OK, ExitStatus.PARTIAL), err
     assert destination_lines(tmp_path, "inv_0002_1") == [("inv_0002_1_li1", "sub_0002", 2900)]
     assert "invoice:inv_0002_1" not in review_keys(tmp_path)
+
+
+def test_late_row_with_old_date_is_read_on_next_incremental_run(
+        tmp_path: Path, config: Path, sample_dir: Path, run_cli: RunCli) -> None:
+    """An invoice added to the export after the first sync, issued in August, with no
+    updated_at: its own date is far behind the cursor, but it was never read."""
+    sync(run_cli, config)
+    append(sample_dir / "invoices.csv", "inv_late_1,cus_0034,2026-08-01,,USD,paid,,,")
+    append(sample_dir / "invoice_lines.csv",
+           "inv_late_1,inv_late_1_li1,one_time,sub_0034,,,,1,false,50.00,,,Late setup fee")
+    append(sample_dir / "transactions.csv",
+           "inv_late_1,inv_late_1_tx1,payment,successful,2026-08-01,50.00")
+    append(sample_dir / "customers.csv", "cus_late,Late Ltd,,,DE,2025-01-01T00:00:00Z,,,")
+    report = sync(run_cli, config)
+    assert report["window"]["since"] is not None  # an incremental run
+    outcomes = {(s["kind"], s["external_id"]): s["reason"] for s in report["skipped"]}
+    pushed = {(op["kind"], op["external_id"]) for op in report["ops"]}
+    assert outcomes.get(("invoice", "inv_late_1")) == "ONE_TIME_ONLY"
+    assert ("customer", "cus_late") in pushed
+    # rows read before are still passed over by their dates: only the new ones were read
+    assert report["counts"]["read"] < 50
+    again = sync(run_cli, config)
+    assert again.get("source_unchanged") is True
