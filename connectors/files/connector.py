@@ -221,6 +221,8 @@ class FilesConnector:
         self._rescans = 0
         self._part: tuple[int, int] | None = None
         self._before: Snapshot | None = None  # the files as ``fingerprint`` hashed them
+        self._owners: dict[str, str] = {}  # subscription id -> customer, from subscription rows
+        self._claims: dict[str, str] | None = None  # no subscription rows: first user in the file
 
     def partition(self, index: int, count: int) -> None:
         """Read only the customers of partition ``index`` of ``count`` (with their
@@ -295,6 +297,8 @@ class FilesConnector:
             for item in self._records(kind, build):
                 if in_window(item, window):
                     yield item
+        self._owners = self._subscription_owners()
+        self._claims = None if self._owners else {}
         invoices = self._csv_invoices() if self.format == "csv" else self._jsonl_invoices()
         for item in invoices:
             if in_window(item, window):
@@ -343,6 +347,8 @@ class FilesConnector:
                 return OURS
             if seen is None:
                 return PASS
+            if self._claims is not None:
+                return THEIRS  # decoded: the subscriptions it names are claimed in file order
             inv_id = quick_text(raw, b"external_id", encoding)
             if not inv_id:
                 return THEIRS  # decoded for its id only
@@ -379,9 +385,59 @@ class FilesConnector:
         if row.error is not None:
             return _quarantine("invoice", row, raw=raw())
         try:
-            return to_invoice(row.data, lines, transactions)
+            invoice = to_invoice(row.data, lines, transactions)
+            self._check_subscriptions(row, lines)
         except MappingError as exc:
             return _quarantine("invoice", row, exc, raw())
+        return invoice
+
+    def _subscription_owners(self) -> dict[str, str]:
+        """The customer of every subscription in the subscription file (all of it, whatever
+        the window or partition: a line of any invoice is checked against it)."""
+        owners: dict[str, str] = {}
+        for row in self._rows("subscription"):
+            if row.error is None:
+                sub_id = _text(row.data.get("external_id"))
+                customer = _text(row.data.get("customer_external_id"))
+                if sub_id and customer:
+                    owners.setdefault(sub_id, customer)
+        return owners
+
+    def _claim(self, row: RawRow, lines: Sequence[Mapping[str, Any]]) -> None:
+        """Without subscription rows, a subscription id belongs to the customer of the first
+        invoice in the file that names it. Every invoice row is noted, in file order,
+        whatever the window or partition, so every run and every process agree."""
+        if self._claims is None or row.error is not None:
+            return
+        customer = _text(row.data.get("customer_external_id"))
+        for line in lines:
+            sub_id = _text(line.get("subscription_external_id")) if isinstance(line, Mapping) else ""
+            if sub_id and customer:
+                self._claims.setdefault(sub_id, customer)
+
+    def _check_subscriptions(self, row: RawRow, lines: Sequence[RawRow]) -> None:
+        """A line must name a subscription of its invoice's customer: one the subscription
+        rows do not hold is UNKNOWN_SUBSCRIPTION, another customer's FOREIGN_SUBSCRIPTION."""
+        inv_id = _text(row.data.get("external_id"))
+        customer = _text(row.data.get("customer_external_id"))
+        owners = self._owners if self._claims is None else self._claims
+        for line in lines:
+            sub_id = _text(line.data.get("subscription_external_id"))
+            if not sub_id:
+                continue
+            owner = owners.get(sub_id)
+            if owner is None and self._claims is None:
+                name = FILES[self.format]["subscription"]
+                message = f"line names subscription {sub_id!r}, which is not in {name}"
+                raise MappingError("invoice", inv_id, "lines.subscription_external_id", message,
+                                   reason=Reason.UNKNOWN_SUBSCRIPTION, location=line.location)
+            if owner is not None and owner != customer:
+                how = ("" if self._claims is None
+                       else " (the first invoice in the file naming it is that customer's)")
+                message = (f"line names subscription {sub_id!r} of customer {owner!r}{how}, "
+                           f"not of this invoice's customer {customer!r}")
+                raise MappingError("invoice", inv_id, "lines.subscription_external_id", message,
+                                   reason=Reason.FOREIGN_SUBSCRIPTION, location=line.location)
 
     def _duplicate(self, row: RawRow, seen: IntSet) -> Quarantined | None:
         """Invoice ids must be unique: with CSV, the lines of a duplicate would be ambiguous.
@@ -430,6 +486,8 @@ class FilesConnector:
                 continue
             inv_id = _text(row.data.get("external_id"))
             where = repeated.get(inv_id) if row.error is None else None
+            if where is None:
+                self._claim(row, [line.data for line in lines.get(inv_id, ())])
             if not self._mine("invoice", row):
                 lines.pop(inv_id, None)
                 transactions.pop(inv_id, None)
@@ -516,6 +574,9 @@ class FilesConnector:
         seen = IntSet()
         for row in self._rows("invoice", self._route("invoice", seen)):
             duplicate = None if row.error else self._duplicate(row, seen)
+            if duplicate is None and self._claims is not None:
+                nested = row.data.get("lines")
+                self._claim(row, nested if isinstance(nested, list) else [])
             if not self._mine("invoice", row):
                 continue
             if duplicate is not None:

@@ -374,7 +374,8 @@ def test_unknown_status_is_never_guessed(tmp_path: Path) -> None:
         "invoice", Reason.UNKNOWN_STATUS, "status", "invoices.csv row 2",
     )  # fmt: skip
     sub = {"external_id": "sub_9", "customer_external_id": "cus_1", "status": "zombie"}
-    (q,) = quarantined(read(export(tmp_path, subscriptions=[sub])))
+    known = {"external_id": "sub_1", "customer_external_id": "cus_1", "status": "active"}
+    (q,) = quarantined(read(export(tmp_path, subscriptions=[sub, known])))
     assert (q.kind, q.external_id, q.reason, q.field) == (
         "subscription", "sub_9", Reason.UNKNOWN_STATUS, "status",
     )  # fmt: skip
@@ -714,3 +715,58 @@ def test_jsonl_duplicate_invoice_id_quarantines_the_duplicate_and_keeps_first(tm
     assert [line.subscription_external_id for line in first.lines] == ["sub_1"]
     (duplicate,) = quarantined(items)
     assert duplicate.key == "invoice:invoices.jsonl line 2"
+
+
+# ---------------------------------------------------------------- lines naming subscriptions (issue #15)
+
+
+def two_customers(tmp_path: Path, lines: list[Row], subscriptions: list[Row] | None = None) -> list[Any]:
+    subs = subscriptions if subscriptions is not None else [
+        {"external_id": sid, "customer_external_id": cid, "plan_external_id": "pl_monthly",
+         "status": "active"} for sid, cid in (("sub_1", "cus_1"), ("sub_2", "cus_2"))]
+    export(tmp_path, customers=[customer("cus_1"), customer("cus_2")], subscriptions=subs,
+           invoices=[invoice("inv_1"), invoice("inv_2", customer_external_id="cus_2")],
+           lines=lines, transactions=[])
+    return read(tmp_path)
+
+
+def test_line_naming_unknown_subscription_is_quarantined(tmp_path: Path) -> None:
+    items = two_customers(tmp_path, [sub_line("inv_1", subscription_external_id="sub_nope"),
+                                     sub_line("inv_2", subscription_external_id="sub_2")])
+    assert [i.external_id for i in only(items, Invoice)] == ["inv_2"]
+    (q,) = quarantined(items)
+    assert (q.reason, q.external_id, q.field) == (
+        Reason.UNKNOWN_SUBSCRIPTION, "inv_1", "lines.subscription_external_id")
+    assert q.location == "invoice_lines.csv row 2" and "'sub_nope'" in q.message
+
+
+def test_line_naming_foreign_subscription_is_quarantined(tmp_path: Path) -> None:
+    items = two_customers(tmp_path, [sub_line("inv_1", subscription_external_id="sub_2"),
+                                     sub_line("inv_2", subscription_external_id="sub_2")])
+    assert [i.external_id for i in only(items, Invoice)] == ["inv_2"]
+    (q,) = quarantined(items)
+    assert (q.reason, q.external_id) == (Reason.FOREIGN_SUBSCRIPTION, "inv_1")
+    assert "'cus_2'" in q.message and "'cus_1'" in q.message
+
+
+def test_without_subscription_rows_the_first_customer_to_use_an_id_keeps_it(tmp_path: Path) -> None:
+    """Inferred subscriptions: inv_1 (cus_1) is first in the file to name sub_1, so
+    cus_2's inv_2 naming it too is foreign, in every run and every partition."""
+    items = two_customers(tmp_path, [sub_line("inv_1"), sub_line("inv_2")], subscriptions=[])
+    assert [i.external_id for i in only(items, Invoice)] == ["inv_1"]
+    (q,) = quarantined(items)
+    assert (q.reason, q.external_id) == (Reason.FOREIGN_SUBSCRIPTION, "inv_2")
+    # the same in JSON Lines, read in partitions: the claim is seen across partitions
+    jsonl = tmp_path / "jsonl"
+    jsonl.mkdir()
+    line = {k: v for k, v in sub_line().items() if k != "invoice_external_id"}
+    jsonl_export(jsonl, [{**invoice("inv_1"), "lines": [line]},
+                         {**invoice("inv_2", customer_external_id="cus_2"), "lines": [line]}])
+    found: list[Any] = []
+    for index in range(2):
+        connector = FilesConnector({"path": str(jsonl)}, ConnectorContext())
+        connector.partition(index, 2)
+        found += list(connector.read(ReadWindow()))
+    assert [i.external_id for i in only(found, Invoice)] == ["inv_1"]
+    assert [(q.reason, q.external_id) for q in quarantined(found)] == [
+        (Reason.FOREIGN_SUBSCRIPTION, "inv_2")]

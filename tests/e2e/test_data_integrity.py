@@ -102,3 +102,20 @@ def test_late_row_with_old_date_is_read_on_next_incremental_run(
     assert report["counts"]["read"] < 50
     again = sync(run_cli, config)
     assert again.get("source_unchanged") is True
+
+
+def test_line_naming_foreign_or_unknown_subscription_is_quarantined_e2e(
+        tmp_path: Path, config: Path, sample_dir: Path, run_cli: RunCli) -> None:
+    append(sample_dir / "invoices.csv", f"inv_0002_x,cus_0002,2026-11-05,,USD,paid,,,{NOW}",
+           f"inv_0002_y,cus_0002,2026-11-06,,USD,paid,,,{NOW}")
+    append(sample_dir / "invoice_lines.csv",
+           "inv_0002_x,x_li1,subscription,sub_0034,starter-yearly,2026-11-05,2027-11-05,1,false,"
+           "990.00,,,Starter (yearly)",
+           "inv_0002_y,y_li1,subscription,sub_ghost,starter-monthly,2026-11-06,2026-12-06,1,false,"
+           "29.00,,,Starter (monthly)")
+    report = sync(run_cli, config)
+    reasons = {q["external_id"]: q["reason"] for q in report["quarantined"]}
+    assert reasons["inv_0002_x"] == "FOREIGN_SUBSCRIPTION"
+    assert reasons["inv_0002_y"] == "UNKNOWN_SUBSCRIPTION"
+    assert subscription_owner(tmp_path, "sub_0034") == ["cus_0034"]
+    assert subscription_owner(tmp_path, "sub_ghost") == []
