@@ -75,7 +75,7 @@ def test_csv_duplicate_invoice_id_sends_no_line_of_it_to_the_first_invoice(
     lines = (sample_dir / "invoice_lines.csv").read_text(encoding="utf-8")
     (sample_dir / "invoice_lines.csv").write_text(
         lines.replace("inv_0002_1,dup_li1", "inv_0034_x,dup_li1"), encoding="utf-8")
-    code, out, err = run_cli("backfill", "--config", str(config), "--since", "2000-01-01", "--json")
+    code, _out, err = run_cli("backfill", "--config", str(config), "--since", "2000-01-01", "--json")
     assert code in (ExitStatus.OK, ExitStatus.PARTIAL), err
     assert destination_lines(tmp_path, "inv_0002_1") == [("inv_0002_1_li1", "sub_0002", 2900)]
     assert "invoice:inv_0002_1" not in review_keys(tmp_path)

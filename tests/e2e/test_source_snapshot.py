@@ -106,7 +106,7 @@ def test_export_rewritten_during_read_fails_run_and_keeps_cursor(
         handle.write("\n")
 
     fired = rewrite_during_read(monkeypatch, invoices, after_rows=40)
-    code, out, err = run_cli("sync", "--config", str(config), "--json")
+    code, _out, err = run_cli("sync", "--config", str(config), "--json")
     assert fired, "the rewrite did not happen during the read"
     assert code == ExitStatus.SOURCE_CHANGED
     assert "invoices.jsonl" in err and "changed while it was read" in err
