@@ -5,7 +5,8 @@ Exit statuses (also in the README):
   4 another run of the connection holds the lock · 5 the run finished but the destination
   refused some records (see ``saasync review``) · 6 issues found (``audit --fail-on-issues``,
   ``status --check``, ``state check``) · 7 the state file or local store is damaged (the
-  message names it and how to recover)
+  message names it and how to recover) · 8 the source changed while it was read (nothing
+  sent; run again)
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ from saasync.connector import ConnectorContext, ItemMapping, load_connector_clas
 from saasync.destinations.base import Destination
 from saasync.diff import render_report, report_json
 from saasync.engine import Engine
-from saasync.errors import AuthError, ConfigError, LockedError, SaasyncError
+from saasync.errors import (
+    AuthError,
+    ConfigError,
+    LockedError,
+    SaasyncError,
+    SourceChangedError,
+)
 from saasync.logs import configure_logging
 from saasync.report import RunReport
 from saasync.rules.builder import RuleSettings
@@ -55,6 +62,7 @@ class ExitStatus(IntEnum):
     PARTIAL = 5
     ISSUES_FOUND = 6  # audit --fail-on-issues, status --check, state check
     DAMAGED = 7  # the state file or a local store cannot be read: see `saasync state`
+    SOURCE_CHANGED = 8  # an export file was rewritten while the run read it
 
 
 def _console() -> Console:
@@ -623,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
             return int(ExitStatus.ERROR)
         click.echo(f"error: {damage}", err=True)
         return int(ExitStatus.DAMAGED)
+    except SourceChangedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return int(ExitStatus.SOURCE_CHANGED)
     except SaasyncError as exc:
         click.echo(f"error: {exc}", err=True)
         return int(ExitStatus.ERROR)

@@ -26,6 +26,7 @@ from saasync.mirror import (  # noqa: F401  (re-exported: engine users import th
     MODEL_OF,
     VOIDED_HASH,
     KindView,
+    KnownRecords,
     Mirror,
     ReadSet,
     content_hash,
@@ -110,7 +111,8 @@ class Engine:
         waiting = self._mapped_since()
         if start is not None and waiting is not None:
             start = min(start, waiting)
-        return ReadWindow("incremental", start, None)
+        known = KnownRecords(self.state, self.connection) if start is not None else None
+        return ReadWindow("incremental", start, None, known=known)
 
     def _checkpoint(self) -> datetime | None:
         """A connector that knows it has read everything up to a time (e.g. an events feed
@@ -220,22 +222,34 @@ class Engine:
             log.info("source unchanged since the last sync: nothing to read",
                      connection=self.connection)
         items = () if report.source_unchanged else self.connector.read(window)
-        for item in items:
-            if isinstance(item, Quarantined):
-                key = item.key
-                report.set(item.kind, key.split(":", 1)[1], "quarantined", item.reason.value, item.message)
-                self._quarantined |= quarantined_ids([(item.external_id, item.raw)])
-                self._queue(item.kind, item.external_id, None, item.reason.value, item.message,
-                            field=item.field, location=item.location, raw=item.raw, key=key)
-                continue
-            chunk.append(item)
-            stamp = record_timestamp(item)
-            if stamp is not None and (max_seen is None or stamp > max_seen):
-                max_seen = stamp
-            if len(chunk) >= READ_CHUNK:
-                dirty.update(mirror.stage(chunk, read))
-                chunk = []
-        dirty.update(mirror.stage(chunk, read))
+        # The read is one transaction: the mirror, the dirty marks and the review queue change
+        # only once the connector has read to the end. A connector that raises half way (an
+        # export rewritten while it was read) leaves the state as it was before the run.
+        held: list[Quarantined] = []
+        try:
+            for item in items:
+                if isinstance(item, Quarantined):
+                    key = item.key
+                    report.set(item.kind, key.split(":", 1)[1], "quarantined", item.reason.value,
+                               item.message)
+                    self._quarantined |= quarantined_ids([(item.external_id, item.raw)])
+                    held.append(item)
+                    continue
+                chunk.append(item)
+                stamp = record_timestamp(item)
+                if stamp is not None and (max_seen is None or stamp > max_seen):
+                    max_seen = stamp
+                if len(chunk) >= READ_CHUNK:
+                    dirty.update(mirror.stage(chunk, read))
+                    chunk = []
+            dirty.update(mirror.stage(chunk, read))
+        except BaseException:
+            if not self.dry_run:
+                self.state.rollback()
+            raise
+        for item in held:
+            self._queue(item.kind, item.external_id, None, item.reason.value, item.message,
+                        field=item.field, location=item.location, raw=item.raw, key=item.key)
         if not self.dry_run:
             self.state.mark_dirty(self.connection, dirty)
             self.state.flush()

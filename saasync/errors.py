@@ -24,6 +24,12 @@ class FatalError(SaasyncError):
     """Anything else that stops a run (the destination is unreachable after every retry...)."""
 
 
+class SourceChangedError(FatalError):
+    """The source changed while it was read (an export file rewritten during the run): what
+    was read is not one consistent snapshot. Nothing is sent and the cursor stays, so the
+    next run reads the source again."""
+
+
 # Retriable: the HTTP layer retries these with backoff before giving up.
 class RetriableError(SaasyncError):
     """A transient failure: connection error, timeout, 429, 5xx."""

@@ -26,6 +26,8 @@ class Reason(StrEnum):
     INVALID_RECORD = "INVALID_RECORD"
     UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
     UNKNOWN_PLAN = "UNKNOWN_PLAN"
+    UNKNOWN_SUBSCRIPTION = "UNKNOWN_SUBSCRIPTION"
+    FOREIGN_SUBSCRIPTION = "FOREIGN_SUBSCRIPTION"
     DESTINATION_REJECTED = "DESTINATION_REJECTED"
     DESTINATION_CONFLICT = "DESTINATION_CONFLICT"
     UNMAPPED_ITEM = "UNMAPPED_ITEM"
@@ -50,6 +52,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.INVALID_RECORD: "the record failed validation: see the field and message",
     Reason.UNKNOWN_CUSTOMER: "the record names a customer the source never sent",
     Reason.UNKNOWN_PLAN: "the line names a plan the source never sent",
+    Reason.UNKNOWN_SUBSCRIPTION: "the line names a subscription the source's subscription records do not hold",
+    Reason.FOREIGN_SUBSCRIPTION: "the line names a subscription of another customer than its invoice's",
     Reason.DESTINATION_REJECTED: "the destination rejected the record (4xx): see the message",
     Reason.UNMAPPED_ITEM: "a line whose item cannot be classified as recurring or one-time: map it with `saasync review map`",
     Reason.DESTINATION_CONFLICT: "the destination already holds this external id with different content",

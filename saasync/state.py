@@ -216,6 +216,13 @@ class StateStore:
         )
         return [(row["kind"], row["doc"]) for row in rows]
 
+    def mirror_keys(self, connection: str) -> Iterator[tuple[str, str]]:
+        """(kind, external id) of every mirrored record of one connection."""
+        for row in self.db.execute(
+            "SELECT kind, external_id FROM source_records WHERE connection=?", (connection,)
+        ):
+            yield row[0], row[1]
+
     def mirror_all(self, connection: str, kind: str) -> Iterator[str]:
         for row in self.db.execute(
             "SELECT doc FROM source_records WHERE connection=? AND kind=? ORDER BY external_id",
@@ -226,15 +233,25 @@ class StateStore:
     def save_mirror(
         self, connection: str, rows: Iterable[tuple[str, str, str | None, str, str]]
     ) -> None:
-        """rows: (kind, external_id, customer_external_id, doc, hash)."""
+        """rows: (kind, external_id, customer_external_id, doc, hash). Not committed here:
+        a run's read is committed as a whole by ``commit`` (or undone by ``rollback``)."""
         self._write()
-        with self.db:
-            self.db.executemany(
-                "INSERT INTO source_records VALUES (?,?,?,?,?,?) ON CONFLICT(connection, kind, "
-                "external_id) DO UPDATE SET customer_external_id=excluded.customer_external_id, "
-                "doc=excluded.doc, hash=excluded.hash",
-                ((connection, *row) for row in rows),
-            )
+        self.db.executemany(
+            "INSERT INTO source_records VALUES (?,?,?,?,?,?) ON CONFLICT(connection, kind, "
+            "external_id) DO UPDATE SET customer_external_id=excluded.customer_external_id, "
+            "doc=excluded.doc, hash=excluded.hash",
+            ((connection, *row) for row in rows),
+        )
+
+    def commit(self) -> None:
+        if not self.read_only and self.db.in_transaction:
+            self.db.commit()
+            self._last_commit = time.monotonic()
+
+    def rollback(self) -> None:
+        """Drop every write not committed yet (a read that failed half way)."""
+        if not self.read_only and self.db.in_transaction:
+            self.db.rollback()
 
     def dirty_customers(self, connection: str) -> set[str]:
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,9 +44,16 @@ from saasync.connector import (
     partition_of,
     record_timestamp,
 )
-from saasync.errors import ConfigError
+from saasync.errors import ConfigError, SourceChangedError
 from saasync.intset import IntSet
-from saasync.models import Invoice, SourceRecord, to_utc
+from saasync.models import (
+    Customer,
+    Invoice,
+    Plan,
+    SourceRecord,
+    SourceSubscription,
+    to_utc,
+)
 from saasync.reasons import Reason
 
 FILES: dict[str, dict[str, str]] = {
@@ -66,8 +74,12 @@ FILES: dict[str, dict[str, str]] = {
 }
 OPTIONS = ("path", "format", "encoding")
 _RECORD_KINDS = ("plan", "customer", "subscription", "invoice")
+_KIND_OF: dict[type, str] = {
+    Plan: "plan", Customer: "customer", SourceSubscription: "subscription", Invoice: "invoice"}
 MAX_RESCANS = 50  # duplicate invoice ids located per run (each costs a read of the file)
 Item = SourceRecord | Quarantined
+FileState = tuple[int, int, str] | None  # (size, mtime in ns, SHA-256), None: no such file
+Snapshot = dict[str, FileState]  # by file name
 Builder = Callable[[Mapping[str, Any]], SourceRecord]
 _SIMPLE: tuple[tuple[str, Builder], ...] = (
     ("plan", to_plan),
@@ -189,9 +201,18 @@ def in_window(item: Item, window: ReadWindow) -> bool:
     if isinstance(item, Quarantined):
         names = ("updated_at", "issued_at", "created_at", "started_at")
         stamp = _raw_time(item.raw, names)
+        kind, ext_id = item.kind, item.external_id
     else:
         stamp = record_timestamp(item)
-    return stamp is None or stamp >= since
+        kind, ext_id = _KIND_OF.get(type(item), ""), item.external_id
+    if stamp is None or stamp >= since:
+        return True
+    return _never_read(window, kind, ext_id)
+
+
+def _never_read(window: ReadWindow, kind: str, ext_id: str | None) -> bool:
+    """A row earlier runs never read (added late to the export): read whatever its dates."""
+    return window.known is not None and bool(ext_id) and (kind, ext_id) not in window.known
 
 
 class FilesConnector:
@@ -203,6 +224,9 @@ class FilesConnector:
         self.directory, self.format, self.encoding = _configure(options, context)
         self._rescans = 0
         self._part: tuple[int, int] | None = None
+        self._before: Snapshot | None = None  # the files as ``fingerprint`` hashed them
+        self._owners: dict[str, str] = {}  # subscription id -> customer, from subscription rows
+        self._claims: dict[str, str] | None = None  # no subscription rows: first user in the file
 
     def partition(self, index: int, count: int) -> None:
         """Read only the customers of partition ``index`` of ``count`` (with their
@@ -233,25 +257,52 @@ class FilesConnector:
     def fingerprint(self) -> str:
         """A hash of every export file's bytes (and how they are read). When it equals the
         one of the last completed sync, the engine reads nothing: a scheduled run over
-        unchanged exports costs a hash of the files instead of decoding them."""
+        unchanged exports costs a hash of the files instead of decoding them. The files'
+        state is kept: the read that follows checks the files against it at its end."""
+        snapshot = self._snapshot()
+        self._before = snapshot
         digest = hashlib.sha256(f"{self.format}|{self.encoding}".encode())  # ~1 GB/s here
         for kind, name in sorted(FILES[self.format].items()):
-            path = self.directory / name
-            if path.is_file():
-                with path.open("rb") as handle:
-                    content = hashlib.file_digest(handle, "sha256").hexdigest()
-            else:
-                content = "-"
-            digest.update(f"|{kind}:{name}:{content}".encode())
+            state = snapshot[name]
+            digest.update(f"|{kind}:{name}:{state[2] if state else '-'}".encode())
         return digest.hexdigest()
 
+    def _snapshot(self) -> Snapshot:
+        return {name: _file_state(self.directory / name) for name in FILES[self.format].values()}
+
+    def _check_unchanged(self, before: Snapshot) -> None:
+        """A read is one consistent snapshot only if no file changed while it was read: the
+        size, modification time and hash at its end must be those at its start (or at the
+        ``fingerprint`` the engine took before it)."""
+        after = self._snapshot()
+        changed = [name for name, state in before.items() if after.get(name) != state]
+        if changed:
+            paths = ", ".join(str(self.directory / name) for name in changed)
+            raise SourceChangedError(
+                f"files connector: {paths} changed while it was read (size, modification time "
+                "or content differ from the start of the read), so what was read is not one "
+                "consistent export; nothing was sent and the cursor did not move: run again "
+                "once the export is written (write it to another name and rename it into "
+                "place to avoid this)")
+
     def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
+        """Every record of the window; raises ``SourceChangedError`` after the last one when
+        an export file changed while it was read (the records yielded are then not one
+        consistent export, and the engine fails the run before sending any of them)."""
+        before = self._before if self._before is not None else self._snapshot()
+        self._before = None
+        yield from self._read(window)
+        self._check_unchanged(before)
+
+    def _read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
         self._window = window
         self._rescans = 0
         for kind, build in _SIMPLE:
             for item in self._records(kind, build):
                 if in_window(item, window):
                     yield item
+        self._owners = self._subscription_owners()
+        self._claims = None if self._owners else {}
         invoices = self._csv_invoices() if self.format == "csv" else self._jsonl_invoices()
         for item in invoices:
             if in_window(item, window):
@@ -273,7 +324,8 @@ class FilesConnector:
         names = ("updated_at", "issued_at", "created_at", "started_at")
         raw = next((data[n] for n in names if data.get(n) not in (None, "")), None)
         stamp = _quick_time(raw)
-        return stamp is not None and stamp < window.since
+        return (stamp is not None and stamp < window.since
+                and not _never_read(window, kind, _text(data.get("external_id"))))
 
     def _rows(self, kind: str, route: Route | None = None) -> Iterator[RawRow]:
         path = self.directory / FILES[self.format][kind]
@@ -299,6 +351,8 @@ class FilesConnector:
                 return OURS
             if seen is None:
                 return PASS
+            if self._claims is not None:
+                return THEIRS  # decoded: the subscriptions it names are claimed in file order
             inv_id = quick_text(raw, b"external_id", encoding)
             if not inv_id:
                 return THEIRS  # decoded for its id only
@@ -335,9 +389,59 @@ class FilesConnector:
         if row.error is not None:
             return _quarantine("invoice", row, raw=raw())
         try:
-            return to_invoice(row.data, lines, transactions)
+            invoice = to_invoice(row.data, lines, transactions)
+            self._check_subscriptions(row, lines)
         except MappingError as exc:
             return _quarantine("invoice", row, exc, raw())
+        return invoice
+
+    def _subscription_owners(self) -> dict[str, str]:
+        """The customer of every subscription in the subscription file (all of it, whatever
+        the window or partition: a line of any invoice is checked against it)."""
+        owners: dict[str, str] = {}
+        for row in self._rows("subscription"):
+            if row.error is None:
+                sub_id = _text(row.data.get("external_id"))
+                customer = _text(row.data.get("customer_external_id"))
+                if sub_id and customer:
+                    owners.setdefault(sub_id, customer)
+        return owners
+
+    def _claim(self, row: RawRow, lines: Sequence[Mapping[str, Any]]) -> None:
+        """Without subscription rows, a subscription id belongs to the customer of the first
+        invoice in the file that names it. Every invoice row is noted, in file order,
+        whatever the window or partition, so every run and every process agree."""
+        if self._claims is None or row.error is not None:
+            return
+        customer = _text(row.data.get("customer_external_id"))
+        for line in lines:
+            sub_id = _text(line.get("subscription_external_id")) if isinstance(line, Mapping) else ""
+            if sub_id and customer:
+                self._claims.setdefault(sub_id, customer)
+
+    def _check_subscriptions(self, row: RawRow, lines: Sequence[RawRow]) -> None:
+        """A line must name a subscription of its invoice's customer: one the subscription
+        rows do not hold is UNKNOWN_SUBSCRIPTION, another customer's FOREIGN_SUBSCRIPTION."""
+        inv_id = _text(row.data.get("external_id"))
+        customer = _text(row.data.get("customer_external_id"))
+        owners = self._owners if self._claims is None else self._claims
+        for line in lines:
+            sub_id = _text(line.data.get("subscription_external_id"))
+            if not sub_id:
+                continue
+            owner = owners.get(sub_id)
+            if owner is None and self._claims is None:
+                name = FILES[self.format]["subscription"]
+                message = f"line names subscription {sub_id!r}, which is not in {name}"
+                raise MappingError("invoice", inv_id, "lines.subscription_external_id", message,
+                                   reason=Reason.UNKNOWN_SUBSCRIPTION, location=line.location)
+            if owner is not None and owner != customer:
+                how = ("" if self._claims is None
+                       else " (the first invoice in the file naming it is that customer's)")
+                message = (f"line names subscription {sub_id!r} of customer {owner!r}{how}, "
+                           f"not of this invoice's customer {customer!r}")
+                raise MappingError("invoice", inv_id, "lines.subscription_external_id", message,
+                                   reason=Reason.FOREIGN_SUBSCRIPTION, location=line.location)
 
     def _duplicate(self, row: RawRow, seen: IntSet) -> Quarantined | None:
         """Invoice ids must be unique: with CSV, the lines of a duplicate would be ambiguous.
@@ -370,23 +474,31 @@ class FilesConnector:
         return None
 
     def _csv_invoices(self) -> Iterator[Item]:
-        """Invoices joined with their lines and payments, which are held in memory by invoice."""
+        """Invoices joined with their lines and payments, which are held in memory by invoice.
+
+        An id on more than one row of ``invoices.csv`` makes every line and payment naming it
+        ambiguous (nothing says which of the rows they belong to): none of them may reach an
+        invoice. The first row is held with all of them (keyed by the id, so what was sent
+        of it before stays as it is), each repeat is quarantined under its own row."""
         lines, problems = self._group("line")
         transactions, more = self._group("transaction")
-        seen = IntSet()
+        repeated = self._repeated_ids()
         for row in self._rows("invoice"):
             if row.whole_file:
                 if self._first:
                     yield _quarantine("invoice", row)
                 continue
-            duplicate = None if row.error else self._duplicate(row, seen)
             inv_id = _text(row.data.get("external_id"))
+            where = repeated.get(inv_id) if row.error is None else None
+            if where is None:
+                self._claim(row, [line.data for line in lines.get(inv_id, ())])
             if not self._mine("invoice", row):
                 lines.pop(inv_id, None)
                 transactions.pop(inv_id, None)
                 continue
-            if duplicate is not None:
-                yield duplicate
+            if where is not None:
+                yield self._repeated(row, where, lines.pop(inv_id, []),
+                                     transactions.pop(inv_id, []))
                 continue
             if row.error is None and self._clearly_outside("invoice", row.data):
                 lines.pop(inv_id, None)
@@ -405,6 +517,44 @@ class FilesConnector:
                         kind, row.data.get("external_id"), "invoice_external_id", message
                     )
                     yield _quarantine(kind, row, exc)
+
+    def _repeated_ids(self) -> dict[str, list[str]]:
+        """Ids on more than one readable row of ``invoices.csv``, with those rows' locations.
+
+        Read before the invoices are joined, since the first row of a repeated id must not
+        take the lines of the others. Ids are noted as 64-bit hashes in a flat table; only
+        when a hash repeats is the file read once more, for the exact ids and their rows."""
+        seen, twice = IntSet(), set()
+        for row in self._rows("invoice"):
+            inv_id = _text(row.data.get("external_id")) if row.error is None else ""
+            if inv_id and not seen.add(hash(inv_id)):
+                twice.add(hash(inv_id))
+        if not twice:
+            return {}
+        rows: dict[str, list[str]] = {}
+        for row in self._rows("invoice"):
+            inv_id = _text(row.data.get("external_id")) if row.error is None else ""
+            if inv_id and hash(inv_id) in twice:
+                rows.setdefault(inv_id, []).append(row.location)
+        return {inv_id: where for inv_id, where in rows.items() if len(where) > 1}
+
+    def _repeated(self, row: RawRow, where: list[str], lines: list[RawRow],
+                  transactions: list[RawRow]) -> Quarantined:
+        """A row of an id repeated in ``invoices.csv`` (see ``_csv_invoices``)."""
+        inv_id = _text(row.data.get("external_id"))
+        if row.location != where[0]:
+            message = (f"duplicate invoice, first read at {where[0]}; its lines and payments "
+                       f"cannot be told apart from the first's (see {where[0]})")
+            exc = MappingError("invoice", inv_id, "external_id", message)
+            # keyed by its row: under the id, it would be taken for the first invoice
+            return dataclasses.replace(_quarantine("invoice", row, exc), by_location=True)
+        message = (f"invoice id repeated at {', '.join(where[1:])}: in CSV the lines and "
+                   "payments naming it cannot be told apart, so neither invoice is sent (what "
+                   "was sent of this one before stays as it is); give each invoice its own id")
+        exc = MappingError("invoice", inv_id, "external_id", message)
+        raw = {**row.data, "lines": [line.data for line in lines],
+               "transactions": [t.data for t in transactions]}
+        return _quarantine("invoice", row, exc, raw)
 
     def _group(self, kind: str) -> tuple[dict[str, list[RawRow]], list[Quarantined]]:
         groups: dict[str, list[RawRow]] = {}
@@ -428,6 +578,9 @@ class FilesConnector:
         seen = IntSet()
         for row in self._rows("invoice", self._route("invoice", seen)):
             duplicate = None if row.error else self._duplicate(row, seen)
+            if duplicate is None and self._claims is not None:
+                nested = row.data.get("lines")
+                self._claim(row, nested if isinstance(nested, list) else [])
             if not self._mine("invoice", row):
                 continue
             if duplicate is not None:
@@ -437,6 +590,19 @@ class FilesConnector:
                 continue
             nested = {name: _nested_rows(row, name) for name in ("lines", "transactions")}
             yield self._invoice(row, nested["lines"], nested["transactions"])
+
+
+def _file_state(path: Path) -> FileState:
+    """Size, modification time (as the file was opened) and SHA-256 of one export file."""
+    if not path.is_file():
+        return None
+    try:
+        with path.open("rb") as handle:
+            stat = os.fstat(handle.fileno())
+            content = hashlib.file_digest(handle, "sha256").hexdigest()
+    except FileNotFoundError:  # removed since is_file()
+        return None
+    return (stat.st_size, stat.st_mtime_ns, content)
 
 
 def _quick_time(value: Any) -> datetime | None:

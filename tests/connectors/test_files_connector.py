@@ -374,7 +374,8 @@ def test_unknown_status_is_never_guessed(tmp_path: Path) -> None:
         "invoice", Reason.UNKNOWN_STATUS, "status", "invoices.csv row 2",
     )  # fmt: skip
     sub = {"external_id": "sub_9", "customer_external_id": "cus_1", "status": "zombie"}
-    (q,) = quarantined(read(export(tmp_path, subscriptions=[sub])))
+    known = {"external_id": "sub_1", "customer_external_id": "cus_1", "status": "active"}
+    (q,) = quarantined(read(export(tmp_path, subscriptions=[sub, known])))
     assert (q.kind, q.external_id, q.reason, q.field) == (
         "subscription", "sub_9", Reason.UNKNOWN_STATUS, "status",
     )  # fmt: skip
@@ -451,10 +452,11 @@ def test_cancelled_subscription_needs_its_date(tmp_path: Path) -> None:
 
 def test_duplicate_invoice_is_quarantined(tmp_path: Path) -> None:
     items = read(export(tmp_path, invoices=[invoice(), invoice()]))
-    assert single_invoice(items).external_id == "inv_1"
-    (q,) = quarantined(items)
-    assert (q.field, q.location) == ("external_id", "invoices.csv row 3")
-    assert "invoices.csv row 2" in q.message
+    assert not only(items, Invoice)  # CSV: the line of inv_1 may be either row's
+    first, duplicate = quarantined(items)
+    assert (duplicate.field, duplicate.location) == ("external_id", "invoices.csv row 3")
+    assert "invoices.csv row 2" in duplicate.message
+    assert (first.field, first.location) == ("external_id", "invoices.csv row 2")
 
 
 def test_ids_sharing_a_hash_are_not_taken_for_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -465,21 +467,39 @@ def test_ids_sharing_a_hash_are_not_taken_for_duplicates(tmp_path: Path, monkeyp
     export(tmp_path, invoices=[invoice("inv_1"), invoice("inv_2"), invoice("inv_1")],
            lines=[sub_line("inv_1"), sub_line("inv_2")])
     items = read(tmp_path)
+    assert [i.external_id for i in only(items, Invoice)] == ["inv_2"]
+    first, duplicate = quarantined(items)
+    assert (first.external_id, first.location) == ("inv_1", "invoices.csv row 2")
+    assert (duplicate.external_id, duplicate.location) == ("inv_1", "invoices.csv row 4")
+    assert "first read at invoices.csv row 2" in duplicate.message
+    # JSON Lines: the same, the first inv_1 kept with its own nested line
+    for name in ("invoices", "invoice_lines", "transactions"):
+        (tmp_path / f"{name}.csv").unlink()
+    line = {k: v for k, v in sub_line().items() if k != "invoice_external_id"}
+    jsonl_dir = tmp_path / "jsonl"
+    jsonl_dir.mkdir()
+    jsonl_export(jsonl_dir, [{**invoice(i), "lines": [line]} for i in ("inv_1", "inv_2", "inv_1")])
+    items = read(jsonl_dir)
     assert sorted(i.external_id for i in only(items, Invoice)) == ["inv_1", "inv_2"]
-    (q,) = quarantined(items)
-    assert (q.external_id, q.location) == ("inv_1", "invoices.csv row 4")
-    assert "first read at invoices.csv row 2" in q.message
+    (duplicate,) = quarantined(items)
+    assert "first read at invoices.jsonl line 1" in duplicate.message
 
 
 def test_many_duplicates_are_all_quarantined_past_the_located_ones(tmp_path: Path) -> None:
     from connectors.files.connector import MAX_RESCANS
 
     copies = MAX_RESCANS + 5
-    export(tmp_path, invoices=[invoice("inv_1")] * (copies + 1))
+    line = {k: v for k, v in sub_line().items() if k != "invoice_external_id"}
+    jsonl_export(tmp_path, [{**invoice("inv_1"), "lines": [line]}] * (copies + 1))
     found = quarantined(read(tmp_path))
     assert len(found) == copies
     assert all("duplicate invoice" in q.message for q in found)
     assert sum("not located" in q.message for q in found) == 5
+    # CSV finds every repeated row in one extra read: all located, the first held too
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    found = quarantined(read(export(csv_dir, invoices=[invoice("inv_1")] * (copies + 1))))
+    assert len(found) == copies + 1 and not any("not located" in q.message for q in found)
 
 
 def test_csv_row_with_wrong_number_of_fields(tmp_path: Path) -> None:
@@ -642,3 +662,111 @@ def test_csv_and_jsonl_give_identical_records(tmp_path: Path) -> None:
 
     assert problems(from_csv) == problems(from_jsonl)
     assert len(problems(from_csv)) == 3
+
+
+# ---------------------------------------------------------------- repeated invoice ids (issue #15)
+
+
+def jsonl_export(directory: Path, invoices: list[Row]) -> Path:
+    (directory / "customers.jsonl").write_text(
+        "".join(json.dumps(customer(cid)) + "\n" for cid in ("cus_1", "cus_2")), encoding="utf-8")
+    (directory / "invoices.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in invoices), encoding="utf-8")
+    return directory
+
+
+def test_csv_duplicate_invoice_id_quarantines_all_rows_and_keeps_first(tmp_path: Path) -> None:
+    """A second inv_1 under another customer, with its own line: in CSV the lines of a
+    repeated id cannot be told apart, so no line of it may reach an invoice. Before, the
+    first inv_1 was sent with the duplicate's line merged into it."""
+    export(tmp_path,
+           customers=[customer("cus_1"), customer("cus_2")],
+           subscriptions=[],
+           invoices=[invoice("inv_1"), invoice("inv_2"), invoice("inv_1", customer_external_id="cus_2")],
+           lines=[sub_line("inv_1"), sub_line("inv_2", subscription_external_id="sub_2"),
+                  sub_line("inv_1", external_id="dup_li", subscription_external_id="sub_9",
+                           amount="999.00")],
+           transactions=[payment("inv_1"), payment("inv_2")])
+    items = read(tmp_path)
+    invoices = only(items, Invoice)
+    assert [i.external_id for i in invoices] == ["inv_2"]
+    assert all(line.subscription_external_id != "sub_9" for i in invoices for line in i.lines)
+    first, duplicate = quarantined(items)
+    # the first row: held, with every line and payment naming the id, keyed by the id
+    assert (first.key, first.field, first.location) == ("invoice:inv_1", "external_id", "invoices.csv row 2")
+    assert "repeated at invoices.csv row 4" in first.message
+    assert {line["external_id"] for line in first.raw["lines"]} == {"inv_1_li1", "dup_li"}
+    assert len(first.raw["transactions"]) == 1
+    # the repeated row: quarantined under its own row, so it is counted apart
+    assert duplicate.key == "invoice:invoices.csv row 4" and duplicate.external_id == "inv_1"
+    assert "first read at invoices.csv row 2" in duplicate.message
+    assert not any(q.kind in ("line", "transaction") for q in quarantined(items))  # not orphans
+
+
+def test_jsonl_duplicate_invoice_id_quarantines_the_duplicate_and_keeps_first(tmp_path: Path) -> None:
+    """JSON Lines nests each invoice's lines: the first keeps its own, the repeat is held."""
+    dup_line = {k: v for k, v in sub_line("inv_1", subscription_external_id="sub_9").items()
+                if k != "invoice_external_id"}
+    own = {k: v for k, v in sub_line("inv_1").items() if k != "invoice_external_id"}
+    jsonl_export(tmp_path, [{**invoice("inv_1"), "lines": [own]},
+                            {**invoice("inv_1", customer_external_id="cus_2"), "lines": [dup_line]}])
+    items = read(tmp_path)
+    first = single_invoice(items)
+    assert [line.subscription_external_id for line in first.lines] == ["sub_1"]
+    (duplicate,) = quarantined(items)
+    assert duplicate.key == "invoice:invoices.jsonl line 2"
+
+
+# ---------------------------------------------------------------- lines naming subscriptions (issue #15)
+
+
+def two_customers(tmp_path: Path, lines: list[Row], subscriptions: list[Row] | None = None) -> list[Any]:
+    subs = subscriptions if subscriptions is not None else [
+        {"external_id": sid, "customer_external_id": cid, "plan_external_id": "pl_monthly",
+         "status": "active"} for sid, cid in (("sub_1", "cus_1"), ("sub_2", "cus_2"))]
+    export(tmp_path, customers=[customer("cus_1"), customer("cus_2")], subscriptions=subs,
+           invoices=[invoice("inv_1"), invoice("inv_2", customer_external_id="cus_2")],
+           lines=lines, transactions=[])
+    return read(tmp_path)
+
+
+def test_line_naming_unknown_subscription_is_quarantined(tmp_path: Path) -> None:
+    items = two_customers(tmp_path, [sub_line("inv_1", subscription_external_id="sub_nope"),
+                                     sub_line("inv_2", subscription_external_id="sub_2")])
+    assert [i.external_id for i in only(items, Invoice)] == ["inv_2"]
+    (q,) = quarantined(items)
+    assert (q.reason, q.external_id, q.field) == (
+        Reason.UNKNOWN_SUBSCRIPTION, "inv_1", "lines.subscription_external_id")
+    assert q.location == "invoice_lines.csv row 2" and "'sub_nope'" in q.message
+
+
+def test_line_naming_foreign_subscription_is_quarantined(tmp_path: Path) -> None:
+    items = two_customers(tmp_path, [sub_line("inv_1", subscription_external_id="sub_2"),
+                                     sub_line("inv_2", subscription_external_id="sub_2")])
+    assert [i.external_id for i in only(items, Invoice)] == ["inv_2"]
+    (q,) = quarantined(items)
+    assert (q.reason, q.external_id) == (Reason.FOREIGN_SUBSCRIPTION, "inv_1")
+    assert "'cus_2'" in q.message and "'cus_1'" in q.message
+
+
+def test_without_subscription_rows_the_first_customer_to_use_an_id_keeps_it(tmp_path: Path) -> None:
+    """Inferred subscriptions: inv_1 (cus_1) is first in the file to name sub_1, so
+    cus_2's inv_2 naming it too is foreign, in every run and every partition."""
+    items = two_customers(tmp_path, [sub_line("inv_1"), sub_line("inv_2")], subscriptions=[])
+    assert [i.external_id for i in only(items, Invoice)] == ["inv_1"]
+    (q,) = quarantined(items)
+    assert (q.reason, q.external_id) == (Reason.FOREIGN_SUBSCRIPTION, "inv_2")
+    # the same in JSON Lines, read in partitions: the claim is seen across partitions
+    jsonl = tmp_path / "jsonl"
+    jsonl.mkdir()
+    line = {k: v for k, v in sub_line().items() if k != "invoice_external_id"}
+    jsonl_export(jsonl, [{**invoice("inv_1"), "lines": [line]},
+                         {**invoice("inv_2", customer_external_id="cus_2"), "lines": [line]}])
+    found: list[Any] = []
+    for index in range(2):
+        connector = FilesConnector({"path": str(jsonl)}, ConnectorContext())
+        connector.partition(index, 2)
+        found += list(connector.read(ReadWindow()))
+    assert [i.external_id for i in only(found, Invoice)] == ["inv_1"]
+    assert [(q.reason, q.external_id) for q in quarantined(found)] == [
+        (Reason.FOREIGN_SUBSCRIPTION, "inv_2")]
