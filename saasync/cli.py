@@ -451,14 +451,20 @@ def review_map(config_path: str | None, connection: str | None, item: str, plan_
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True,
-              help="TOML config; connections with a `schedule` (cron) are run.")
+@config_option
+@click.option("--connection", "connection",
+              help="Run only this connection (default: every connection with a `schedule`).")
 @click.option("--max-runs", type=int, default=None, help="Stop after this many runs (testing).")
-def schedule(config_path: str, max_runs: int | None) -> int:
+def schedule(config_path: str | None, connection: str | None, max_runs: int | None) -> int:
     """Run connections on their cron schedules until SIGTERM/SIGINT (then exit 0 cleanly)."""
     from saasync.scheduler import Scheduler, StopFlag
 
     settings = load_settings(config_path)
+    if connection is not None:
+        name, conn = settings.connection(connection)
+        if not conn.schedule:
+            raise ConfigError(f"connection {name!r} has no `schedule` (a cron expression) to run on")
+        settings = settings.model_copy(update={"connections": {name: conn}})
     stop = StopFlag()
     stop.install()
 
@@ -474,15 +480,18 @@ def schedule(config_path: str, max_runs: int | None) -> int:
 
 @cli.command()
 @config_option
+@click.option("--connection", "connection", help="Show only this connection (default: all).")
 @click.option("--check", is_flag=True, help="Exit 6 when a connection has not succeeded within its expected interval.")
 @click.option("--json", "as_json", is_flag=True, help="Print the connections' status as JSON.")
-def status(config_path: str | None, check: bool, as_json: bool) -> int:
+def status(config_path: str | None, connection: str | None, check: bool, as_json: bool) -> int:
     """Last success, last error and lag per connection (for monitoring)."""
     from saasync.scheduler import connection_status
 
     settings = load_settings(config_path)
+    chosen = ([settings.connection(connection)] if connection is not None
+              else sorted(settings.connections.items()))
     with StateStore(settings.resolve(settings.state), read_only=True) as state:
-        rows = [connection_status(state, name, conn, _now()) for name, conn in sorted(settings.connections.items())]
+        rows = [connection_status(state, name, conn, _now()) for name, conn in chosen]
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
@@ -500,9 +509,19 @@ def status(config_path: str | None, check: bool, as_json: bool) -> int:
 
 @cli.command()
 @config_option
-@click.argument("connection")
-def unlock(config_path: str | None, connection: str) -> int:
-    """Remove a lock left by a run that was killed (check no run is going on first)."""
+@click.option("--connection", "connection_option",
+              help="The connection whose lock to remove (or give NAME).")
+@click.argument("name", required=False)
+def unlock(config_path: str | None, connection_option: str | None, name: str | None) -> int:
+    """Remove a lock left by a run that was killed (check no run is going on first).
+
+    The connection is `--connection NAME` or just NAME."""
+    if connection_option is not None and name is not None and connection_option != name:
+        raise click.UsageError(f"give the connection once: --connection {connection_option!r} "
+                               f"or NAME {name!r}")
+    connection = connection_option or name
+    if connection is None:
+        raise click.UsageError("which connection? give --connection NAME (or NAME)")
     settings = load_settings(config_path)
     with StateStore(settings.resolve(settings.state)) as state:
         removed = state.force_unlock(connection)
