@@ -357,7 +357,8 @@ def review(ctx: click.Context, config_path: str | None, connection: str | None, 
 @click.option("--at", "at_text",
               help="Evaluate at this date: YYYY-MM-DD or an ISO 8601 time, UTC unless it has "
                    "an offset (default: now).")
-@click.option("--months", default=12, show_default=True, help="Month-by-month history length.")
+@click.option("--months", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Month-by-month history length (at least 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--currency", "total_currency", help="Also show MRR/ARR totals converted into "
               "this currency (per-currency figures stay as they are).")
@@ -404,7 +405,7 @@ def metrics(config_path: str | None, connection: str | None, at_text: str | None
     with LocalStore(path) as store:
         store.select_data_source(conn.destination.data_source)
         current = compute_metrics(store, at, grace)
-        first = at.date().replace(day=1) - relativedelta(months=max(months, 1) - 1)
+        first = at.date().replace(day=1) - relativedelta(months=months - 1)
         series = monthly_series(store, first, at.date(), grace)
     try:
         if as_json:

@@ -66,3 +66,9 @@ def test_schedule_uses_the_default_config(tmp_path: Path, run_cli: RunCli,
     code, _, err = run_cli("schedule", "--max-runs", "1")
     # the embedded sample setup has no `schedule`: the same error as any such config
     assert code == 2 and "Missing option" not in err and "no connection has a `schedule`" in err
+
+
+@pytest.mark.parametrize("months", ["0", "-2"])
+def test_metrics_months_below_one_is_a_usage_error(config: Path, run_cli: RunCli, months: str) -> None:
+    code, out, err = run_cli("metrics", "--config", str(config), "--months", months)
+    assert code == 2 and "--months" in err and out == ""
