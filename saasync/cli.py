@@ -29,6 +29,7 @@ from rich.table import Table
 
 from saasync import __version__
 from saasync.connector import ConnectorContext, ItemMapping, load_connector_class
+from saasync.console import StdoutClosed, closed_stdout, stdout_console
 from saasync.destinations.base import Destination
 from saasync.diff import render_report, report_json
 from saasync.engine import Engine
@@ -53,7 +54,7 @@ class ExitStatus(IntEnum):
 
 
 def _console() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    return stdout_console()
 
 
 def _now() -> datetime:
@@ -231,6 +232,12 @@ class LazyGroup(click.Group):
             command = getattr(importlib.import_module(module), attr)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # click would exit 1 on it: see saasync.console
+            raise StdoutClosed from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -601,7 +608,19 @@ def connectors_command(as_json: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: runs the CLI and turns known errors into exit statuses and clear messages."""
+    """Entry point: runs the CLI and turns known errors into exit statuses and clear messages.
+
+    A reader that stops early (``saasync review | head -1``) is not an error: exit 0, quietly."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()
+    except (BrokenPipeError, StdoutClosed):
+        closed_stdout()
+        return int(ExitStatus.OK)
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="saasync", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -624,6 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     except SaasyncError as exc:
         click.echo(f"error: {exc}", err=True)
         return int(ExitStatus.ERROR)
+    except StdoutClosed:
+        raise  # stdout's reader went away: see main
     except Exception as exc:  # the CLI edge: a message and an exit status, not a traceback
         click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", err=True)
         return int(ExitStatus.ERROR)

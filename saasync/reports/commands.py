@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from saasync.console import stdout_console
 from saasync.errors import ConfigError
 from saasync.money import format_money
 from saasync.reports import audit as audit_report
@@ -136,7 +136,7 @@ def _rules(conn: ConnectionSettings) -> RuleSettings:
 
 # -- output ---------------------------------------------------------------------------------
 def _console() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    return stdout_console()
 
 
 def _write_csv(path: str, columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> None:

@@ -4,6 +4,9 @@ pipes, and output a person reads."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,42 @@ def test_schedule_uses_the_default_config(tmp_path: Path, run_cli: RunCli,
 def test_metrics_months_below_one_is_a_usage_error(config: Path, run_cli: RunCli, months: str) -> None:
     code, out, err = run_cli("metrics", "--config", str(config), "--months", months)
     assert code == 2 and "--months" in err and out == ""
+
+
+def _piped(config: Path, *args: str, close_reader: bool) -> tuple[int, str, str]:
+    """Run saasync in a real process whose stdout is a pipe: read by ``head -1``, or with
+    its reading end already closed (every write then hits a broken pipe)."""
+    command = [sys.executable, "-m", "saasync", *args, "--config", str(config)]
+    if close_reader:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            proc = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, text=True,
+                                  timeout=60)
+        finally:
+            os.close(write_end)
+        return proc.returncode, "", proc.stderr
+    producer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    head = subprocess.Popen(["head", "-1"], stdin=producer.stdout, stdout=subprocess.PIPE, text=True)
+    assert producer.stdout is not None and producer.stderr is not None
+    producer.stdout.close()
+    out, _ = head.communicate(timeout=60)
+    err = producer.stderr.read()
+    return producer.wait(timeout=60), out, err
+
+
+@pytest.mark.parametrize("args", [("review",), ("review", "--json"), ("metrics",),
+                                  ("metrics", "--json"), ("runs",)])
+def test_a_closed_pipe_exits_0_quietly(config: Path, run_cli: RunCli, args: tuple[str, ...]) -> None:
+    run_json(run_cli, "sync", "--config", str(config))
+    code, _, err = _piped(config, *args, close_reader=True)
+    assert "Traceback" not in err and "Exception ignored" not in err and "error" not in err, err
+    assert code == 0
+
+
+def test_piping_to_head_exits_0_quietly(config: Path, run_cli: RunCli) -> None:
+    run_json(run_cli, "sync", "--config", str(config))
+    code, out, err = _piped(config, "metrics", "--months", "600", close_reader=False)
+    assert "Metrics at" in out and len(out.splitlines()) == 1
+    assert "Traceback" not in err and "Exception ignored" not in err and "error" not in err, err
+    assert code == 0
