@@ -353,9 +353,20 @@ def review(ctx: click.Context, config_path: str | None, connection: str | None, 
         table.add_column(col, overflow="fold")
     for i in items:
         table.add_row(i.reason, f"{i.kind} {i.external_id or ''}".strip(), i.location or "",
-                      i.field or "", i.message)
+                      i.field or "", _review_message(i))
     _console().print(table)
     return 0
+
+
+def _review_message(item: Any) -> str:
+    """The message without the record and field it starts with: the table has columns
+    for those (``--json`` keeps the message whole)."""
+    message: str = item.message
+    for ext_id in {item.external_id, item.external_id or "?"}:
+        message = message.removeprefix(f"{item.kind} {ext_id!r}: ")
+    if item.field:
+        message = message.removeprefix(f"field {item.field!r}: ")
+    return message
 
 
 @cli.command()

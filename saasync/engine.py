@@ -217,8 +217,9 @@ class Engine:
             if isinstance(item, Quarantined):
                 key = item.key
                 report.set(item.kind, key.split(":", 1)[1], "quarantined", item.reason.value, item.message)
-                self._queue(item.kind, item.external_id, None, item.reason.value, item.message,
-                            field=item.field, location=item.location, raw=item.raw, key=key)
+                self._queue(item.kind, item.external_id, _customer_of(item), item.reason.value,
+                            item.message, field=item.field, location=item.location, raw=item.raw,
+                            key=key)
                 continue
             chunk.append(item)
             stamp = record_timestamp(item)
@@ -620,3 +621,11 @@ def _iso(value: datetime | None) -> str | None:
 
 
 __all__ = ["Action", "Engine", "content_hash"]
+
+
+def _customer_of(item: Quarantined) -> str | None:
+    """The customer a quarantined record belongs to, when its source row says."""
+    if item.kind == "customer":
+        return item.external_id
+    value = (item.raw or {}).get("customer_external_id")
+    return str(value) if value not in (None, "") else None

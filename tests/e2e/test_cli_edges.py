@@ -114,3 +114,24 @@ def test_piping_to_head_exits_0_quietly(config: Path, run_cli: RunCli) -> None:
     assert "Metrics at" in out and len(out.splitlines()) == 1
     assert "Traceback" not in err and "Exception ignored" not in err and "error" not in err, err
     assert code == 0
+
+
+def test_review_table_does_not_repeat_record_and_field_in_the_message(config: Path, run_cli: RunCli) -> None:
+    run_json(run_cli, "sync", "--config", str(config))
+    code, out, _ = run_cli("review", "--config", str(config))
+    assert code == 0
+    row = next(line for line in out.splitlines() if "inv_bad_date_1" in line)
+    assert "issued_at" in row and "not a date or datetime" in row  # the field, then the message
+    assert "'inv_bad_date_1'" not in out and "field 'issued_at'" not in out
+    assert "field 'status'" not in out and "unknown invoice status" in out
+
+
+def test_review_json_names_the_customer_of_each_record(config: Path, run_cli: RunCli) -> None:
+    run_json(run_cli, "sync", "--config", str(config))
+    items = run_json(run_cli, "review", "--config", str(config))
+    assert items and all(i["customer_external_id"] for i in items)
+    by_id = {i["external_id"]: i for i in items}
+    assert by_id["inv_bad_date_1"]["customer_external_id"] == "cus_bad_date"
+    assert all(i["customer_external_id"] == i["raw"]["customer_external_id"] for i in items)
+    # the message stays whole in JSON
+    assert by_id["inv_bad_date_1"]["message"].startswith("invoice 'inv_bad_date_1': field 'issued_at'")
