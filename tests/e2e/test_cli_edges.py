@@ -135,3 +135,22 @@ def test_review_json_names_the_customer_of_each_record(config: Path, run_cli: Ru
     assert all(i["customer_external_id"] == i["raw"]["customer_external_id"] for i in items)
     # the message stays whole in JSON
     assert by_id["inv_bad_date_1"]["message"].startswith("invoice 'inv_bad_date_1': field 'issued_at'")
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_run_json_has_one_shape_for_skipped_and_quarantined(config: Path, run_cli: RunCli,
+                                                            dry_run: bool) -> None:
+    args = ("backfill", "--config", str(config), "--since", "2020-01-01")
+    report = run_json(run_cli, *args, *(("--dry-run",) if dry_run else ()))
+    counts = report["counts"]
+    # counts: {reason: n}; the records themselves: *_records lists; nothing else by those names
+    assert "skipped" not in report and "quarantined" not in report
+    for outcome in ("skipped", "quarantined"):
+        assert isinstance(counts[outcome], dict) and counts[outcome]
+        records = report[f"{outcome}_records"]
+        assert isinstance(records, list) and len(records) == sum(counts[outcome].values())
+        by_reason: dict[str, int] = {}
+        for record in records:
+            assert set(record) >= {"kind", "external_id", "reason"}
+            by_reason[record["reason"]] = by_reason.get(record["reason"], 0) + 1
+        assert by_reason == counts[outcome]

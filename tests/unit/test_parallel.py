@@ -73,7 +73,7 @@ def test_merge_keeps_lists_under_the_cap_and_every_quarantine() -> None:
     big.merge(other)
     listed = big.as_dict()
     assert listed["counts"]["read"] == DETAIL_CAP + 2
-    assert [q["external_id"] for q in listed["quarantined"]] == ["q"]
+    assert [q["external_id"] for q in listed["quarantined_records"]] == ["q"]
     assert listed["truncated"]["records_listed"] == DETAIL_CAP + 1
 
 
