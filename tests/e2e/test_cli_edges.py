@@ -154,3 +154,26 @@ def test_run_json_has_one_shape_for_skipped_and_quarantined(config: Path, run_cl
             assert set(record) >= {"kind", "external_id", "reason"}
             by_reason[record["reason"]] = by_reason.get(record["reason"], 0) + 1
         assert by_reason == counts[outcome]
+
+
+def test_a_sync_during_a_backfill_exits_4_even_when_the_source_is_unchanged(
+        config: Path, run_cli: RunCli) -> None:
+    from saasync.state import StateStore
+
+    run_json(run_cli, "sync", "--config", str(config))
+    state_path = config.parent / "state" / "state.db"
+    holder = subprocess.Popen(  # another process, in the middle of a backfill: holds the lock
+        [sys.executable, "-c", "import sys; from saasync.state import StateStore\n"
+         f"with StateStore({str(state_path)!r}) as s, s.lock('sample'):\n"
+         "    print('locked', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with StateStore(state_path, read_only=True) as state:
+            runs_before = len(state.runs("sample", 100))
+        code, out, err = run_cli("sync", "--config", str(config), "--json")
+        with StateStore(state_path, read_only=True) as state:
+            assert len(state.runs("sample", 100)) == runs_before  # no run recorded
+    finally:
+        holder.communicate("", timeout=30)
+    assert code == 4 and "already being synced" in err and out == ""
