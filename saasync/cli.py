@@ -490,10 +490,10 @@ def schedule(config_path: str | None, connection: str | None, max_runs: int | No
     def run(name: str, conn: ConnectionSettings, should_stop: Callable[[], bool]) -> RunReport:
         return run_connection(settings, name, conn, mode="sync", dry_run=False, should_stop=should_stop)
 
-    scheduler = Scheduler(settings, run, stop)
-    for name, when in sorted(scheduler.plan().items()):
-        click.echo(f"{name}: next run at {when.isoformat()}", err=True)
-    scheduler.loop(max_runs=max_runs)
+    def announce(name: str, when: datetime) -> None:
+        click.echo(f"{name}: next run at {when.isoformat(timespec='seconds')}", err=True)
+
+    Scheduler(settings, run, stop, announce=announce).loop(max_runs=max_runs)
     return 0
 
 
