@@ -30,6 +30,9 @@ def render_report(report: RunReport, console: Console, *, max_rows: int = 25) ->
     console.print(f"[bold]{title}[/bold] - connection [cyan]{report.connection}[/cyan], "
                   f"mode {report.mode}, window {report.window.get('since') or 'start'} -> "
                   f"{report.window.get('until') or 'now'}")
+    if report.source_unchanged:
+        console.print("Source unchanged since the last sync: nothing was read "
+                      "(customers waiting for a re-evaluation are still processed)")
 
     verb = "would be" if report.dry_run else ""
     changes = Table(title=f"Destination changes{' (' + verb + ')' if verb else ''}", show_edge=False)

@@ -209,7 +209,8 @@ class Engine:
         max_seen: datetime | None = None
         chunk: list[SourceRecord] = []
         dirty: set[str] = set()
-        if report.source_unchanged:
+        if report.source_unchanged and (self.partition is None or self.partition[0] == 0):
+            # said once per run: the other partitions of a parallel dry run see the same
             log.info("source unchanged since the last sync: nothing to read",
                      connection=self.connection)
         items = () if report.source_unchanged else self.connector.read(window)

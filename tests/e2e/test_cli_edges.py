@@ -177,3 +177,22 @@ def test_a_sync_during_a_backfill_exits_4_even_when_the_source_is_unchanged(
     finally:
         holder.communicate("", timeout=30)
     assert code == 4 and "already being synced" in err and out == ""
+
+
+def test_an_unchanged_source_shows_in_the_report(config: Path, run_cli: RunCli) -> None:
+    run_json(run_cli, "sync", "--config", str(config))
+    for dry_run in ((), ("--dry-run", "--workers", "1")):
+        code, out, _ = run_cli("sync", "--config", str(config), *dry_run)
+        assert code == 0 and "Source unchanged since the last sync: nothing was read" in out
+
+
+def test_a_parallel_dry_run_says_source_unchanged_once(config: Path, run_cli: RunCli) -> None:
+    run_json(run_cli, "sync", "--config", str(config))
+    proc = subprocess.run([sys.executable, "-m", "saasync", "--log-json", "sync", "--config",
+                           str(config), "--dry-run", "--workers", "2"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line)["event"] for line in proc.stderr.splitlines() if line.startswith("{")]
+    assert events.count("partition finished") == 2  # both workers ran and logged
+    assert sum("source unchanged" in e for e in events) == 1
+    assert "Source unchanged since the last sync" in proc.stdout
