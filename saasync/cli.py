@@ -32,7 +32,7 @@ from saasync.connector import ConnectorContext, ItemMapping, load_connector_clas
 from saasync.console import StdoutClosed, closed_stdout, stdout_console
 from saasync.destinations.base import Destination
 from saasync.diff import render_report, report_json
-from saasync.engine import Engine
+from saasync.engine import Engine, ProgressFn
 from saasync.errors import AuthError, ConfigError, LockedError, SaasyncError
 from saasync.logs import configure_logging
 from saasync.report import RunReport
@@ -114,16 +114,23 @@ def make_destination(settings: Settings, conn: ConnectionSettings) -> Destinatio
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+def _progress(enabled: bool, console: Console | None = None) -> Iterator[ProgressFn | None]:
+    """The bar of a run on a terminal: its stage (reading, building, pushing, settling) and
+    what is done of what is known. While it shows, log lines print above it (rich redirects
+    stderr, which the log stream follows: see ``saasync.logs``)."""
     if not enabled:
         yield None
         return
-    with Progress(TextColumn("building"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=True) as bar:
-        task = bar.add_task("customers", total=None)
+    with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        shown: list[str] = []
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(stage: str, done: int, total: int | None) -> None:
+            new_stage = shown[-1:] != [stage]  # a new stage shows at once, counts as they come
+            if new_stage:
+                shown.append(stage)
+            bar.update(task, description=stage, completed=done, total=total, refresh=new_stage)
 
         yield update
 

@@ -46,7 +46,9 @@ READ_CHUNK = 2000  # records staged into the mirror at a time
 FINGERPRINT = "fingerprint"  # the cursor stream holding the source's fingerprint
 
 
-ProgressFn = Callable[[int, int], None]
+# (stage, done, total): stage is reading | building (a dry run) | pushing | settling (a
+# bulk import); total is None while unknown (records still being read)
+ProgressFn = Callable[[str, int, int | None], None]
 
 
 class Engine:
@@ -214,7 +216,11 @@ class Engine:
             log.info("source unchanged since the last sync: nothing to read",
                      connection=self.connection)
         items = () if report.source_unchanged else self.connector.read(window)
+        seen = 0
         for item in items:
+            seen += 1
+            if self.progress is not None and seen % READ_CHUNK == 0:
+                self.progress("reading", seen, None)
             if isinstance(item, Quarantined):
                 key = item.key
                 report.set(item.kind, key.split(":", 1)[1], "quarantined", item.reason.value, item.message)
@@ -230,6 +236,8 @@ class Engine:
                 dirty.update(mirror.stage(chunk, read))
                 chunk = []
         dirty.update(mirror.stage(chunk, read))
+        if self.progress is not None:
+            self.progress("reading", seen, seen)
         if not self.dry_run:
             self.state.mark_dirty(self.connection, dirty)
             self.state.flush()
@@ -269,6 +277,9 @@ class Engine:
         report.seal()
 
         done = 0
+        stage = "building" if self.dry_run else "pushing"  # a real run pushes as it builds
+        if self.progress is not None:
+            self.progress(stage, done, len(touched))
         for customer_id in sorted(touched):
             if self.should_stop():
                 report.status = "stopped"  # the customer in hand is finished; commit and leave
@@ -291,7 +302,7 @@ class Engine:
                 self.state.flush(every=0.25)
             done += 1
             if self.progress is not None:
-                self.progress(done, len(touched))
+                self.progress(stage, done, len(touched))
         if self.bulk is not None and not self.dry_run:
             self._flush_bulk(report)
         self._note_review(read, report)
@@ -317,6 +328,9 @@ class Engine:
     def _flush_bulk(self, report: RunReport) -> None:
         """Send what is buffered; record what the destination accepted, refuse the rest."""
         assert self.bulk is not None
+        waiting = len(self._pending)
+        if self.progress is not None:
+            self.progress("settling", 0, waiting)
         for result in self.bulk.flush():
             cust = result.customer_external_id if result.kind == "subscription" else None
             entry = self._pending.pop((result.kind, cust, result.external_id), None)
@@ -326,6 +340,8 @@ class Engine:
         for entry in list(self._pending.values()):  # no word on it from a completed import: it went in
             self._settle(entry, report, None, False)
         self._pending.clear()
+        if self.progress is not None:
+            self.progress("settling", waiting, waiting)
         for customer_id in self._awaiting_clean - self._failed_customers:
             self.state.mark_clean(self.connection, customer_id)
         self._awaiting_clean.clear()

@@ -9,9 +9,24 @@ from typing import Any, TextIO
 import structlog
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of each write: while a progress bar shows,
+    rich puts its own stream there, so log lines print above the bar, not through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(*, json_logs: bool | None = None, verbose: bool = False,
                       stream: TextIO | None = None) -> None:
-    stream = stream or sys.stderr
+    """Log to ``stream``; by default to stderr, as it is when each line is written."""
+    stream = stream or _Stderr()  # type: ignore[assignment]
     if json_logs is None:
         json_logs = not stream.isatty()
     processors: list[Any] = [
