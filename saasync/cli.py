@@ -29,7 +29,7 @@ from rich.table import Table
 
 from saasync import __version__
 from saasync.connector import ConnectorContext, ItemMapping, load_connector_class
-from saasync.console import StdoutClosed, closed_stdout, stdout_console
+from saasync.console import StdoutClosed, closed_stdout, human_time, stdout_console
 from saasync.destinations.base import Destination
 from saasync.diff import render_report, report_json
 from saasync.engine import Engine, ProgressFn
@@ -329,7 +329,7 @@ def runs(config_path: str | None, connection: str | None, limit: int, as_json: b
         table.add_column(col)
     for r in rows:
         c = (r.report or {}).get("counts", {})
-        table.add_row(str(r.id), r.connection, r.mode, r.started_at[:19], r.status,
+        table.add_row(str(r.id), r.connection, r.mode, human_time(r.started_at), r.status,
                       str(c.get("read", "")), str(c.get("pushed", "")), str(c.get("unchanged", "")),
                       str(sum(c.get("skipped", {}).values())), str(sum(c.get("quarantined", {}).values())))
     _console().print(table)
@@ -498,7 +498,7 @@ def schedule(config_path: str | None, connection: str | None, max_runs: int | No
         return run_connection(settings, name, conn, mode="sync", dry_run=False, should_stop=should_stop)
 
     def announce(name: str, when: datetime) -> None:
-        click.echo(f"{name}: next run at {when.isoformat(timespec='seconds')}", err=True)
+        click.echo(f"{name}: next run at {human_time(when)}", err=True)
 
     Scheduler(settings, run, stop, announce=announce).loop(max_runs=max_runs)
     return 0
@@ -526,8 +526,8 @@ def status(config_path: str | None, connection: str | None, check: bool, as_json
             table.add_column(col, overflow="fold")
         for r in rows:
             lag = f"{r.lag_seconds / 60:.0f} min" if r.lag_seconds is not None else "never"
-            table.add_row(r.connection, r.last_success or "never", lag,
-                          f"{r.last_error or ''} {r.last_error_message or ''}".strip(),
+            table.add_row(r.connection, human_time(r.last_success, "never"), lag,
+                          f"{human_time(r.last_error)} {r.last_error_message or ''}".strip(),
                           "LATE" if r.late else "ok")
         _console().print(table)
     return int(ExitStatus.ISSUES_FOUND) if check and any(r.late for r in rows) else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 
 from rich.console import Console
 
@@ -44,3 +45,18 @@ def closed_stdout() -> None:
         os.dup2(devnull, fd)
     finally:
         os.close(devnull)
+
+
+def human_time(value: str | datetime | None, default: str = "") -> str:
+    """A time as a person reads it: ``2026-11-21 10:15:03 UTC`` (no microseconds, no
+    offset). Machine output (``--json``) keeps full ISO 8601."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)  # 3.11+: a trailing Z too
+        except ValueError:
+            return value
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC"

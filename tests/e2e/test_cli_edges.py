@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,21 @@ def test_a_parallel_dry_run_says_source_unchanged_once(config: Path, run_cli: Ru
     assert events.count("partition finished") == 2  # both workers ran and logged
     assert sum("source unchanged" in e for e in events) == 1
     assert "Source unchanged since the last sync" in proc.stdout
+
+
+FRACTION = re.compile(r"\d{2}:\d{2}:\d{2}\.\d")
+
+
+def test_times_a_person_reads_have_no_microseconds(config: Path, run_cli: RunCli) -> None:
+    run_json(run_cli, "sync", "--config", str(config))
+    outputs = {
+        "sync": run_cli("sync", "--config", str(config)).out,  # window: since the cursor
+        "status": run_cli("status", "--config", str(config)).out,
+        "runs": run_cli("runs", "--config", str(config)).out,
+        "explain": run_cli("explain", "cus_bad_date", "--config", str(config)).out,
+    }
+    for name, out in outputs.items():
+        assert out and not FRACTION.search(out), (name, out)
+        assert "+00:00" not in out, (name, out)
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", outputs["status"])
+    assert re.search(r"window \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC -> now", outputs["sync"])
