@@ -52,11 +52,13 @@ def human_time(value: str | datetime | None, default: str = "") -> str:
     offset). Machine output (``--json``) keeps full ISO 8601."""
     if value is None or value == "":
         return default
-    if isinstance(value, str):
+    if isinstance(value, datetime):
+        when = value
+    else:
         try:
-            value = datetime.fromisoformat(value)  # 3.11+: a trailing Z too
+            when = datetime.fromisoformat(value)  # 3.11+: a trailing Z too
         except ValueError:
             return value
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC"
