@@ -87,7 +87,7 @@ def _piped(config: Path, *args: str, close_reader: bool) -> tuple[int, str, str]
         os.close(read_end)
         try:
             proc = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, text=True,
-                                  timeout=60)
+                                  timeout=60, check=False)
         finally:
             os.close(write_end)
         return proc.returncode, "", proc.stderr
@@ -164,9 +164,9 @@ def test_a_sync_during_a_backfill_exits_4_even_when_the_source_is_unchanged(
     run_json(run_cli, "sync", "--config", str(config))
     state_path = config.parent / "state" / "state.db"
     holder = subprocess.Popen(  # another process, in the middle of a backfill: holds the lock
-        [sys.executable, "-c", "import sys; from saasync.state import StateStore\n"
-         f"with StateStore({str(state_path)!r}) as s, s.lock('sample'):\n"
-         "    print('locked', flush=True); sys.stdin.read()"],
+        [sys.executable, "-c", ("import sys; from saasync.state import StateStore\n"
+                                f"with StateStore({str(state_path)!r}) as s, s.lock('sample'):\n"
+                                "    print('locked', flush=True); sys.stdin.read()")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
@@ -191,7 +191,7 @@ def test_a_parallel_dry_run_says_source_unchanged_once(config: Path, run_cli: Ru
     run_json(run_cli, "sync", "--config", str(config))
     proc = subprocess.run([sys.executable, "-m", "saasync", "--log-json", "sync", "--config",
                            str(config), "--dry-run", "--workers", "2"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line)["event"] for line in proc.stderr.splitlines() if line.startswith("{")]
     assert events.count("partition finished") == 2  # both workers ran and logged
