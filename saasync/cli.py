@@ -33,9 +33,10 @@ from rich.table import Table
 
 from saasync import __version__
 from saasync.connector import ConnectorContext, ItemMapping, load_connector_class
+from saasync.console import StdoutClosed, closed_stdout, human_time, stdout_console
 from saasync.destinations.base import Destination
 from saasync.diff import render_report, report_json
-from saasync.engine import Engine
+from saasync.engine import Engine, ProgressFn
 from saasync.errors import (
     AuthError,
     ConfigError,
@@ -66,7 +67,7 @@ class ExitStatus(IntEnum):
 
 
 def _console() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    return stdout_console()
 
 
 def _now() -> datetime:
@@ -126,16 +127,23 @@ def make_destination(settings: Settings, conn: ConnectionSettings) -> Destinatio
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+def _progress(enabled: bool, console: Console | None = None) -> Iterator[ProgressFn | None]:
+    """The bar of a run on a terminal: its stage (reading, building, pushing, settling) and
+    what is done of what is known. While it shows, log lines print above it (rich redirects
+    stderr, which the log stream follows: see ``saasync.logs``)."""
     if not enabled:
         yield None
         return
-    with Progress(TextColumn("building"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=True) as bar:
-        task = bar.add_task("customers", total=None)
+    with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        shown: list[str] = []
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(stage: str, done: int, total: int | None) -> None:
+            new_stage = shown[-1:] != [stage]  # a new stage shows at once, counts as they come
+            if new_stage:
+                shown.append(stage)
+            bar.update(task, description=stage, completed=done, total=total, refresh=new_stage)
 
         yield update
 
@@ -246,6 +254,12 @@ class LazyGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # click would exit 1 on it: see saasync.console
+            raise StdoutClosed from None
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="saasync")
@@ -333,7 +347,7 @@ def runs(config_path: str | None, connection: str | None, limit: int, as_json: b
         table.add_column(col)
     for r in rows:
         c = (r.report or {}).get("counts", {})
-        table.add_row(str(r.id), r.connection, r.mode, r.started_at[:19], r.status,
+        table.add_row(str(r.id), r.connection, r.mode, human_time(r.started_at), r.status,
                       str(c.get("read", "")), str(c.get("pushed", "")), str(c.get("unchanged", "")),
                       str(sum(c.get("skipped", {}).values())), str(sum(c.get("quarantined", {}).values())))
     _console().print(table)
@@ -364,9 +378,20 @@ def review(ctx: click.Context, config_path: str | None, connection: str | None, 
         table.add_column(col, overflow="fold")
     for i in items:
         table.add_row(i.reason, f"{i.kind} {i.external_id or ''}".strip(), i.location or "",
-                      i.field or "", i.message)
+                      i.field or "", _review_message(i))
     _console().print(table)
     return 0
+
+
+def _review_message(item: Any) -> str:
+    """The message without the record and field it starts with: the table has columns
+    for those (``--json`` keeps the message whole)."""
+    message: str = item.message
+    for ext_id in {item.external_id, item.external_id or "?"}:
+        message = message.removeprefix(f"{item.kind} {ext_id!r}: ")
+    if item.field:
+        message = message.removeprefix(f"field {item.field!r}: ")
+    return message
 
 
 @cli.command()
@@ -375,7 +400,8 @@ def review(ctx: click.Context, config_path: str | None, connection: str | None, 
 @click.option("--at", "at_text",
               help="Evaluate at this date: YYYY-MM-DD or an ISO 8601 time, UTC unless it has "
                    "an offset (default: now).")
-@click.option("--months", default=12, show_default=True, help="Month-by-month history length.")
+@click.option("--months", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Month-by-month history length (at least 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--currency", "total_currency", help="Also show MRR/ARR totals converted into "
               "this currency (per-currency figures stay as they are).")
@@ -422,7 +448,7 @@ def metrics(config_path: str | None, connection: str | None, at_text: str | None
     with LocalStore(path) as store:
         store.select_data_source(conn.destination.data_source)
         current = compute_metrics(store, at, grace)
-        first = at.date().replace(day=1) - relativedelta(months=max(months, 1) - 1)
+        first = at.date().replace(day=1) - relativedelta(months=months - 1)
         series = monthly_series(store, first, at.date(), grace)
     try:
         if as_json:
@@ -469,38 +495,47 @@ def review_map(config_path: str | None, connection: str | None, item: str, plan_
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True,
-              help="TOML config; connections with a `schedule` (cron) are run.")
+@config_option
+@click.option("--connection", "connection",
+              help="Run only this connection (default: every connection with a `schedule`).")
 @click.option("--max-runs", type=int, default=None, help="Stop after this many runs (testing).")
-def schedule(config_path: str, max_runs: int | None) -> int:
+def schedule(config_path: str | None, connection: str | None, max_runs: int | None) -> int:
     """Run connections on their cron schedules until SIGTERM/SIGINT (then exit 0 cleanly)."""
     from saasync.scheduler import Scheduler, StopFlag
 
     settings = load_settings(config_path)
+    if connection is not None:
+        name, conn = settings.connection(connection)
+        if not conn.schedule:
+            raise ConfigError(f"connection {name!r} has no `schedule` (a cron expression) to run on")
+        settings = settings.model_copy(update={"connections": {name: conn}})
     stop = StopFlag()
     stop.install()
 
     def run(name: str, conn: ConnectionSettings, should_stop: Callable[[], bool]) -> RunReport:
         return run_connection(settings, name, conn, mode="sync", dry_run=False, should_stop=should_stop)
 
-    scheduler = Scheduler(settings, run, stop)
-    for name, when in sorted(scheduler.plan().items()):
-        click.echo(f"{name}: next run at {when.isoformat()}", err=True)
-    scheduler.loop(max_runs=max_runs)
+    def announce(name: str, when: datetime) -> None:
+        click.echo(f"{name}: next run at {human_time(when)}", err=True)
+
+    Scheduler(settings, run, stop, announce=announce).loop(max_runs=max_runs)
     return 0
 
 
 @cli.command()
 @config_option
+@click.option("--connection", "connection", help="Show only this connection (default: all).")
 @click.option("--check", is_flag=True, help="Exit 6 when a connection has not succeeded within its expected interval.")
 @click.option("--json", "as_json", is_flag=True, help="Print the connections' status as JSON.")
-def status(config_path: str | None, check: bool, as_json: bool) -> int:
+def status(config_path: str | None, connection: str | None, check: bool, as_json: bool) -> int:
     """Last success, last error and lag per connection (for monitoring)."""
     from saasync.scheduler import connection_status
 
     settings = load_settings(config_path)
+    chosen = ([settings.connection(connection)] if connection is not None
+              else sorted(settings.connections.items()))
     with StateStore(settings.resolve(settings.state), read_only=True) as state:
-        rows = [connection_status(state, name, conn, _now()) for name, conn in sorted(settings.connections.items())]
+        rows = [connection_status(state, name, conn, _now()) for name, conn in chosen]
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
@@ -509,8 +544,8 @@ def status(config_path: str | None, check: bool, as_json: bool) -> int:
             table.add_column(col, overflow="fold")
         for r in rows:
             lag = f"{r.lag_seconds / 60:.0f} min" if r.lag_seconds is not None else "never"
-            table.add_row(r.connection, r.last_success or "never", lag,
-                          f"{r.last_error or ''} {r.last_error_message or ''}".strip(),
+            table.add_row(r.connection, human_time(r.last_success, "never"), lag,
+                          f"{human_time(r.last_error)} {r.last_error_message or ''}".strip(),
                           "LATE" if r.late else "ok")
         _console().print(table)
     return int(ExitStatus.ISSUES_FOUND) if check and any(r.late for r in rows) else 0
@@ -518,9 +553,19 @@ def status(config_path: str | None, check: bool, as_json: bool) -> int:
 
 @cli.command()
 @config_option
-@click.argument("connection")
-def unlock(config_path: str | None, connection: str) -> int:
-    """Remove a lock left by a run that was killed (check no run is going on first)."""
+@click.option("--connection", "connection_option",
+              help="The connection whose lock to remove (or give NAME).")
+@click.argument("name", required=False)
+def unlock(config_path: str | None, connection_option: str | None, name: str | None) -> int:
+    """Remove a lock left by a run that was killed (check no run is going on first).
+
+    The connection is `--connection NAME` or just NAME."""
+    if connection_option is not None and name is not None and connection_option != name:
+        raise click.UsageError(f"give the connection once: --connection {connection_option!r} "
+                               f"or NAME {name!r}")
+    connection = connection_option or name
+    if connection is None:
+        raise click.UsageError("which connection? give --connection NAME (or NAME)")
     settings = load_settings(config_path)
     with StateStore(settings.resolve(settings.state)) as state:
         removed = state.force_unlock(connection)
@@ -599,7 +644,19 @@ def connectors_command(as_json: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: runs the CLI and turns known errors into exit statuses and clear messages."""
+    """Entry point: runs the CLI and turns known errors into exit statuses and clear messages.
+
+    A reader that stops early (``saasync review | head -1``) is not an error: exit 0, quietly."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()
+    except (BrokenPipeError, StdoutClosed):
+        closed_stdout()
+        return int(ExitStatus.OK)
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
     forget_opened()
     _VERBOSE[0] = False
     try:
@@ -637,6 +694,8 @@ def main(argv: list[str] | None = None) -> int:
     except SaasyncError as exc:
         click.echo(f"error: {exc}", err=True)
         return int(ExitStatus.ERROR)
+    except StdoutClosed:
+        raise  # stdout's reader went away: see main
     except Exception as exc:  # the CLI edge: a message and an exit status, not a traceback
         if _VERBOSE[0]:  # the details the hint promises: the traceback, with its causes
             click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from saasync.console import human_time
 from saasync.reasons import DESCRIPTIONS, Reason
 from saasync.report import RunReport
 
@@ -28,8 +29,11 @@ def render_report(report: RunReport, console: Console, *, max_rows: int = 25) ->
     counts = report.counts()
     title = "Dry run: nothing was written" if report.dry_run else f"Run {report.status}"
     console.print(f"[bold]{title}[/bold] - connection [cyan]{report.connection}[/cyan], "
-                  f"mode {report.mode}, window {report.window.get('since') or 'start'} -> "
-                  f"{report.window.get('until') or 'now'}")
+                  f"mode {report.mode}, window {human_time(report.window.get('since'), 'start')} -> "
+                  f"{human_time(report.window.get('until'), 'now')}")
+    if report.source_unchanged:
+        console.print("Source unchanged since the last sync: nothing was read "
+                      "(customers waiting for a re-evaluation are still processed)")
 
     verb = "would be" if report.dry_run else ""
     changes = Table(title=f"Destination changes{' (' + verb + ')' if verb else ''}", show_edge=False)

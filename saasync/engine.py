@@ -47,7 +47,9 @@ READ_CHUNK = 2000  # records staged into the mirror at a time
 FINGERPRINT = "fingerprint"  # the cursor stream holding the source's fingerprint
 
 
-ProgressFn = Callable[[int, int], None]
+# (stage, done, total): stage is reading | building (a dry run) | pushing | settling (a
+# bulk import); total is None while unknown (records still being read)
+ProgressFn = Callable[[str, int, int | None], None]
 
 
 class Engine:
@@ -218,7 +220,8 @@ class Engine:
         max_seen: datetime | None = None
         chunk: list[SourceRecord] = []
         dirty: set[str] = set()
-        if report.source_unchanged:
+        if report.source_unchanged and (self.partition is None or self.partition[0] == 0):
+            # said once per run: the other partitions of a parallel dry run see the same
             log.info("source unchanged since the last sync: nothing to read",
                      connection=self.connection)
         items = () if report.source_unchanged else self.connector.read(window)
@@ -226,8 +229,12 @@ class Engine:
         # only once the connector has read to the end. A connector that raises half way (an
         # export rewritten while it was read) leaves the state as it was before the run.
         held: list[Quarantined] = []
+        seen = 0
         try:
             for item in items:
+                seen += 1
+                if self.progress is not None and seen % READ_CHUNK == 0:
+                    self.progress("reading", seen, None)
                 if isinstance(item, Quarantined):
                     key = item.key
                     report.set(item.kind, key.split(":", 1)[1], "quarantined", item.reason.value,
@@ -248,8 +255,11 @@ class Engine:
                 self.state.rollback()
             raise
         for item in held:
-            self._queue(item.kind, item.external_id, None, item.reason.value, item.message,
-                        field=item.field, location=item.location, raw=item.raw, key=item.key)
+            self._queue(item.kind, item.external_id, _customer_of(item), item.reason.value,
+                        item.message, field=item.field, location=item.location, raw=item.raw,
+                        key=item.key)
+        if self.progress is not None:
+            self.progress("reading", seen, seen)
         if not self.dry_run:
             self.state.mark_dirty(self.connection, dirty)
             self.state.flush()
@@ -294,6 +304,9 @@ class Engine:
         report.seal()
 
         done = 0
+        stage = "building" if self.dry_run else "pushing"  # a real run pushes as it builds
+        if self.progress is not None:
+            self.progress(stage, done, len(touched))
         for customer_id in sorted(touched):
             if self.should_stop():
                 report.status = "stopped"  # the customer in hand is finished; commit and leave
@@ -318,7 +331,7 @@ class Engine:
                 self.state.flush(every=0.25)
             done += 1
             if self.progress is not None:
-                self.progress(done, len(touched))
+                self.progress(stage, done, len(touched))
         if self.bulk is not None and not self.dry_run:
             self._flush_bulk(report)
         self._note_review(read, report)
@@ -345,6 +358,9 @@ class Engine:
     def _flush_bulk(self, report: RunReport) -> None:
         """Send what is buffered; record what the destination accepted, refuse the rest."""
         assert self.bulk is not None
+        waiting = len(self._pending)
+        if self.progress is not None:
+            self.progress("settling", 0, waiting)
         for result in self.bulk.flush():
             cust = result.customer_external_id if result.kind == "subscription" else None
             entry = self._pending.pop((result.kind, cust, result.external_id), None)
@@ -355,6 +371,8 @@ class Engine:
             self._settle(entry, report, None, False)
         self._pending.clear()
         self._pending_markers.clear()
+        if self.progress is not None:
+            self.progress("settling", waiting, waiting)
         for customer_id in self._awaiting_clean - self._failed_customers:
             self.state.mark_clean(self.connection, customer_id)
         self._awaiting_clean.clear()
@@ -695,3 +713,11 @@ def _iso(value: datetime | None) -> str | None:
 
 
 __all__ = ["Action", "Engine", "content_hash"]
+
+
+def _customer_of(item: Quarantined) -> str | None:
+    """The customer a quarantined record belongs to, when its source row says."""
+    if item.kind == "customer":
+        return item.external_id
+    value = (item.raw or {}).get("customer_external_id")
+    return str(value) if value not in (None, "") else None

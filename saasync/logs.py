@@ -9,11 +9,26 @@ from typing import Any, TextIO
 import structlog
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of each write: while a progress bar shows,
+    rich puts its own stream there, so log lines print above the bar, not through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(*, json_logs: bool | None = None, verbose: bool = False,
                       stream: TextIO | None = None) -> None:
-    stream = stream or sys.stderr
+    """Log to ``stream``; by default to stderr, as it is when each line is written."""
+    out: Any = stream if stream is not None else _Stderr()
     if json_logs is None:
-        json_logs = not stream.isatty()
+        json_logs = not out.isatty()
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -28,11 +43,11 @@ def configure_logging(*, json_logs: bool | None = None, verbose: bool = False,
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_logs
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if verbose else logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )

@@ -29,7 +29,8 @@ from saasync.report import RunReport
 
 log = structlog.get_logger("saasync.parallel")
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[str, int, int | None], None]  # (stage, done, total or None)
+STAGES = ("reading", "building", "pushing", "settling")
 PartRun = Callable[[int, int, ProgressFn, Callable[[], bool]], RunReport]
 MAX_AUTO_WORKERS = 4  # beyond this, the shared decoding of every row outweighs the split
 POLL_S = 0.2
@@ -59,7 +60,8 @@ def run_partitioned(count: int, part_run: PartRun, *, progress: ProgressFn | Non
     and return their reports added up. A child that fails fails the run with its error."""
     started = time.monotonic()
     context = multiprocessing.get_context("fork")
-    counters = context.Array("q", 2 * count, lock=False)  # (done, total) per child
+    counters = context.Array("q", 3 * count, lock=False)  # (stage, done, total) per child
+    counters[2::3] = [-1] * count  # no total known yet
     stop = context.Event()
     children: list[Any] = []
     pending: dict[Connection, int] = {}
@@ -78,7 +80,7 @@ def run_partitioned(count: int, part_run: PartRun, *, progress: ProgressFn | Non
             if should_stop():
                 stop.set()
             if progress is not None:
-                progress(sum(counters[0::2]), sum(counters[1::2]))
+                progress(*_overall(counters, count))
             for receive in ready:
                 assert isinstance(receive, Connection)
                 index = pending.pop(receive)
@@ -99,6 +101,17 @@ def run_partitioned(count: int, part_run: PartRun, *, progress: ProgressFn | Non
     return merged
 
 
+def _overall(counters: Any, count: int) -> tuple[str, int, int | None]:
+    """All partitions as one bar: the stage of the one furthest behind, with the counts of
+    the partitions in that stage (a total only when every partition is there and knows it)."""
+    rows = [tuple(counters[3 * i: 3 * i + 3]) for i in range(count)]
+    stage = min(row[0] for row in rows)
+    behind = [row for row in rows if row[0] == stage]
+    done = sum(row[1] for row in behind)
+    known = len(behind) == count and all(row[2] >= 0 for row in behind)
+    return STAGES[stage], done, sum(row[2] for row in behind) if known else None
+
+
 def _result(receive: Connection, index: int, child: Any) -> RunReport:
     try:
         kind, payload = receive.recv()
@@ -114,8 +127,9 @@ def _result(receive: Connection, index: int, child: Any) -> RunReport:
 
 def _child(part_run: PartRun, index: int, count: int, send: Connection, counters: Any,
            stop: Any) -> None:
-    def progress(done: int, total: int) -> None:
-        counters[2 * index], counters[2 * index + 1] = done, total
+    def progress(stage: str, done: int, total: int | None) -> None:
+        counters[3 * index: 3 * index + 3] = [STAGES.index(stage), done,
+                                              -1 if total is None else total]
 
     try:
         send.send(("ok", part_run(index, count, progress, stop.is_set)))

@@ -229,12 +229,13 @@ class RunReport:
         if detail:
             records = self._records()
             out["ops"] = [op.as_dict() for op in self.ops]
-            out["skipped"] = [
+            # the records one by one; their counts by reason are counts.skipped/.quarantined
+            out["skipped_records"] = [
                 {"kind": r.kind, "external_id": r.external_id, "reason": r.reason,
                  **({"message": r.message} if r.message else {})}
                 for r in records if r.outcome == "skipped"
             ]
-            out["quarantined"] = [
+            out["quarantined_records"] = [
                 {"kind": r.kind, "external_id": r.external_id, "reason": r.reason,
                  "message": r.message}
                 for r in records if r.outcome == "quarantined"

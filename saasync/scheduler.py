@@ -12,7 +12,7 @@ import random
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -74,26 +74,42 @@ class StopFlag:
 
 @dataclass
 class Scheduler:
+    """``announce(name, when)`` hears of each connection's next run as it is planned: at the
+    start, and after every run. The jitter is drawn once per run and in whole seconds, so
+    the time announced is the time the run starts."""
+
     settings: Settings
     run: RunFn
     stop: StopFlag
     clock: Callable[[], datetime] = _now
     rng: random.Random = random.Random()
+    announce: Callable[[str, datetime], None] | None = None
+    _due: dict[str, datetime] | None = field(default=None, init=False, repr=False)
+
+    def _next(self, conn: ConnectionSettings, after: datetime) -> datetime:
+        assert conn.schedule is not None
+        jitter = self.rng.randint(0, int(conn.jitter_seconds))
+        return next_fire(conn.schedule, after) + timedelta(seconds=jitter)
 
     def plan(self) -> dict[str, datetime]:
-        now = self.clock()
-        due = {
-            name: next_fire(conn.schedule, now) + timedelta(seconds=self.rng.uniform(0, conn.jitter_seconds))
-            for name, conn in self.settings.connections.items()
-            if conn.schedule
-        }
-        if not due:
-            raise ConfigError("no connection has a `schedule` (a cron expression) to run on")
-        return due
+        """The next run of each connection with a schedule: the times ``loop`` will keep."""
+        if self._due is None:
+            now = self.clock()
+            due = {name: self._next(conn, now)
+                   for name, conn in self.settings.connections.items() if conn.schedule}
+            if not due:
+                raise ConfigError("no connection has a `schedule` (a cron expression) to run on")
+            self._due = due
+            if self.announce is not None:
+                for name, when in sorted(due.items()):
+                    self.announce(name, when)
+        return dict(self._due)
 
     def loop(self, *, max_runs: int | None = None) -> int:
         """Run connections when they are due until stopped; returns the number of runs made."""
-        due = self.plan()
+        self.plan()
+        due = self._due
+        assert due is not None
         runs = 0
         while not self.stop():
             name = min(due, key=due.__getitem__)
@@ -110,12 +126,11 @@ class Scheduler:
             except Exception as exc:  # a scheduler must outlive any one bad run
                 log.exception("run crashed", connection=name, error=str(exc))
             runs += 1
-            assert conn.schedule is not None
-            due[name] = next_fire(conn.schedule, self.clock()) + timedelta(
-                seconds=self.rng.uniform(0, conn.jitter_seconds)
-            )
+            due[name] = self._next(conn, self.clock())
             if max_runs is not None and runs >= max_runs:
                 break
+            if self.announce is not None:
+                self.announce(name, due[name])
         return runs
 
 

@@ -42,8 +42,11 @@ def celery_group() -> None:
 @config_option
 @click.option("--concurrency", type=click.IntRange(min=1), help="Runs at once (default: CPUs).")
 @click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork",
-              show_default=True)
-@click.option("--loglevel", default="INFO", show_default=True)
+              show_default=True,
+              help="How the worker runs tasks: prefork (processes), threads, or solo (one at a "
+                   "time, in the worker's own process).")
+@click.option("--loglevel", default="INFO", show_default=True,
+              help="Celery's log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
 @click.option("--hostname", "-n", help="Worker name (default: celery@HOST).")
 @click.pass_context
 def worker(ctx: click.Context, config_path: str, concurrency: int | None, pool: str, loglevel: str,
@@ -62,7 +65,8 @@ def worker(ctx: click.Context, config_path: str, concurrency: int | None, pool: 
 @config_option
 @click.option("--schedule-file", type=click.Path(dir_okay=False),
               help="Where beat keeps its last-run times (default: beside the state file).")
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True,
+              help="Celery's log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
 @click.pass_context
 def beat(ctx: click.Context, config_path: str, schedule_file: str | None, loglevel: str) -> int:
     """Queue a sync of each connection on its `schedule` (cron). Run exactly one beat."""

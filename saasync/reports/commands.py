@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,7 +25,9 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from saasync.console import stdout_console
 from saasync.errors import ConfigError
+from saasync.models import Customer
 from saasync.money import format_money
 from saasync.reports import audit as audit_report
 from saasync.reports.audit import ISSUES_FOUND, NO_ACCOUNT_STATUS, NOT_ADDITIVE, AuditReport
@@ -46,6 +47,7 @@ from saasync.reports.reconcile import (
     summary_pairs,
 )
 from saasync.reports.reconcile import reconcile as reconcile_report
+from saasync.rules.audit import Finding, audit_account
 from saasync.rules.builder import RuleSettings
 from saasync.settings import ConnectionSettings, Settings, load_settings
 from saasync.state import StateStore
@@ -136,7 +138,7 @@ def _rules(conn: ConnectionSettings) -> RuleSettings:
 
 # -- output ---------------------------------------------------------------------------------
 def _console() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    return stdout_console()
 
 
 def _write_csv(path: str, columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> None:
@@ -324,12 +326,51 @@ def explain(config_path: str | None, connection: str | None, at_text: str | None
         raise click.BadParameter(
             f"{ident!r} is neither a subscription nor a customer of connection {name!r}",
             param_hint="ID")
+    audit = _account_audit(source, story.customer)
     if as_json:
-        _json({"connection": name, **explain_json(story)})
+        _json({"connection": name, **explain_json(story),
+               **({"audit": _audit_json(*audit)} if audit else {})})
     else:
-        for line in explain_lines(story):
+        for line in [*explain_lines(story), *(_audit_lines(*audit) if audit else [])]:
             click.echo(line)
     return 0
+
+
+def _account_audit(source: SourceRead, cid: str) -> tuple[Customer, list[Finding]] | None:
+    """What ``saasync audit`` finds on this one account; None when the source gives it no
+    account status (nothing to audit)."""
+    customer = source.customers.get(cid)
+    if customer is None or customer.account_status is None:
+        return None
+    subs = [s for s in source.subscriptions.values() if s.customer_external_id == cid]
+    return customer, audit_account(customer, subs, source.invoices_of(cid), source.plans)
+
+
+def _audit_account_text(customer: Customer) -> str:
+    enabled = customer.billing_cycle_enabled
+    cycle = ("billing cycle not given" if enabled is None
+             else "billing cycle on" if enabled else "billing cycle off")
+    return f"account {customer.account_status.value if customer.account_status else '?'}, {cycle}"
+
+
+def _audit_lines(customer: Customer, findings: list[Finding]) -> list[str]:
+    out = ["", f"audit: {_audit_account_text(customer)}"
+           + ("" if findings else ": in sync, no audit code")]
+    for f in findings:
+        subs = f" ({', '.join(f.subscriptions)})" if f.subscriptions else ""
+        out.append(f"  {f.code.value}{subs}: {f.info.root_cause}; {f.info.action}; "
+                   f"at stake: {audit_report.money_text(f.money)}")
+    return out
+
+
+def _audit_json(customer: Customer, findings: list[Finding]) -> dict[str, Any]:
+    return {
+        "account_status": customer.account_status.value if customer.account_status else None,
+        "billing_cycle_enabled": customer.billing_cycle_enabled,
+        "codes": [{"code": f.code.value, "subscriptions": list(f.subscriptions),
+                   "root_cause": f.info.root_cause, "action": f.info.action,
+                   "money_at_stake": audit_report.money_text(f.money)} for f in findings],
+    }
 
 
 @click.command()

@@ -63,7 +63,7 @@ def test_csv_duplicate_invoice_id_sends_no_line_of_it_to_the_first_invoice(
     report = sync(run_cli, config)
     assert subscription_owner(tmp_path, "sub_0034") == ["cus_0034"]
     assert all(line[0] != "dup_li1" for line in destination_lines(tmp_path, "inv_0002_1"))
-    held = {q["external_id"] for q in report["quarantined"]
+    held = {q["external_id"] for q in report["quarantined_records"]
             if "duplicate" in q["message"] or "repeated" in q["message"]}
     assert held == {"inv_0002_1", "invoices.csv row 1337"}
     keys = review_keys(tmp_path)
@@ -94,7 +94,7 @@ def test_late_row_with_old_date_is_read_on_next_incremental_run(
     append(sample_dir / "customers.csv", "cus_late,Late Ltd,,,DE,2025-01-01T00:00:00Z,,,")
     report = sync(run_cli, config)
     assert report["window"]["since"] is not None  # an incremental run
-    outcomes = {(s["kind"], s["external_id"]): s["reason"] for s in report["skipped"]}
+    outcomes = {(s["kind"], s["external_id"]): s["reason"] for s in report["skipped_records"]}
     pushed = {(op["kind"], op["external_id"]) for op in report["ops"]}
     assert outcomes.get(("invoice", "inv_late_1")) == "ONE_TIME_ONLY"
     assert ("customer", "cus_late") in pushed
@@ -114,7 +114,7 @@ def test_line_naming_foreign_or_unknown_subscription_is_quarantined_e2e(
            "inv_0002_y,y_li1,subscription,sub_ghost,starter-monthly,2026-11-06,2026-12-06,1,false,"
            "29.00,,,Starter (monthly)")
     report = sync(run_cli, config)
-    reasons = {q["external_id"]: q["reason"] for q in report["quarantined"]}
+    reasons = {q["external_id"]: q["reason"] for q in report["quarantined_records"]}
     assert reasons["inv_0002_x"] == "FOREIGN_SUBSCRIPTION"
     assert reasons["inv_0002_y"] == "UNKNOWN_SUBSCRIPTION"
     assert subscription_owner(tmp_path, "sub_0034") == ["cus_0034"]

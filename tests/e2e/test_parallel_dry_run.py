@@ -29,7 +29,8 @@ def comparable(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "counts": report["counts"], "by_kind": report["by_kind"], "changes": report["changes"],
         "re_evaluated_ops": report["re_evaluated_ops"], "status": report["status"],
-        "ops": rows("ops"), "skipped": rows("skipped"), "quarantined": rows("quarantined"),
+        "ops": rows("ops"), "skipped_records": rows("skipped_records"),
+        "quarantined_records": rows("quarantined_records"),
         "source_unchanged": report.get("source_unchanged", False),
     }
 
@@ -80,13 +81,13 @@ def test_jsonl_dry_run_in_partitions_equals_one_process(tmp_path: Path, jsonl_di
     many = dry_run(run_cli, config, workers)
     assert comparable(many) == comparable(one)
     assert one["counts"]["balanced"] and one["counts"]["read"] > 500
-    quarantined = {(q["external_id"], q["reason"]) for q in many["quarantined"]}
+    quarantined = {(q["external_id"], q["reason"]) for q in many["quarantined_records"]}
     # each problem is reported once, by one partition
-    assert sum(1 for q in many["quarantined"] if "duplicate invoice" in (q["message"] or "")) == 1
+    assert sum(1 for q in many["quarantined_records"] if "duplicate invoice" in (q["message"] or "")) == 1
     assert ("plan_bad", "INVALID_RECORD") in quarantined
     assert ("cus_bad", "INVALID_RECORD") in quarantined
-    assert sum(1 for q in many["quarantined"] if "not valid JSON" in (q["message"] or "")) == 1
-    seen = {op["external_id"] for op in many["ops"]} | {s["external_id"] for s in many["skipped"]}
+    assert sum(1 for q in many["quarantined_records"] if "not valid JSON" in (q["message"] or "")) == 1
+    seen = {op["external_id"] for op in many["ops"]} | {s["external_id"] for s in many["skipped_records"]}
     assert {"inv_nested_ids", "inv_escaped"} <= seen  # rows routed only once decoded
 
 

@@ -38,10 +38,10 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 def _report_reasons(run: dict[str, Any]) -> dict[str, str | None]:
     """Per subscription skipped or quarantined, its reason (the others were pushed)."""
     out: dict[str, str | None] = {}
-    for s in run["skipped"]:
+    for s in run["skipped_records"]:
         if s["kind"] == "subscription":
             out[s["external_id"]] = s["reason"]
-    for q in run["quarantined"]:
+    for q in run["quarantined_records"]:
         if q["kind"] == "subscription":
             out[q["external_id"]] = Reason.QUARANTINED.value
     return out

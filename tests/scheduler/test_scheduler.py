@@ -116,3 +116,26 @@ def test_scheduler_needs_at_least_one_schedule(tmp_path: Path, run_cli: RunCli, 
     config = write_config(tmp_path, SAMPLE)
     code, _, err = run_cli("schedule", "--config", str(config), "--max-runs", "1")
     assert code == 2 and "schedule" in err
+
+
+def test_the_announced_next_run_is_the_run_taken(tmp_path: Path) -> None:
+    """The jitter is drawn once: the time printed at start (and after each run) is the time
+    the run really starts, to the second."""
+    config = write_config(tmp_path, SAMPLE, extra='schedule = "*/10 * * * *"\njitter_seconds = 300')
+    settings = load_settings(config)
+    clock = FakeClock()
+    stop = StopFlag()
+    started: list[Any] = []
+    announced: list[Any] = []
+    stop.wait = lambda seconds: (setattr(clock, "now", clock.now + timedelta(seconds=seconds)), False)[1]  # type: ignore[method-assign]
+    import random
+
+    scheduler = Scheduler(settings, lambda name, conn, should_stop: started.append(clock.now), stop,
+                          clock=clock, rng=random.Random(7),
+                          announce=lambda name, when: announced.append(when))
+    first = scheduler.plan()["sample"]
+    assert first.microsecond == 0  # whole seconds: printed exactly as taken
+    scheduler.loop(max_runs=3)
+    assert started[0] == first
+    assert announced[0] == first and announced[1:3] == started[1:3]
+    assert len(set(announced)) == len(announced)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from saasync.cli import LazyGroup, cli
+from saasync.cli import cli
 from saasync.reasons import Reason
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,15 +43,22 @@ def test_the_readme_links_every_page_of_docs() -> None:
         assert f"(docs/{page.name})" in README
 
 
-def test_every_option_of_the_core_commands_has_help() -> None:
-    """The commands defined in ``saasync.cli`` (the lazily loaded report, server and Celery
-    commands carry their own)."""
-    missing = []
-    for name, command in cli.commands.items():
-        if name in LazyGroup.LAZY:  # loaded by an earlier test: not defined in saasync.cli
-            continue
-        subcommands = command.commands.values() if isinstance(command, click.Group) else []
-        for cmd in (command, *subcommands):
-            missing += [f"{name} {cmd.name} {p.opts}" for p in cmd.params
-                        if isinstance(p, click.Option) and not p.help]
+def _all_commands(command: click.Command, path: str) -> list[tuple[str, click.Command]]:
+    found = [(path, command)]
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)  # the lazily loaded ones too
+            assert sub is not None, f"{path} {name}"
+            found += _all_commands(sub, f"{path} {name}")
+    return found
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    """Every command and subcommand, including serve and celery (loaded lazily)."""
+    commands = _all_commands(cli, "saasync")
+    assert {"saasync serve", "saasync celery worker", "saasync celery beat",
+            "saasync review map"} <= {path for path, _ in commands}
+    missing = [f"{path} {p.opts}" for path, cmd in commands for p in cmd.params
+               if isinstance(p, click.Option) and not p.help]
     assert not missing

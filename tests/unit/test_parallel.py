@@ -73,7 +73,7 @@ def test_merge_keeps_lists_under_the_cap_and_every_quarantine() -> None:
     big.merge(other)
     listed = big.as_dict()
     assert listed["counts"]["read"] == DETAIL_CAP + 2
-    assert [q["external_id"] for q in listed["quarantined"]] == ["q"]
+    assert [q["external_id"] for q in listed["quarantined_records"]] == ["q"]
     assert listed["truncated"]["records_listed"] == DETAIL_CAP + 1
 
 
@@ -85,18 +85,18 @@ def test_merge_takes_the_worst_status() -> None:
 
 
 def _counting(index: int, count: int, progress, should_stop) -> RunReport:  # type: ignore[no-untyped-def]
-    progress(index + 1, count)
+    progress("building", index + 1, count)
     return _report(("customer", f"c{index}", "pushed", None))
 
 
 @needs_fork
 def test_run_partitioned_adds_the_partitions_reports() -> None:
-    seen: list[tuple[int, int]] = []
-    report = run_partitioned(3, _counting, progress=lambda done, total: seen.append((done, total)))
+    seen: list[tuple[str, int, int | None]] = []
+    report = run_partitioned(3, _counting, progress=lambda *args: seen.append(args))
     assert report.counts()["read"] == 3
     assert {r.external_id for r in report._records()} == {"c0", "c1", "c2"}
     assert report.duration_s > 0
-    assert seen[-1] == (1 + 2 + 3, 3 * 3)  # progress adds up every partition's
+    assert seen[-1] == ("building", 1 + 2 + 3, 3 * 3)  # progress adds up every partition's
 
 
 def _fails(index: int, count: int, progress, should_stop) -> RunReport:  # type: ignore[no-untyped-def]

@@ -1,0 +1,64 @@
+"""Where commands print for a person, and what happens when nobody reads any more.
+
+``saasync review | head -1``: once ``head`` has its line it closes the pipe, and the next
+write to stdout raises ``BrokenPipeError``. That is not an error of ours: the command group
+turns it into ``StdoutClosed`` and ``main`` exits 0 without a word (``closed_stdout``). rich's own reaction (exit 1) is replaced by raising
+the ``BrokenPipeError`` so that ``main`` sees it like any other write.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+
+from rich.console import Console
+
+
+class StdoutClosed(Exception):
+    """stdout's reader closed the pipe. Not an OSError, so that click does not turn it
+    into its own exit 1 on the way to ``saasync.cli.main``."""
+
+
+class StdoutConsole(Console):
+    """A rich console on stdout that lets a broken pipe reach ``saasync.cli.main``."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def stdout_console() -> Console:
+    """The console of tables a person reads: fixed width when stdout is not a terminal."""
+    return StdoutConsole(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+
+
+def closed_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush finds nowhere to fail
+    (no "Exception ignored ... BrokenPipeError" at exit)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a captured or replaced stdout
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def human_time(value: str | datetime | None, default: str = "") -> str:
+    """A time as a person reads it: ``2026-11-21 10:15:03 UTC`` (no microseconds, no
+    offset). Machine output (``--json``) keeps full ISO 8601."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, datetime):
+        when = value
+    else:
+        try:
+            when = datetime.fromisoformat(value)  # 3.11+: a trailing Z too
+        except ValueError:
+            return value
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC"
