@@ -85,9 +85,15 @@ def _parse_date(value: str | None, option: str) -> datetime | None:
 
 
 # -- wiring ---------------------------------------------------------------------------------
+# path = "builtin:NAME": the bundled sample NAME, generated into .saasync/NAME/<today>/
+BUILTIN_SAMPLES = {"sample": False, "sample-invoices-only": True}  # name: invoices_only
+
+
 def _connector_options(settings: Settings, conn: ConnectionSettings, clock: Callable[[], datetime]) -> dict[str, Any]:
     options = dict(conn.options)
-    if options.get("path") == "builtin:sample":
+    path = options.get("path")
+    sample = path.removeprefix("builtin:") if isinstance(path, str) else None
+    if sample in BUILTIN_SAMPLES and path != sample:
         from saasync.sample import generate
 
         now = clock()
@@ -95,9 +101,9 @@ def _connector_options(settings: Settings, conn: ConnectionSettings, clock: Call
         end = date(today.year, today.month, 1)
         # the export is "taken" at the start of today, so statuses look as they would live
         as_of = datetime(today.year, today.month, today.day, tzinfo=UTC)
-        target = settings.resolve(".saasync/sample") / today.isoformat()
+        target = settings.resolve(f".saasync/{sample}") / today.isoformat()
         if not (target / "invoices.csv").exists():
-            generate(target, end=end, as_of=as_of)
+            generate(target, end=end, as_of=as_of, invoices_only=BUILTIN_SAMPLES[sample])
         options["path"] = str(target)
     return options
 

@@ -9,6 +9,10 @@ Two parts: the scenario customers, with readable ids, each exercising one rule o
 DOMAIN.md (``sample_data/SCENARIOS.md`` says what analytics must show for each), and a
 seeded random bulk of ordinary customers. Exactly three rows are deliberately bad, so
 a newcomer sees the review queue. Run ``python -m saasync.sample OUT_DIR``.
+
+``generate(..., invoices_only=True)`` (``--invoices-only``) writes a second, small
+export instead: three customers' invoices and no subscription rows, as an accounting
+system exports them, to show automatic churn (``auto_churn_days``).
 """
 
 from __future__ import annotations
@@ -271,7 +275,7 @@ SCENARIO_NAMES = (
     "Emil Nowak", "Fay Gordon", "Gus Meyer", "Hana Ito", "Ivan Kuznetsov", "Jade Wong",
     "Kofi Mensah", "Lara Silva", "Milo Brandt", "Nora Hayes", "Otto Klein", "Pia Lund",
     "Raj Mehta", "Sofia Greco", "Tariq Aziz", "Ugo Bianchi", "Vik Sharma",
-    "Alma Ruiz", "Boris Lenz", "Chloe Petit", "Dev Kapoor",
+    "Alma Ruiz", "Boris Lenz", "Chloe Petit",
 )  # fmt: skip
 
 BAD_STATUS = "awaiting_approval"  # deliberately bad row 1: not in the status mapping table
@@ -469,8 +473,8 @@ class _Scenarios:
 
     def cancellation_history(self) -> None:
         """Cancellations as a history (reactivation keeps the churn), a withdrawn scheduled
-        cancellation, an immediate cancellation, and automatic churn of a subscription
-        known only from its invoices (no subscription row)."""
+        cancellation and an immediate cancellation. (Automatic churn needs an export without
+        subscription rows: see ``build_invoices_only``.)"""
         x, m = self.x, self.x.month
         cid, sid = self.plain("churned_and_back", "growth-monthly", [6, 5], updated=m(2))
         x.paid_months("churned_and_back", cid, sid, "growth-monthly", [2, 1, 0])
@@ -484,8 +488,6 @@ class _Scenarios:
         x.invoice("immediate_cancel", cid, start, "USD", [line])
         x.subscription(sid, cid, "starter-monthly", "canceled", start, cancelled=start,
                        period_end=start)  # fmt: skip
-        cid = self.customer("inferred_churn", m(5, -2))
-        x.paid_months("inferred_churn", cid, "sub_inferred_churn", "starter-monthly", [5, 4, 3])
 
     def billing_shapes(self) -> None:
         self.plain("yearly", "growth-yearly", [8])
@@ -721,6 +723,15 @@ def build(end: date, seed: int = 7, as_of: datetime | None = None) -> Export:
     The export is taken on the 15th of ``end``'s month unless ``as_of`` says when (the
     demo takes it "now", so renewals due up to today exist and nothing looks late).
     """
+    x = _empty_export(end, as_of)
+    _Scenarios(x).add_all()
+    _bulk(x, random.Random(seed))
+    _sort(x)
+    return x
+
+
+def _empty_export(end: date, as_of: datetime | None) -> Export:
+    """An export of ``end``'s month with the plans and no other rows."""
     month0 = datetime(end.year, end.month, 1, tzinfo=UTC)
     x = Export(end, month0, as_of or month0 + timedelta(days=14))
     for plan_id, (name, unit, count, _) in PLANS.items():
@@ -728,11 +739,37 @@ def build(end: date, seed: int = 7, as_of: datetime | None = None) -> Export:
             {"external_id": plan_id, "name": name, "interval_unit": unit,
              "interval_count": count, "updated_at": month0 - relativedelta(months=24)}
         )  # fmt: skip
-    _Scenarios(x).add_all()
-    _bulk(x, random.Random(seed))
+    return x
+
+
+def _sort(x: Export) -> None:
     x.customers.sort(key=lambda r: (r["created_at"], r["external_id"]))
     x.subscriptions.sort(key=lambda r: (r["started_at"], r["external_id"]))
     x.invoices.sort(key=lambda r: (_text("issued_at", r["issued_at"], None), r["external_id"]))
+
+
+# The invoices-only sample: (slug, name, plan, months paid, as months back from the last).
+INVOICES_ONLY = (
+    ("stopped_paying", "Ines Ueda", "starter-monthly", (6, 5, 4)),
+    ("paying_monthly", "Omar Vogel", "growth-monthly", (5, 4, 3, 2, 1, 0)),
+    ("churned_and_back", "Rosa Lopez", "starter-monthly", (7, 6, 2, 1, 0)),
+)
+
+
+def build_invoices_only(end: date, as_of: datetime | None = None) -> Export:
+    """An accounting system's export: customers and paid invoices, no subscription rows.
+
+    Every subscription is inferred from the invoice lines, so nothing in the export ever
+    says one is cancelled; ``auto_churn_days`` does (SCENARIOS.md, "The invoices-only
+    sample"). One customer per case: stopped paying months ago, paying every month,
+    stopped and came back.
+    """
+    x = _empty_export(end, as_of)
+    for slug, name, plan, months in INVOICES_ONLY:
+        cid = f"cus_{slug}"
+        x.customer(cid, name, x.month(max(months), -2))
+        x.paid_months(slug, cid, f"sub_{slug}", plan, months)
+    _sort(x)
     return x
 
 
@@ -755,6 +792,8 @@ def _tables(x: Export) -> dict[str, list[Row]]:
 
 def _write_csv(x: Export, out_dir: Path) -> None:
     for name, rows in _tables(x).items():
+        if not rows:  # the invoices-only export has no subscriptions file at all
+            continue
         with (out_dir / f"{name}.csv").open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(COLUMNS[name])
@@ -779,6 +818,8 @@ def _json_object(row: Row, columns: Sequence[str], currency: str | None) -> Row:
 def _write_jsonl(x: Export, out_dir: Path) -> None:
     for name in ("plans", "customers", "subscriptions", "invoices"):
         rows: list[Row] = getattr(x, name)
+        if not rows:
+            continue
         with (out_dir / f"{name}.jsonl").open("w", encoding="utf-8", newline="\n") as handle:
             for row in rows:
                 obj = _json_object(row, COLUMNS[name], row.get("currency"))
@@ -795,11 +836,12 @@ def _write_jsonl(x: Export, out_dir: Path) -> None:
 
 
 def generate(out_dir: Path, *, end: date, seed: int = 7, fmt: str = "csv",
-             as_of: datetime | None = None) -> None:
-    """Write the sample exports for the month of ``end`` into ``out_dir`` (csv or jsonl)."""
+             as_of: datetime | None = None, invoices_only: bool = False) -> None:
+    """Write the sample exports for the month of ``end`` into ``out_dir`` (csv or jsonl);
+    ``invoices_only``: the small export without subscription rows instead."""
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
-    export = build(end, seed, as_of)
+    export = build_invoices_only(end, as_of) if invoices_only else build(end, seed, as_of)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (_write_csv if fmt == "csv" else _write_jsonl)(export, out_dir)
@@ -817,9 +859,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     parser.add_argument("--seed", type=int, default=7, help="seed of the random bulk (default 7)")
+    parser.add_argument("--invoices-only", action="store_true",
+                        help="the small invoices-only export (no subscription rows) instead")
     args = parser.parse_args(argv)
-    generate(args.out_dir, end=args.end, seed=args.seed, fmt=args.format)
-    print(f"wrote the {args.format} sample for {args.end:%Y-%m} to {args.out_dir}")
+    generate(args.out_dir, end=args.end, seed=args.seed, fmt=args.format,
+             invoices_only=args.invoices_only)
+    which = "invoices-only sample" if args.invoices_only else "sample"
+    print(f"wrote the {args.format} {which} for {args.end:%Y-%m} to {args.out_dir}")
     return 0
 
 

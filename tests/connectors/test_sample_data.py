@@ -350,3 +350,35 @@ def test_dates_follow_the_end_month(tmp_path: Path) -> None:
     bad = {q.external_id: q for q in items if isinstance(q, Quarantined)}
     assert bad["inv_bad_date_1"].raw is not None
     assert bad["inv_bad_date_1"].raw["issued_at"] == "2027-01-32"
+
+
+# ---------------------------------------------------------------- the invoices-only sample
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_invoices_only_sample_has_no_subscription_rows_and_no_bad_row(tmp_path: Path,
+                                                                     fmt: str) -> None:
+    """An accounting system's export: every subscription is only named by invoice lines,
+    each by its own customer's lines, so the files connector infers it (nothing quarantined).
+    What analytics shows is checked end to end in tests/e2e/test_invoices_only_sample.py."""
+    generate(tmp_path, end=COMMITTED_END, fmt=fmt, invoices_only=True)
+    assert not list(tmp_path.glob("subscriptions.*"))
+    items = read(tmp_path)
+    assert not [i for i in items if isinstance(i, Quarantined)]
+    kinds = Counter(type(i).__name__ for i in items)
+    assert (kinds["Customer"], kinds["Invoice"], kinds["SourceSubscription"]) == (3, 14, 0)
+    named = {(i.customer_external_id, line.subscription_external_id)
+             for i in items if isinstance(i, Invoice) for line in i.lines}
+    assert named == {(f"cus_{s}", f"sub_{s}")
+                     for s in ("stopped_paying", "paying_monthly", "churned_and_back")}
+    issued = [i.issued_at for i in items if isinstance(i, Invoice)]
+    assert max(issued) == datetime(2026, 11, 1, tzinfo=UTC) < as_of(COMMITTED_END)
+
+
+def test_invoices_only_sample_from_the_command_line(tmp_path: Path) -> None:
+    assert main([str(tmp_path / "a"), "--end", "2026-11-01", "--invoices-only"]) == 0
+    generate(tmp_path / "b", end=COMMITTED_END, invoices_only=True)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and len(names) == 5
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

@@ -60,14 +60,16 @@ def test_csv_duplicate_invoice_id_sends_no_line_of_it_to_the_first_invoice(
     append(sample_dir / "invoice_lines.csv",
            "inv_0002_1,dup_li1,subscription,sub_0034,starter-yearly,2026-11-05,2027-11-05,1,false,"
            "990.00,,,Starter (yearly)")
+    # the appended repeat is the file's last line (the header being row 1)
+    row = len((sample_dir / "invoices.csv").read_text(encoding="utf-8").splitlines())
     report = sync(run_cli, config)
     assert subscription_owner(tmp_path, "sub_0034") == ["cus_0034"]
     assert all(line[0] != "dup_li1" for line in destination_lines(tmp_path, "inv_0002_1"))
     held = {q["external_id"] for q in report["quarantined_records"]
             if "duplicate" in q["message"] or "repeated" in q["message"]}
-    assert held == {"inv_0002_1", "invoices.csv row 1337"}
+    assert held == {"inv_0002_1", f"invoices.csv row {row}"}
     keys = review_keys(tmp_path)
-    assert "invoice:inv_0002_1" in keys and "invoice:invoices.csv row 1337" in keys
+    assert "invoice:inv_0002_1" in keys and f"invoice:invoices.csv row {row}" in keys
     # the export fixed (the repeat gets its own id): the first is sent with its own line only
     text = (sample_dir / "invoices.csv").read_text(encoding="utf-8")
     (sample_dir / "invoices.csv").write_text(

@@ -59,7 +59,6 @@ def synced_store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
         ("cus_churned_and_back", "Active", {"USD": 10000}),  # churned Jul 1, back Sep 1
         ("cus_withdrawn_cancel", "Active", {"USD": 10000}),  # Dec 1 cancellation undone
         ("cus_immediate_cancel", "Cancelled", {}),  # cancelled in its first second
-        ("cus_inferred_churn", "Cancelled", {}),  # no invoice for 30+ days after Sep 1
     ],
 )
 def test_customer_matches_the_worked_case(synced_store: LocalStore, customer: str, status: str,
@@ -79,15 +78,12 @@ def test_cancellation_history_is_kept_across_the_reactivation(synced_store: Loca
         "Active", "Cancelled", "Cancelled", "Active"]
 
 
-def test_withdrawn_and_immediate_and_auto_churned_markers(synced_store: LocalStore) -> None:
+def test_withdrawn_and_immediate_markers(synced_store: LocalStore) -> None:
     def dates(cid: str, sid: str) -> tuple:  # type: ignore[type-arg]
         return synced_store.get_subscription(cid, sid).cancellation_dates  # type: ignore[union-attr]
 
     assert dates("cus_withdrawn_cancel", "sub_withdrawn_cancel") == ()
     assert dates("cus_immediate_cancel", "sub_immediate_cancel") == (dt("2026-10-10T10:00:00"),)
-    assert dates("cus_inferred_churn", "sub_inferred_churn") == (dt("2026-09-01"),)
-    assert analytics(synced_store, "cus_inferred_churn", dt("2026-08-15")) == (
-        "Active", {"USD": 2900})
 
 
 def test_first_zero_invoice_is_not_at_the_destination(synced_store: LocalStore) -> None:
