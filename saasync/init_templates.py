@@ -91,18 +91,6 @@ BUILTIN_OPTIONS: dict[str, tuple[OptionDoc, ...]] = {
         _opt("format", '"auto"', '"csv", "jsonl" or "auto" (whichever kind of file is there)'),
         _opt("encoding", '"utf-8"', "the files' text encoding (any Python codec name)"),
     ),
-    "stripe": (
-        _opt("api_key_env", '"STRIPE_API_KEY"', "variable holding a restricted read-only key "
-             "(or a secret key)", active=True),
-        _opt("base_url", '"https://api.stripe.com"', "where /v1/... is served (a proxy or a "
-             "local test server)"),
-        _opt("api_version", '"2025-03-31.basil"', "the Stripe-Version every request is "
-             "pinned to"),
-        _opt("page_size", "100", "objects per list call, 1-100"),
-        _opt("window_days", "30", "width of the created-date windows new invoices are "
-             "listed in"),
-        _opt("requests_per_second", "20.0", "client-side pace, 0.1-100"),
-    ),
     "chargebee": (
         _opt("site", '"your-site"', "required unless base_url is given: the site name "
              '("acme" for acme.chargebee.com, "acme-test" for its test site)', active=True),

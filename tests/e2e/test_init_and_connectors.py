@@ -9,7 +9,6 @@ import re
 import sys
 import tomllib
 from collections.abc import Iterator
-from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,8 +34,6 @@ def _known_options(connector: str) -> set[str]:
                   if getattr(v, "name", None) == connector and hasattr(v, "options_model")), None)
     if model is not None:
         return set(model.model_fields)
-    if connector == "stripe":
-        return {f.name for f in fields(module.StripeOptions)}
     return set(module.OPTIONS)
 
 
