@@ -17,6 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from saasync.connector_options import option_docs
+
 
 @dataclass(frozen=True)
 class OptionDoc:
@@ -77,7 +81,8 @@ SUMMARIES: dict[str, str] = {
             "mappings and repeating invoices",
 }
 
-#: Every option of each built-in connector (tests check these against the connectors' own).
+#: The options of the built-in connectors that declare no options model yet (tests check
+#: these against the connectors' own); the others are read from ``options_model``.
 BUILTIN_OPTIONS: dict[str, tuple[OptionDoc, ...]] = {
     "files": (
         _opt("path", '"exports"', "required: the folder holding the export files, relative "
@@ -85,18 +90,6 @@ BUILTIN_OPTIONS: dict[str, tuple[OptionDoc, ...]] = {
              "transactions; .csv or .jsonl)", active=True),
         _opt("format", '"auto"', '"csv", "jsonl" or "auto" (whichever kind of file is there)'),
         _opt("encoding", '"utf-8"', "the files' text encoding (any Python codec name)"),
-    ),
-    "stripe": (
-        _opt("api_key_env", '"STRIPE_API_KEY"', "variable holding a restricted read-only key "
-             "(or a secret key)", active=True),
-        _opt("base_url", '"https://api.stripe.com"', "where /v1/... is served (a proxy or a "
-             "local test server)"),
-        _opt("api_version", '"2025-03-31.basil"', "the Stripe-Version every request is "
-             "pinned to"),
-        _opt("page_size", "100", "objects per list call, 1-100"),
-        _opt("window_days", "30", "width of the created-date windows new invoices are "
-             "listed in"),
-        _opt("requests_per_second", "20.0", "client-side pace, 0.1-100"),
     ),
     "chargebee": (
         _opt("site", '"your-site"', "required unless base_url is given: the site name "
@@ -110,22 +103,6 @@ BUILTIN_OPTIONS: dict[str, tuple[OptionDoc, ...]] = {
              "and addons"),
         _opt("requests_per_minute", "150", "client-side pace (150 suits test sites and the "
              "Starter plan; Performance allows 1000, Enterprise 3500)"),
-    ),
-    "recurly": (
-        _opt("api_key_env", '"RECURLY_API_KEY"', "variable holding the site's private API "
-             "key", active=True),
-        _opt("base_url", '"https://v3.recurly.com"', 'API host; EU sites: '
-             '"https://v3.eu.recurly.com"'),
-        _opt("page_size", "200", "records per list call, 1-200"),
-        _opt("requests_per_minute", "900", "client-side pace (350 for a sandbox site)"),
-    ),
-    "gaiia": (
-        _opt("api_key_env", '"GAIIA_API_KEY"', "variable holding the API key", active=True),
-        _opt("base_url", '"https://api.gaiia.com/api/v1"', "the GraphQL endpoint"),
-        _opt("page_size", "50", "nodes per page, 1-250; lower it when a query is refused as "
-             "too costly"),
-        _opt("settle_days", "90", "how far before the cursor incremental runs re-read "
-             "invoices, to catch late payments, voids and write-offs (0-3660)"),
     ),
     "quickbooks": (
         _opt("realm_id", '"REPLACE-WITH-YOUR-REALM-ID"', "required: the company id (realmId) "
@@ -159,9 +136,13 @@ DESTINATIONS = ("local", "chartmogul")
 
 
 def declared_options(name: str, factory: Any) -> list[OptionDoc]:
-    """The options of a connector: the table above for a built-in one; otherwise what the
-    class (or its module) declares as ``OPTIONS``: option names, or a mapping of option
-    name to meaning. A connector that declares nothing has no options listed."""
+    """The options of a connector: its ``options_model`` (a pydantic model: each field's
+    description and example); the table above for a built-in one without a model; otherwise
+    what the class (or its module) declares as ``OPTIONS``: option names, or a mapping of
+    option name to meaning. A connector that declares nothing has no options listed."""
+    model = getattr(factory, "options_model", None)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [OptionDoc(*doc) for doc in option_docs(model)]
     if name in BUILTIN_OPTIONS and getattr(factory, "__module__", "").startswith("connectors."):
         return list(BUILTIN_OPTIONS[name])
     declared = getattr(factory, "OPTIONS", None)

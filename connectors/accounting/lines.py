@@ -21,7 +21,7 @@ from typing import Any
 
 from connectors.accounting.items import Classification, ItemRules
 from connectors.accounting.periods import service_period
-from connectors.accounting.records import MappingError
+from saasync.kit.records import MappingError
 from saasync.models import InvoiceStatus
 from saasync.reasons import Reason
 

@@ -1,6 +1,6 @@
-"""Building normalized records from vendor JSON: the error type, money, and quarantine.
+"""Building normalized records from vendor JSON: parsing, money, currencies and quantities.
 
-Every mapping function raises :class:`MappingError` (naming the record, the field and the
+Every mapping function raises the kit's :class:`MappingError` (naming the record, the field and the
 reason code) instead of returning half a record; the connector turns it into a
 ``Quarantined`` item and the run goes on.
 """
@@ -8,29 +8,16 @@ reason code) instead of returning half a record; the connector turns it into a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from saasync.connector import Quarantined
+from saasync.kit.records import MappingError
 from saasync.models import RecordError, parse_record
 from saasync.money import MAX_AMOUNT, is_known_currency, to_minor
-from saasync.reasons import Reason
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class MappingError(RecordError):
-    """A vendor record that cannot become a normalized one; ``raw`` extends the quarantined raw."""
-
-    def __init__(self, kind: str, external_id: str | None, field: str, message: str, *,
-                 reason: Reason = Reason.INVALID_RECORD,
-                 raw: Mapping[str, Any] | None = None) -> None:
-        super().__init__(kind, external_id, field, message)
-        self.reason = reason
-        self.raw = dict(raw or {})
 
 
 def parse(model: type[M], data: dict[str, Any]) -> M:
@@ -107,23 +94,3 @@ def quantity(value: Any) -> int:
     if number > MAX_AMOUNT:  # no int() of a huge Decimal (1E+999999 takes 30 s): refused later
         return MAX_AMOUNT + 1
     return int(number)
-
-
-def quarantine(kind: str, external_id: str | None, exc: MappingError,
-               raw: Mapping[str, Any]) -> Quarantined:
-    """The review-queue entry for a record that failed to map."""
-    return Quarantined(kind, external_id, exc.reason, str(exc), exc.field,
-                       raw={**json_safe(raw), **json_safe(exc.raw)})
-
-
-def json_safe(value: Any) -> Any:
-    """Vendor JSON (with Decimals and datetimes) as plain JSON types, for the review queue."""
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from dateutil.relativedelta import relativedelta
 from pydantic import BaseModel
 
+from saasync.kit.records import MappingError
 from saasync.models import (
     Customer,
     Invoice,
@@ -82,15 +83,6 @@ _VENDOR_FIELDS = {
     "subscription_external_id": "subscription_id", "interval_unit": "period_unit",
     "interval_count": "period", "cancelled_at": "cancelled_at", "lines": "line_items",
 }  # fmt: skip
-
-
-class MappingError(RecordError):
-    """A Chargebee object that cannot become a record: which one, which field, which reason."""
-
-    def __init__(self, kind: str, external_id: str | None, field: str, message: str,
-                 reason: Reason = Reason.INVALID_RECORD) -> None:
-        super().__init__(kind, external_id, field, message)
-        self.reason = reason
 
 
 def _vendor_field(path: str) -> str:

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from connectors.chargebee.mapping import (
-    MappingError,
     Periods,
     Raw,
     is_one_time_catalog_entry,
@@ -29,6 +28,7 @@ from connectors.chargebee.mapping import (
 from saasync.connector import Quarantined, ReadWindow
 from saasync.errors import FatalError
 from saasync.http import HttpClient, OffsetTokenPaginator, paginate
+from saasync.kit.records import MappingError, quarantine
 from saasync.models import Plan, SourceRecord
 
 Item = SourceRecord | Quarantined
@@ -110,10 +110,11 @@ def changed_params(window: ReadWindow, sort: str | None = "updated_at") -> dict[
     return params
 
 
-def quarantine(kind: str, raw: Raw, exc: MappingError) -> Quarantined:
+def quarantined(kind: str, raw: Raw, exc: MappingError) -> Quarantined:
+    """The review-queue entry: the object's own id, an invoice with its review keys."""
     ext_id = raw.get("id") if isinstance(raw.get("id"), str) else None
-    review = {**raw, **review_keys(raw)} if kind == "invoice" else dict(raw)
-    return Quarantined(kind, ext_id, exc.reason, str(exc), exc.field, None, review)
+    review = {**raw, **review_keys(raw)} if kind == "invoice" else raw
+    return quarantine(kind, exc, review, external_id=ext_id)
 
 
 class Seen:
@@ -140,7 +141,7 @@ def _map(kind: str, raw: Raw, build: Callable[[Raw], SourceRecord]) -> Item:
     try:
         return build(raw)
     except MappingError as exc:
-        return quarantine(kind, raw, exc)
+        return quarantined(kind, raw, exc)
 
 
 class SimpleStream:
@@ -261,7 +262,7 @@ class InvoicesStream:
                 yield to_invoice(full, notes.get(str(raw.get("id")), ()), self.periods,
                                  self.one_time)
             except MappingError as exc:
-                yield quarantine("invoice", full, exc)
+                yield quarantined("invoice", full, exc)
 
     def _credit_notes(self, invoices: Sequence[Raw]) -> dict[str, list[Raw]]:
         """Refundable credit notes of these invoices, by invoice id (one list call per 100)."""

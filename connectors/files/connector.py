@@ -31,7 +31,6 @@ from connectors.files.formats import (
     read_rows,
 )
 from connectors.files.mapping import (
-    MappingError,
     to_customer,
     to_invoice,
     to_plan,
@@ -46,6 +45,7 @@ from saasync.connector import (
 )
 from saasync.errors import ConfigError, SourceChangedError
 from saasync.intset import IntSet
+from saasync.kit.records import MappingError, quarantine
 from saasync.models import (
     Customer,
     Invoice,
@@ -99,9 +99,7 @@ def _quarantine(
     ext_id = _text(row.data.get("external_id")) or None
     raw = json_safe(dict(raw if raw is not None else row.data))
     if exc is not None:
-        return Quarantined(
-            kind, ext_id, exc.reason, str(exc), exc.field, exc.location or row.location, raw
-        )
+        return quarantine(kind, exc, raw, external_id=ext_id, location=exc.location or row.location)
     if row.whole_file:
         message = f"{row.location}: {row.error}; no row of this file was read"
         return Quarantined("file", None, Reason.INVALID_RECORD, message, None, row.location)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from connectors.files.formats import RawRow
+from saasync.kit.records import MappingError
 from saasync.models import (
     Customer,
     Invoice,
@@ -94,28 +95,6 @@ SUBSCRIPTION_LINE_NEEDS = (
     "service_period_start",
     "service_period_end",
 )
-
-
-class MappingError(RecordError):
-    """A row that cannot become a record: which record, which field, which reason code.
-
-    ``location`` is set when the culprit is another row than the record's own (the bad
-    line of an invoice), so the review queue points at the row to fix.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        external_id: str | None,
-        field: str,
-        message: str,
-        *,
-        reason: Reason = Reason.INVALID_RECORD,
-        location: str | None = None,
-    ) -> None:
-        super().__init__(kind, external_id, field, message)
-        self.reason = reason
-        self.location = location
 
 
 def clean(row: Mapping[str, Any], fields: Collection[str]) -> dict[str, Any]:

@@ -9,9 +9,8 @@ Quirks, the status tables and what is quarantined are in ``BEHAVIOR.md`` beside 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import requests
 
@@ -24,7 +23,7 @@ from connectors.gaiia.streams import (
     SubscriptionsStream,
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.connector_options import Options
+from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
 from saasync.errors import ConfigError
 from saasync.http import (
     HeaderKeyAuth,
@@ -41,27 +40,29 @@ DEFAULT_KEY_ENV = "GAIIA_API_KEY"
 KEY_HEADER = "X-Gaiia-Api-Key"
 MAX_PAGE_SIZE = 250  # root connections; gaiia's default is 50
 NESTED_PAGE_SIZE = 25  # an invoice's debits and credits, a debit's taxes and discounts
-OPTIONS = ("base_url", "api_key_env", "page_size", "settle_days")
 _AUTH_CODES = frozenset({"UNAUTHORIZED", "FORBIDDEN"})
 
 
-@dataclass(frozen=True)
-class GaiiaSettings:
-    base_url: str = DEFAULT_BASE_URL
-    api_key_env: str = DEFAULT_KEY_ENV
-    page_size: int = 50
-    settle_days: int = 90
+class GaiiaSettings(ConnectorOptions):
+    """The connector's options; an unknown one is an error, so a typo never goes unnoticed."""
+
+    connector: ClassVar[str] = "gaiia"
+
+    api_key_env: EnvName = option(DEFAULT_KEY_ENV, "variable holding the API key",
+                                  example=f'"{DEFAULT_KEY_ENV}"', active=True)
+    base_url: Annotated[str, http_url(DEFAULT_BASE_URL)] = option(DEFAULT_BASE_URL, "the GraphQL endpoint",
+                                             example=f'"{DEFAULT_BASE_URL}"')
+    page_size: Annotated[int, between(1, MAX_PAGE_SIZE)] = option(
+        50, "nodes per page, 1-250; lower it when a query is refused as too costly",
+        example="50")
+    settle_days: Annotated[int, between(0, 3660)] = option(
+        90, "how far before the cursor incremental runs re-read invoices, to catch late "
+        "payments, voids and write-offs (0-3660)", example="90")
 
 
 def configure(options: Mapping[str, Any]) -> GaiiaSettings:
     """Checked options; an unknown one is an error, so a typo never goes unnoticed."""
-    checked = Options("gaiia", options, OPTIONS)
-    return GaiiaSettings(
-        checked.url("base_url", DEFAULT_BASE_URL),
-        checked.env_name("api_key_env", DEFAULT_KEY_ENV),
-        checked.integer("page_size", GaiiaSettings.page_size, 1, MAX_PAGE_SIZE),
-        checked.integer("settle_days", GaiiaSettings.settle_days, 0, 3660),
-    )
+    return GaiiaSettings.parse(options)
 
 
 def _errors(response: requests.Response) -> list[Any]:
@@ -111,6 +112,7 @@ class GaiiaConnector:
     """
 
     name: ClassVar[str] = "gaiia"
+    options_model: ClassVar[type[ConnectorOptions]] = GaiiaSettings
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
                  retry: RetryPolicy | None = None, nested_page_size: int = NESTED_PAGE_SIZE) -> None:

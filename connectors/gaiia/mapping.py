@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from saasync.connector import Quarantined
+from saasync.kit.records import MappingError, quarantine
 from saasync.models import (
     AccountStatus,
     Customer,
@@ -55,20 +56,10 @@ Kind = Literal["subscription", "one_time"]
 M = TypeVar("M", Customer, Plan, SourceSubscription, Invoice)
 
 
-class MappingError(RecordError):
-    """A node that cannot become a record: which record, which field, which reason code."""
-
-    def __init__(self, kind: str, external_id: str | None, field: str, message: str,
-                 *, reason: Reason = Reason.INVALID_RECORD) -> None:
-        super().__init__(kind, external_id, field, message)
-        self.reason = reason
-
-
-def quarantine(kind: str, raw: Mapping[str, Any], exc: MappingError) -> Quarantined:
-    """The review-queue entry for a node that failed; the run goes on."""
+def quarantined(kind: str, raw: Mapping[str, Any], exc: MappingError) -> Quarantined:
+    """The review-queue entry for a node that failed (the node's own id first); the run goes on."""
     ext = raw.get("id") if isinstance(raw.get("id"), str) else exc.external_id
-    return Quarantined(kind, ext if ext != "?" else None, exc.reason, str(exc), exc.field,
-                       None, dict(raw))
+    return quarantine(kind, exc, raw, external_id=ext if ext != "?" else None)
 
 
 def dig(node: Any, *keys: str) -> Any:

@@ -14,10 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from connectors.gaiia.mapping import (
-    MappingError,
     changed_since,
     dig,
-    quarantine,
+    quarantined,
     stamp,
     to_customer,
     to_invoice,
@@ -27,6 +26,7 @@ from connectors.gaiia.mapping import (
 from saasync.connector import Quarantined, ReadWindow
 from saasync.errors import BadRecordError, FatalError
 from saasync.http import HttpClient, RelayPaginator, paginate
+from saasync.kit.records import MappingError
 from saasync.models import SourceRecord, to_utc
 
 Item = SourceRecord | Quarantined
@@ -236,7 +236,7 @@ class _RootStream:
             try:
                 record = build(raw)
             except MappingError as exc:
-                yield quarantine(self.kind, raw, exc)
+                yield quarantined(self.kind, raw, exc)
                 continue
             if record is not None:
                 yield record
@@ -303,4 +303,4 @@ class InvoicesStream:
                 try:
                     yield to_invoice(api.complete(raw))
                 except MappingError as exc:
-                    yield quarantine("invoice", raw, exc)
+                    yield quarantined("invoice", raw, exc)

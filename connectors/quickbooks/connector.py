@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import requests
 
 from connectors.accounting.items import ITEM_OPTIONS, ItemRules
-from connectors.accounting.records import MappingError, currency_code
+from connectors.accounting.records import currency_code
 from connectors.quickbooks.streams import CustomersStream, InvoicesStream, QuickBooksApi, fault_text
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.errors import ConfigError
@@ -40,6 +40,7 @@ from saasync.http.oauth2 import (
     oauth2_settings,
     passing_401,
 )
+from saasync.kit.records import MappingError
 from saasync.models import Plan, SourceRecord
 
 PRODUCTION_URL = "https://quickbooks.api.intuit.com"

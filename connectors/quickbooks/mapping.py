@@ -17,7 +17,6 @@ from typing import Any
 from connectors.accounting.items import ItemRules
 from connectors.accounting.lines import InvoiceFrame, SourceLine, build_lines
 from connectors.accounting.records import (
-    MappingError,
     currency_code,
     decimal,
     minor,
@@ -25,6 +24,7 @@ from connectors.accounting.records import (
     parse,
     quantity,
 )
+from saasync.kit.records import MappingError
 from saasync.models import Customer, Invoice, InvoiceStatus, to_utc
 from saasync.money import currency_exponent
 from saasync.reasons import Reason

@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from connectors.accounting.items import ItemRules
-from connectors.accounting.records import MappingError, quarantine
 from connectors.quickbooks.mapping import (
     linked_payment_ids,
     summary,
@@ -27,6 +26,7 @@ from saasync.connector import Quarantined, ReadWindow
 from saasync.errors import FatalError
 from saasync.http import StartPositionPaginator, key_path, paginate
 from saasync.http.pagination import JsonRequester
+from saasync.kit.records import MappingError, json_safe, quarantine
 from saasync.models import Customer, Invoice
 
 T = TypeVar("T")
@@ -134,9 +134,10 @@ class CustomersStream:
             try:
                 yield to_customer(raw)
             except MappingError as exc:
-                yield quarantine("customer", ext_id or None, exc, {
+                yield quarantine("customer", exc, json_safe({
                     "name": raw.get("DisplayName"),
-                    "updated_at": (raw.get("MetaData") or {}).get("LastUpdatedTime")})
+                    "updated_at": (raw.get("MetaData") or {}).get("LastUpdatedTime")}),
+                    external_id=ext_id or None)
 
 
 class InvoicesStream:
@@ -176,8 +177,8 @@ class InvoicesStream:
                     yield to_invoice(raw, linked, self.rules, day_first=self.day_first,
                                      home_currency=self.home_currency)
                 except MappingError as exc:
-                    yield quarantine("invoice", str(raw.get("Id") or "") or None, exc,
-                                     summary(raw))
+                    yield quarantine("invoice", exc, json_safe(summary(raw)),
+                                     external_id=str(raw.get("Id") or "") or None)
 
     def payments(self, api: QuickBooksApi, ids: set[str]) -> dict[str, dict[str, Any]]:
         """The Payments with these ids (a payment deleted since is simply absent)."""

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import requests
 
@@ -24,7 +23,7 @@ from connectors.recurly.streams import (
     SubscriptionsStream,
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.connector_options import Options
+from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
 from saasync.errors import ConfigError
 from saasync.http import (
     RETRY_STATUSES,
@@ -44,29 +43,29 @@ ACCEPT = f"application/vnd.recurly.{API_VERSION}+json"
 DEFAULT_BASE_URL = "https://v3.recurly.com"
 DEFAULT_KEY_ENV = "RECURLY_API_KEY"
 MAX_PAGE_SIZE = 200
-OPTIONS = ("base_url", "api_key_env", "page_size", "requests_per_minute")
 # Below this an X-RateLimit-Reset value cannot be an epoch: read it as seconds to wait.
 _EPOCH_THRESHOLD = 1_000_000_000
 
 
-@dataclass(frozen=True)
-class RecurlySettings:
-    base_url: str = DEFAULT_BASE_URL
-    api_key_env: str = DEFAULT_KEY_ENV
-    page_size: int = MAX_PAGE_SIZE
-    requests_per_minute: int = 900
+class RecurlySettings(ConnectorOptions):
+    """The connector's options; an unknown one is an error, so a typo never goes unnoticed."""
+
+    connector: ClassVar[str] = "recurly"
+
+    api_key_env: EnvName = option(DEFAULT_KEY_ENV, "variable holding the site's private API "
+                                  "key", example=f'"{DEFAULT_KEY_ENV}"', active=True)
+    base_url: Annotated[str, http_url(f"{DEFAULT_BASE_URL} (EU: https://v3.eu.recurly.com)")] = \
+        option(DEFAULT_BASE_URL, 'API host; EU sites: "https://v3.eu.recurly.com"',
+               example=f'"{DEFAULT_BASE_URL}"')
+    page_size: Annotated[int, between(1, MAX_PAGE_SIZE)] = option(
+        MAX_PAGE_SIZE, "records per list call, 1-200", example=str(MAX_PAGE_SIZE))
+    requests_per_minute: Annotated[int, between(1)] = option(
+        900, "client-side pace (350 for a sandbox site)", example="900")
 
 
 def configure(options: Mapping[str, Any]) -> RecurlySettings:
     """Checked options; an unknown one is an error, so a typo never goes unnoticed."""
-    checked = Options("recurly", options, OPTIONS)
-    return RecurlySettings(
-        checked.url("base_url", DEFAULT_BASE_URL,
-                    example=f"{DEFAULT_BASE_URL} (EU: https://v3.eu.recurly.com)"),
-        checked.env_name("api_key_env", DEFAULT_KEY_ENV),
-        checked.integer("page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE),
-        checked.integer("requests_per_minute", RecurlySettings.requests_per_minute, 1),
-    )
+    return RecurlySettings.parse(options)
 
 
 def _error_text(response: requests.Response) -> str | None:
@@ -120,6 +119,7 @@ class RecurlyConnector:
     """
 
     name: ClassVar[str] = "recurly"
+    options_model: ClassVar[type[ConnectorOptions]] = RecurlySettings
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
                  retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from saasync.connector import Quarantined
+from saasync.kit.records import MappingError, json_safe, quarantine
 from saasync.models import (
     Customer,
     Invoice,
@@ -59,32 +60,10 @@ TRANSACTION_RESULT: dict[str, str | None] = {
 }
 
 
-class MappingError(ValueError):
-    """A Recurly object that cannot become a normalized record."""
-
-    def __init__(self, kind: str, external_id: str | None, field: str, message: str,
-                 reason: Reason = Reason.INVALID_RECORD) -> None:
-        self.kind, self.external_id, self.field = kind, external_id, field
-        self.reason, self.message = reason, message
-        super().__init__(f"{kind} {external_id or '?'!r}: field {field!r}: {message}")
-
-
-def json_safe(value: Any) -> Any:
-    """The raw object for the review queue: Decimals as exact strings."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def quarantine(kind: str, raw: Mapping[str, Any], exc: MappingError | RecordError) -> Quarantined:
-    """The review-queue entry for ``raw``; ``exc`` names the field."""
+def quarantined(kind: str, raw: Mapping[str, Any], exc: RecordError) -> Quarantined:
+    """The review-queue entry for ``raw`` (the id the error names, else the object's)."""
     ext_id = exc.external_id if exc.external_id not in (None, "?") else _text(raw.get("id"))
-    reason = exc.reason if isinstance(exc, MappingError) else Reason.INVALID_RECORD
-    return Quarantined(kind, ext_id or None, reason, str(exc), exc.field, None, json_safe(raw))
+    return quarantine(kind, exc, json_safe(raw), external_id=ext_id or None)
 
 
 def _text(value: Any) -> str:

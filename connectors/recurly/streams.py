@@ -17,10 +17,9 @@ from urllib.parse import quote
 
 from connectors.recurly.mapping import (
     CreditRefunds,
-    MappingError,
     credit_refunds,
     is_credit_invoice,
-    quarantine,
+    quarantined,
     to_customer,
     to_invoice,
     to_plan,
@@ -29,6 +28,7 @@ from connectors.recurly.mapping import (
 from saasync.connector import Quarantined, ReadWindow
 from saasync.errors import BadRecordError, FatalError
 from saasync.http import HttpClient, NextLinkPaginator, paginate
+from saasync.kit.records import MappingError
 from saasync.models import SourceRecord, to_utc
 from saasync.reasons import Reason
 
@@ -136,7 +136,7 @@ class _ListStream:
             try:
                 yield build(raw)
             except MappingError as exc:
-                yield quarantine(self.kind, raw, exc)
+                yield quarantined(self.kind, raw, exc)
 
 
 class PlansStream(_ListStream):
@@ -213,7 +213,7 @@ class InvoicesStream:
         try:
             return to_invoice(raw, refunds.get(inv_id, ()))
         except MappingError as exc:
-            return quarantine("invoice", raw, exc)
+            return quarantined("invoice", raw, exc)
 
     def _refunded_elsewhere(self, api: RecurlyApi, window: ReadWindow,
                             refunds: Mapping[str, list[CreditRefunds]],

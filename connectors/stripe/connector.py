@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import requests
 import structlog
+from pydantic import BeforeValidator
 
 from connectors.stripe.streams import (
     Changes,
@@ -30,6 +31,7 @@ from connectors.stripe.streams import (
     SubscriptionsStream,
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import ConnectorOptions, option
 from saasync.errors import ConfigError
 from saasync.http import (
     BearerAuth,
@@ -51,52 +53,47 @@ EVENT_RETENTION = timedelta(days=30)
 RETENTION_MARGIN = timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class StripeOptions:
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def _base_url(value: Any) -> str:
+    return _text(value).rstrip("/").removesuffix("/v1")  # the calls name /v1/… themselves
+
+
+def _number(kind: type, low: float, high: float) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            kind is int and not isinstance(value, int)
+        ) or not low <= value <= high:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"must be {what} from {low:g} to {high:g}, got {value!r}")
+        return kind(value)
+    return BeforeValidator(check)
+
+
+class StripeOptions(ConnectorOptions):
     """The connector's options (BEHAVIOR.md); anything else is a ConfigError."""
 
-    base_url: str = "https://api.stripe.com"
-    api_key_env: str = "STRIPE_API_KEY"
-    api_version: str = DEFAULT_API_VERSION
-    page_size: int = 100
-    window_days: int = 30
-    requests_per_second: float = 20.0
+    connector: ClassVar[str] = "stripe"
 
-    @classmethod
-    def parse(cls, options: Mapping[str, Any]) -> StripeOptions:
-        known = tuple(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise ConfigError(f"stripe connector: unknown option(s) {', '.join(unknown)} "
-                              f"(known: {', '.join(known)})")
-        values: dict[str, Any] = {}
-        for name in ("base_url", "api_key_env", "api_version"):
-            if name in options:
-                value = options[name]
-                if not isinstance(value, str) or not value.strip():
-                    raise ConfigError(f"stripe connector: option {name!r} must be a non-empty "
-                                      "string")
-                values[name] = value.strip()
-        if "base_url" in values:  # the calls name /v1/… themselves
-            values["base_url"] = values["base_url"].rstrip("/").removesuffix("/v1")
-        values.update(_number(options, "page_size", int, 1, 100))
-        values.update(_number(options, "window_days", int, 1, 3650))
-        values.update(_number(options, "requests_per_second", float, 0.1, 100))
-        return cls(**values)
-
-
-def _number(options: Mapping[str, Any], name: str, kind: type, low: float,
-            high: float) -> dict[str, Any]:
-    if name not in options:
-        return {}
-    value = options[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-        kind is int and not isinstance(value, int)
-    ) or not low <= value <= high:
-        what = "an integer" if kind is int else "a number"
-        raise ConfigError(f"stripe connector: option {name!r} must be {what} from {low:g} to "
-                          f"{high:g}, got {value!r}")
-    return {name: kind(value)}
+    api_key_env: Annotated[str, BeforeValidator(_text)] = option(
+        "STRIPE_API_KEY", "variable holding a restricted read-only key (or a secret key)",
+        example='"STRIPE_API_KEY"', active=True)
+    base_url: Annotated[str, BeforeValidator(_base_url)] = option(
+        "https://api.stripe.com", "where /v1/... is served (a proxy or a local test server)",
+        example='"https://api.stripe.com"')
+    api_version: Annotated[str, BeforeValidator(_text)] = option(
+        DEFAULT_API_VERSION, "the Stripe-Version every request is pinned to",
+        example=f'"{DEFAULT_API_VERSION}"')
+    page_size: Annotated[int, _number(int, 1, 100)] = option(
+        100, "objects per list call, 1-100", example="100")
+    window_days: Annotated[int, _number(int, 1, 3650)] = option(
+        30, "width of the created-date windows new invoices are listed in", example="30")
+    requests_per_second: Annotated[float, _number(float, 0.1, 100)] = option(
+        20.0, "client-side pace, 0.1-100", example="20.0")
 
 
 def _error_text(response: requests.Response) -> str | None:
@@ -172,12 +169,13 @@ class StripeConnector:
     """Reads a Stripe account with a secret (or restricted read-only) key."""
 
     name: ClassVar[str] = "stripe"
+    options_model: ClassVar[type[ConnectorOptions]] = StripeOptions
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
                  clock: Callable[[], datetime] | None = None, retry: RetryPolicy | None = None,
                  limiter: RateLimiter | None = None,
                  session: requests.Session | None = None) -> None:
-        self.options = StripeOptions.parse(options)
+        self.options: StripeOptions = StripeOptions.parse(options)
         key = read_secret(context.env, self.options.api_key_env)
         try:
             self.client = HttpClient(

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from saasync.kit.records import MappingError
 from saasync.models import (
     Customer,
     Invoice,
@@ -61,15 +62,6 @@ STRIPE_ZERO_DECIMAL = frozenset({
 })
 # ISK is zero-decimal in ISO 4217 but Stripe still sends it with two decimals ("00").
 STRIPE_TWO_DECIMAL_SPECIAL = frozenset({"ISK"})
-
-
-class MappingError(RecordError):
-    """A Stripe object that cannot become a record: which record, which field, which reason."""
-
-    def __init__(self, kind: str, external_id: str | None, field: str, message: str, *,
-                 reason: Reason = Reason.INVALID_RECORD) -> None:
-        super().__init__(kind, external_id, field, message)
-        self.reason = reason
 
 
 # -- small readers ---------------------------------------------------------------------------

@@ -16,12 +16,12 @@ from typing import Any, ClassVar
 import structlog
 
 from connectors.stripe import mapping
-from connectors.stripe.mapping import MappingError, Raw, epoch, ref
+from connectors.stripe.mapping import Raw, epoch, ref
 from saasync.connector import Quarantined
 from saasync.errors import BadRecordError, FatalError
 from saasync.http import CursorPaginator, HttpClient, paginate
+from saasync.kit.records import known_id, quarantine
 from saasync.models import RecordError, SourceRecord
-from saasync.reasons import Reason
 
 log = structlog.get_logger("saasync.connectors.stripe")
 Item = SourceRecord | Quarantined
@@ -103,10 +103,9 @@ def created_params(created: Created) -> dict[str, int]:
     return params
 
 
-def quarantine(kind: str, raw: Raw, exc: RecordError) -> Quarantined:
-    reason = exc.reason if isinstance(exc, MappingError) else Reason.INVALID_RECORD
-    ext_id = exc.external_id if exc.external_id != "?" else ref(raw.get("id"))
-    return Quarantined(kind, ext_id, reason, str(exc), exc.field, raw=dict(raw))
+def quarantined(kind: str, raw: Raw, exc: RecordError) -> Quarantined:
+    """The review-queue entry (the id the error names, else the object's)."""
+    return quarantine(kind, exc, raw, external_id=known_id(exc.external_id) or ref(raw.get("id")))
 
 
 @dataclass
@@ -176,7 +175,7 @@ class _Stream:
         try:
             return self.build(raw, changes)
         except RecordError as exc:
-            return quarantine(self.kind, raw, exc)
+            return quarantined(self.kind, raw, exc)
 
     def read(self, windows: Sequence[Created], changes: Changes, *,
              refetch: bool = False) -> Iterator[Item]:
@@ -279,4 +278,4 @@ class InvoicesStream(_Stream):
                                       updated_at=changes.stamp("invoice", str(raw["id"])))
         except RecordError as exc:
             whole = {**raw, "lines": {**raw["lines"], "data": lines, "has_more": False}}
-            return quarantine(self.kind, whole, exc)
+            return quarantined(self.kind, whole, exc)

@@ -17,7 +17,6 @@ from typing import Any
 from connectors.accounting.items import Classification, ItemRules, PlanSpec
 from connectors.accounting.lines import InvoiceFrame, SourceLine, build_lines
 from connectors.accounting.records import (
-    MappingError,
     currency_code,
     decimal,
     minor,
@@ -25,6 +24,7 @@ from connectors.accounting.records import (
     quantity,
 )
 from saasync.errors import ConfigError
+from saasync.kit.records import MappingError
 from saasync.models import Customer, Invoice, InvoiceStatus, clip, to_utc
 from saasync.reasons import Reason
 

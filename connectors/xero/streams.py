@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from connectors.accounting.items import ItemRules
-from connectors.accounting.records import MappingError, quarantine
 from connectors.xero.mapping import (
     SCHEDULE_UNITS,
     RepeatingPlans,
@@ -28,6 +27,7 @@ from saasync.connector import Quarantined, ReadWindow
 from saasync.errors import FatalError
 from saasync.http import PageNumberPaginator, dig, key_path, paginate
 from saasync.http.pagination import JsonRequester
+from saasync.kit.records import MappingError, json_safe, quarantine
 from saasync.models import Customer, Invoice
 
 
@@ -123,8 +123,9 @@ class ContactsStream:
             try:
                 yield to_customer(raw)
             except MappingError as exc:
-                yield quarantine("customer", ext_id or None, exc, {
-                    "name": raw.get("Name"), "updated_at": raw.get("UpdatedDateUTC")})
+                yield quarantine("customer", exc, json_safe({
+                    "name": raw.get("Name"), "updated_at": raw.get("UpdatedDateUTC")}),
+                    external_id=ext_id or None)
 
 
 class RepeatingInvoicesStream:
@@ -184,4 +185,4 @@ class InvoicesStream:
             try:
                 yield to_invoice(raw, self.rules, self.repeating, day_first=self.day_first)
             except MappingError as exc:
-                yield quarantine("invoice", ext_id or None, exc, summary(raw))
+                yield quarantine("invoice", exc, json_safe(summary(raw)), external_id=ext_id or None)

@@ -9,7 +9,6 @@ import re
 import sys
 import tomllib
 from collections.abc import Iterator
-from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,11 +16,11 @@ import pytest
 
 from saasync.cli import make_connector, make_destination
 from saasync.errors import ConfigError
-from saasync.init_templates import BUILTIN_OPTIONS
+from saasync.init_templates import SUMMARIES
 from saasync.settings import load_settings
 from tests.e2e.conftest import RunCli
 
-BUILTIN = sorted(BUILTIN_OPTIONS)
+BUILTIN = sorted(SUMMARIES)
 
 
 def FIXED_NOW() -> datetime:
@@ -31,8 +30,10 @@ def FIXED_NOW() -> datetime:
 def _known_options(connector: str) -> set[str]:
     """The option names the connector's own code accepts."""
     module = importlib.import_module(f"connectors.{connector}.connector")
-    if connector == "stripe":
-        return {f.name for f in fields(module.StripeOptions)}
+    model = next((getattr(v, "options_model", None) for v in vars(module).values()
+                  if getattr(v, "name", None) == connector and hasattr(v, "options_model")), None)
+    if model is not None:
+        return set(model.model_fields)
     return set(module.OPTIONS)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.gaiia.mapping import (
     MappingError,
-    quarantine,
+    quarantined,
     to_customer,
     to_invoice,
     to_plan,
@@ -61,7 +61,7 @@ def test_unknown_account_status_is_quarantined_not_guessed(data: Data) -> None:
     exc = fails(to_customer, raw)
     assert exc.reason is Reason.UNKNOWN_STATUS and exc.field == "status.type"
     assert "ARCHIVED" in str(exc)
-    item = quarantine("customer", raw, exc)
+    item = quarantined("customer", raw, exc)
     assert item.external_id == raw["id"] and item.reason is Reason.UNKNOWN_STATUS
 
 

@@ -11,7 +11,7 @@ import pytest
 from connectors.recurly.mapping import (
     MappingError,
     credit_refunds,
-    quarantine,
+    quarantined,
     to_customer,
     to_invoice,
     to_plan,
@@ -63,7 +63,7 @@ def test_an_unknown_invoice_state_is_quarantined_never_guessed() -> None:
     raw = invoice("i1inv00001011")
     error = mapping_error(to_invoice, raw)
     assert (error.reason, error.field) == (Reason.UNKNOWN_STATUS, "state")
-    item = quarantine("invoice", raw, error)
+    item = quarantined("invoice", raw, error)
     assert (item.kind, item.external_id, item.reason) == ("invoice", "i1inv00001011",
                                                           Reason.UNKNOWN_STATUS)
     assert "i1inv00001011" in item.message and "'state'" in item.message
