@@ -63,7 +63,8 @@ from saasync.server.limits import (
     too_large,
     too_many_connections,
 )
-from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Route, coded
+from saasync.server.routing import Route
+from saasync.server.wire import ApiError, ApiRequest, ApiResponse, coded
 
 log = logging.getLogger("saasync.server")
 

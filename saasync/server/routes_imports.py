@@ -33,7 +33,8 @@ from saasync.server.invoice_input import (
 )
 from saasync.server.routes_customers import DUPLICATE_CUSTOMER, read_customer, read_extras
 from saasync.server.routes_plans import DUPLICATE_PLAN, INTERVAL_UNITS
-from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Fields, Route, route
+from saasync.server.routing import Route, route
+from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Fields
 
 MAX_BYTES = 5 * 1024 * 1024
 ARRAYS = ("plans", "customers", "invoices", "line_items", "transactions", "subscription_events")

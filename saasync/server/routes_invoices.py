@@ -23,16 +23,15 @@ from saasync.server.invoice_input import (
     parse_transaction,
     plan_uuid_resolver,
 )
+from saasync.server.routing import Route, route
 from saasync.server.wire import (
     ApiError,
     ApiRequest,
     ApiResponse,
     Fields,
-    Route,
     format_time,
     page_fields,
     page_params,
-    route,
 )
 
 _ECHOED = ("external_id", "date", "due_date", "currency", "line_items", "transactions")

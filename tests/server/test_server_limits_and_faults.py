@@ -19,7 +19,7 @@ from saasync.server.app import ROUTES, App, RawRequest
 from saasync.server.context import ApiContext
 from saasync.server.faults import FaultInjector
 from saasync.server.limits import InFlightGate, SlidingWindow
-from saasync.server.wire import route
+from saasync.server.routing import route
 from tests.server.conftest import KEY, Api
 
 
