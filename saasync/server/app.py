@@ -37,7 +37,6 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from saasync.destinations.local_api import ApiStore
 from saasync.fx import RateTable
 from saasync.server import (
     routes_activities,
@@ -49,6 +48,7 @@ from saasync.server import (
     routes_sources,
     routes_subscriptions,
 )
+from saasync.server.api_store import ApiStore
 from saasync.server.context import Account, ApiContext
 from saasync.server.faults import FaultConfig, FaultDecision, FaultInjector
 from saasync.server.limits import (

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import uuid4
 
-from saasync.destinations.local_api import ApiStore
-from saasync.destinations.local_schema import api_time
+from saasync.destinations.local.schema import api_time
 from saasync.models import Plan
+from saasync.server.api_store import ApiStore
 from saasync.server.context import ApiContext
 from saasync.server.invoice_input import (
     InvoiceInvalid,

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from saasync.destinations.local_api import Page
-from saasync.destinations.local_schema import api_time
+from saasync.destinations.local.schema import api_time
 from saasync.models import to_utc
+from saasync.server.api_store import Page
 
 MAX_PER_PAGE = 200  # ChartMogul's default and maximum (§1.8)
 
