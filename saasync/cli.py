@@ -35,7 +35,6 @@ from saasync import __version__
 from saasync.connector import ConnectorContext, ItemMapping, load_connector_class
 from saasync.console import StdoutClosed, closed_stdout, human_time, stdout_console
 from saasync.destinations.base import Destination
-from saasync.diff import render_report, report_json
 from saasync.engine import Engine, ProgressFn
 from saasync.errors import (
     AuthError,
@@ -45,8 +44,9 @@ from saasync.errors import (
     SourceChangedError,
 )
 from saasync.logs import configure_logging
-from saasync.report import RunReport
 from saasync.rules.builder import RuleSettings
+from saasync.run_report import RunReport
+from saasync.run_report_render import render_report, report_json
 from saasync.settings import ConnectionSettings, Settings, load_settings
 from saasync.sqlite_files import DamagedFileError, damaged_file_error, forget_opened
 from saasync.state import StateStore

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from saasync.errors import ConfigError
+from saasync.item_mapping import ItemMapping
 from saasync.models import SourceRecord
 from saasync.reasons import Reason
 
@@ -58,22 +59,6 @@ class ReadWindow:
     # passes over rows by their own dates (export files) still reads a row not in it, however
     # old its date: a row added late to an export is read once. None: not known.
     known: Container[tuple[str, str]] | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class ItemMapping:
-    """How the user said to classify a billing item (accounting sources: QuickBooks, Xero).
-
-    ``plan`` set: lines of this item are subscription lines of that plan. ``one_time``:
-    always a one-time line. Made by ``saasync review resolve`` or the config.
-    """
-
-    item: str
-    one_time: bool = False
-    plan_external_id: str | None = None
-    plan_name: str | None = None
-    interval_unit: str = "month"
-    interval_count: int = 1
 
 
 class TokenStore(Protocol):
@@ -154,3 +139,18 @@ def partition_of(key: str, count: int) -> int:
 
     CRC-32 of the text: the same in every process and on every run, unlike ``hash``."""
     return zlib.crc32(key.encode("utf-8", "surrogatepass")) % count if count > 1 else 0
+
+
+__all__ = [  # ItemMapping is re-exported: connectors read it from their context
+    "ENTRY_POINT_GROUP",
+    "Connector",
+    "ConnectorContext",
+    "ConnectorFactory",
+    "ItemMapping",
+    "Quarantined",
+    "ReadWindow",
+    "TokenStore",
+    "load_connector_class",
+    "partition_of",
+    "record_timestamp",
+]

@@ -35,11 +35,11 @@ from saasync.mirror import (  # noqa: F401  (re-exported: engine users import th
 )
 from saasync.models import Customer, Plan, SourceRecord
 from saasync.reasons import Reason
-from saasync.report import Op, RunReport
 from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.changeset import CancellationMarker, CustomerChanges, OutInvoice
 from saasync.rules.filter import Action
 from saasync.rules.reconcile import missing_reason, quarantined_ids
+from saasync.run_report import Op, RunReport
 from saasync.state import ReviewItem, StateStore, now_iso
 
 log = structlog.get_logger("saasync.engine")

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 
 from saasync.errors import SaasyncError
-from saasync.report import RunReport
+from saasync.run_report import RunReport
 
 log = structlog.get_logger("saasync.parallel")
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from saasync.connector import ItemMapping
 from saasync.errors import LockedError
+from saasync.item_mapping import ItemMapping
 from saasync.sqlite_files import (
     Migration,
     check_not_newer,

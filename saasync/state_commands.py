@@ -77,7 +77,7 @@ def state_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the check of each file as JSON.")
 def check(config_path: str | None, as_json: bool) -> int:
     """Integrity check of the state file and the local stores (exit 6 when one is damaged)."""
-    from saasync.destinations.local_schema import SCHEMA_VERSION as STORE_VERSION
+    from saasync.destinations.local.schema import SCHEMA_VERSION as STORE_VERSION
 
     settings = load_settings(config_path)
     known = {"state": SCHEMA_VERSION, "destination.path": STORE_VERSION}

@@ -1,6 +1,6 @@
 """The destination contract: what the engine asks of an analytics API.
 
-Implemented by the embedded local store (``destinations/local.py``) and by ChartMogul
+Implemented by the embedded local store (``destinations/local/``) and by ChartMogul
 over HTTP. Every call is idempotent by external id: calling it again with the same
 content changes nothing. A method raises ``BadRecordError`` when the destination
 refuses that one record (the engine quarantines it and goes on), ``AuthError`` when

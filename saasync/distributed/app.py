@@ -10,7 +10,7 @@ Environment:
 - ``SAASYNC_VISIBILITY_TIMEOUT``: seconds before Redis hands an unacknowledged task (its
   worker died) to another worker (3600). Longer than your longest run, and than the TTL.
 
-``celery -A saasync.distributed.app worker`` works too: the module builds the app when
+``celery -A saasync.distributed.app worker`` works too: the module builds the app once, when
 Celery asks for its ``app`` attribute, so importing it has no side effect.
 """
 
@@ -18,24 +18,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from celery import Celery
 from celery.schedules import ParseException, crontab
 
+from saasync.distributed.options import DistributedOptions
 from saasync.distributed.tasks import TASK_NAME, register_tasks
 from saasync.errors import ConfigError
 from saasync.scheduler import cron_interval
 from saasync.settings import Settings, load_settings
-
-ENV_CONFIG = "SAASYNC_CONFIG"
-ENV_BROKER = "SAASYNC_BROKER_URL"
-ENV_RESULTS = "SAASYNC_RESULT_BACKEND"
-ENV_LOCK_TTL = "SAASYNC_LOCK_TTL"
-ENV_VISIBILITY = "SAASYNC_VISIBILITY_TIMEOUT"
-DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
 #: cron's nicknames, as the five fields Celery's crontab takes
 _ALIASES = {
@@ -43,55 +37,6 @@ _ALIASES = {
     "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-
-
-@dataclass(frozen=True)
-class DistributedOptions:
-    """Where the config, the broker and the results are, and the lock and redelivery timings."""
-
-    config_path: str
-    broker_url: str = DEFAULT_BROKER
-    result_backend: str | None = None
-    lock_ttl: float = 60.0
-    visibility_timeout: float = 3600.0
-
-    def __post_init__(self) -> None:
-        if not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(f"{ENV_BROKER}: expected a Redis URL (redis://host:port/db), "
-                              f"got {self.broker_url.split('@')[-1]!r}")
-        if not 0 < self.lock_ttl < self.visibility_timeout:
-            raise ConfigError(f"{ENV_LOCK_TTL} ({self.lock_ttl:g} s) must be positive and shorter "
-                              f"than {ENV_VISIBILITY} ({self.visibility_timeout:g} s): a redelivered "
-                              "task must find the dead worker's lock expired")
-
-    @property
-    def redis_url(self) -> str:
-        """The Redis that holds the locks and the rate limiters: the broker's."""
-        return self.broker_url
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], *, config_path: str | None = None) -> DistributedOptions:
-        path = config_path or env.get(ENV_CONFIG)
-        if not path:
-            raise ConfigError(f"{ENV_CONFIG} is not set: give the path of the saasync config file "
-                              "the workers run (or use `saasync celery worker --config FILE`)")
-        return cls(
-            config_path=os.path.abspath(path),
-            broker_url=env.get(ENV_BROKER) or DEFAULT_BROKER,
-            result_backend=env.get(ENV_RESULTS) or None,
-            lock_ttl=_seconds(env, ENV_LOCK_TTL, cls.lock_ttl),
-            visibility_timeout=_seconds(env, ENV_VISIBILITY, cls.visibility_timeout),
-        )
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name)
-    if not text:
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number of seconds, got {text!r}") from None
 
 
 def cron_schedule(expression: str) -> crontab:
@@ -163,8 +108,15 @@ def create_app(options: DistributedOptions | None = None, *,
     return app
 
 
+@cache
+def _environment_app() -> Celery:
+    """The app ``celery -A`` finds: built from the environment on first use, then the same
+    one (its tasks and connections are per app; building one per access would scatter them)."""
+    return create_app()
+
+
 def __getattr__(name: str) -> Any:
     """``celery -A saasync.distributed.app`` looks for ``app``: build it from the environment."""
     if name in ("app", "celery"):
-        return create_app()
+        return _environment_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,8 @@ passthrough = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 def _app(config_path: str) -> Any:
     try:
-        from saasync.distributed.app import DistributedOptions, create_app
+        from saasync.distributed.app import create_app
+        from saasync.distributed.options import DistributedOptions
     except ImportError as exc:
         raise ConfigError(f"the celery commands need Celery and redis: pip install 'saasync[celery]' "
                           f"({exc})") from None

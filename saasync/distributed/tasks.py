@@ -38,7 +38,7 @@ from saasync.settings import ConnectionSettings, Settings, load_settings
 if TYPE_CHECKING:
     from celery import Celery
 
-    from saasync.distributed.app import DistributedOptions
+    from saasync.distributed.options import DistributedOptions
 
 TASK_NAME = "saasync.sync_connection"
 OWN_LOCK_RETRIES = 5

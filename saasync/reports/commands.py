@@ -29,13 +29,13 @@ from saasync.console import stdout_console
 from saasync.errors import ConfigError
 from saasync.models import Customer
 from saasync.money import format_money
-from saasync.reports import audit as audit_report
-from saasync.reports.audit import ISSUES_FOUND, NO_ACCOUNT_STATUS, NOT_ADDITIVE, AuditReport
+from saasync.reports import out_of_sync as audit_report
 from saasync.reports.explain import Explanation, explain_json
 from saasync.reports.explain import explain as explain_story
 from saasync.reports.html import audit_html, reconcile_html
-from saasync.reports.reconcile import CSV_COLUMNS as RECONCILE_COLUMNS
-from saasync.reports.reconcile import (
+from saasync.reports.out_of_sync import ISSUES_FOUND, NO_ACCOUNT_STATUS, NOT_ADDITIVE, AuditReport
+from saasync.reports.reconciliation import CSV_COLUMNS as RECONCILE_COLUMNS
+from saasync.reports.reconciliation import (
     DestinationReader,
     HeldDestination,
     Reconciliation,
@@ -46,7 +46,7 @@ from saasync.reports.reconcile import (
     reconcile_rows,
     summary_pairs,
 )
-from saasync.reports.reconcile import reconcile as reconcile_report
+from saasync.reports.reconciliation import reconcile as reconcile_report
 from saasync.rules.audit import Finding, audit_account
 from saasync.rules.builder import RuleSettings
 from saasync.settings import ConnectionSettings, Settings, load_settings

@@ -18,7 +18,7 @@ from typing import Any
 from saasync.models import Invoice, Plan, SubscriptionStatus, to_utc
 from saasync.reasons import Reason
 from saasync.reports.metrics import month_ends
-from saasync.reports.reconcile import (
+from saasync.reports.reconciliation import (
     DEFAULT_RULES,
     DestinationReader,
     SourceRead,

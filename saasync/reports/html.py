@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from saasync.reports.audit import (
+from saasync.reports.out_of_sync import (
     NO_ACCOUNT_STATUS,
     NOT_ADDITIVE,
     AuditReport,
     audit_rows,
     summary_rows,
 )
-from saasync.reports.reconcile import CSV_COLUMNS as RECONCILE_COLUMNS
-from saasync.reports.reconcile import Reconciliation, reconcile_rows, summary_pairs
+from saasync.reports.reconciliation import CSV_COLUMNS as RECONCILE_COLUMNS
+from saasync.reports.reconciliation import Reconciliation, reconcile_rows, summary_pairs
 
 STYLE = """
 *{box-sizing:border-box}

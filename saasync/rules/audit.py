@@ -5,7 +5,7 @@ account status, its subscriptions, and whether the billing cycle runs. Manual st
 edits bypass the workflows that keep them aligned, and the customer then gets free
 months or is billed when they should not be. This module names every disagreement with
 a stable code, says the likely root cause and what to do, and prices it from the
-subscriptions' latest source invoices. No I/O: ``saasync.reports.audit`` reads and renders.
+subscriptions' latest source invoices. No I/O: ``saasync.reports.out_of_sync`` reads and renders.
 """
 
 from __future__ import annotations

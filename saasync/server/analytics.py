@@ -23,8 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
-from saasync.destinations.local_api import ApiStore
-from saasync.destinations.local_rows import StoredSubscription
+from saasync.destinations.local.rows import StoredSubscription
 from saasync.fx import RateTable
 from saasync.models import Plan
 from saasync.reports.metrics import month_ends, monthly_series
@@ -39,6 +38,7 @@ from saasync.rules.status import (
     subscription_mrr,
     subscription_status,
 )
+from saasync.server.api_store import ApiStore
 from saasync.server.context import Account
 from saasync.server.wire import offset_time
 

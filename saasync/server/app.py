@@ -37,7 +37,6 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from saasync.destinations.local_api import ApiStore
 from saasync.fx import RateTable
 from saasync.server import (
     routes_activities,
@@ -49,6 +48,7 @@ from saasync.server import (
     routes_sources,
     routes_subscriptions,
 )
+from saasync.server.api_store import ApiStore
 from saasync.server.context import Account, ApiContext
 from saasync.server.faults import FaultConfig, FaultDecision, FaultInjector
 from saasync.server.limits import (
@@ -63,7 +63,8 @@ from saasync.server.limits import (
     too_large,
     too_many_connections,
 )
-from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Route, coded
+from saasync.server.routing import Route
+from saasync.server.wire import ApiError, ApiRequest, ApiResponse, coded
 
 log = logging.getLogger("saasync.server")
 

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from saasync.destinations.local_api import ApiStore
-from saasync.destinations.local_rows import (
+from saasync.destinations.local.rows import (
     DataSourceInfo,
     StoredCustomer,
     StoredInvoice,
@@ -20,6 +19,7 @@ from saasync.destinations.local_rows import (
     StoredSubscription,
 )
 from saasync.fx import RateTable, sample_rates
+from saasync.server.api_store import ApiStore
 from saasync.server.wire import ApiError
 
 _SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF", "AUD": "A$",

@@ -12,8 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from saasync.destinations.local_api import InvoiceExtras
-from saasync.destinations.local_rows import (
+from saasync.destinations.local.rows import (
     DataSourceInfo,
     StoredCustomer,
     StoredInvoice,
@@ -21,6 +20,7 @@ from saasync.destinations.local_rows import (
 )
 from saasync.rules.status import CustomerStatus
 from saasync.server.analytics import STATUS_NAMES, CustomerFigures, customer_figures
+from saasync.server.api_store import InvoiceExtras
 from saasync.server.context import ApiContext
 from saasync.server.wire import ApiRequest, offset_time
 

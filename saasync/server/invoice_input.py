@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from saasync.destinations.local_api import ApiStore
 from saasync.rules.changeset import OutInvoice, OutLine, OutTransaction
+from saasync.server.api_store import ApiStore
 from saasync.server.wire import Fields, problem_to_errors
 
 DUPLICATE_INVOICE = "The external ID for this invoice already exists in our system."

@@ -20,20 +20,19 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from saasync.destinations.local_api import Page
-from saasync.destinations.local_rows import StoredCustomer
+from saasync.destinations.local.rows import StoredCustomer
 from saasync.rules.movements import MOVE_KINDS, MoveKind, Movement, customer_movements
 from saasync.server.analytics import AccountViews
+from saasync.server.api_store import Page
 from saasync.server.context import ApiContext, currency_sign
+from saasync.server.routing import Route, route
 from saasync.server.wire import (
     ApiError,
     ApiRequest,
     ApiResponse,
-    Route,
     offset_time,
     page_fields,
     page_params,
-    route,
 )
 
 _NAMESPACE = uuid.UUID("8f0c6d1e-5b1a-4c1e-9a52-5aa5c0ac7e11")  # saasync activity ids

@@ -12,21 +12,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from saasync.destinations.local_api import Page
-from saasync.destinations.local_rows import StoredCustomer
+from saasync.destinations.local.rows import StoredCustomer
 from saasync.models import Customer
+from saasync.server.api_store import Page
 from saasync.server.context import ApiContext
 from saasync.server.docs import customer_docs
+from saasync.server.routing import Route, route
 from saasync.server.wire import (
     ApiError,
     ApiRequest,
     ApiResponse,
     Fields,
-    Route,
     format_time,
     page_fields,
     page_params,
-    route,
 )
 
 DUPLICATE_CUSTOMER = "The external ID for this customer already exists in our system."

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import uuid4
 
-from saasync.destinations.local_api import ApiStore
-from saasync.destinations.local_schema import api_time
+from saasync.destinations.local.schema import api_time
 from saasync.models import Plan
+from saasync.server.api_store import ApiStore
 from saasync.server.context import ApiContext
 from saasync.server.invoice_input import (
     InvoiceInvalid,
@@ -33,7 +33,8 @@ from saasync.server.invoice_input import (
 )
 from saasync.server.routes_customers import DUPLICATE_CUSTOMER, read_customer, read_extras
 from saasync.server.routes_plans import DUPLICATE_PLAN, INTERVAL_UNITS
-from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Fields, Route, route
+from saasync.server.routing import Route, route
+from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Fields
 
 MAX_BYTES = 5 * 1024 * 1024
 ARRAYS = ("plans", "customers", "invoices", "line_items", "transactions", "subscription_events")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from saasync.destinations.local_api import Page
-from saasync.destinations.local_rows import StoredInvoice
+from saasync.destinations.local.rows import StoredInvoice
+from saasync.server.api_store import Page
 from saasync.server.context import ApiContext
 from saasync.server.docs import invoice_docs
 from saasync.server.invoice_input import (
@@ -23,16 +23,15 @@ from saasync.server.invoice_input import (
     parse_transaction,
     plan_uuid_resolver,
 )
+from saasync.server.routing import Route, route
 from saasync.server.wire import (
     ApiError,
     ApiRequest,
     ApiResponse,
     Fields,
-    Route,
     format_time,
     page_fields,
     page_params,
-    route,
 )
 
 _ECHOED = ("external_id", "date", "due_date", "currency", "line_items", "transactions")

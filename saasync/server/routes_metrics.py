@@ -28,7 +28,8 @@ from saasync.server.analytics import (
     percentage_change,
 )
 from saasync.server.context import ApiContext
-from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Handler, Route, route
+from saasync.server.routing import Handler, Route, route
+from saasync.server.wire import ApiError, ApiRequest, ApiResponse
 
 ALL_KEYS = (
     ("mrr", "mrr"), ("arr", "arr"), ("customer-churn-rate", "customer_churn_rate"),

@@ -7,16 +7,8 @@ from uuid import uuid4
 
 from saasync.models import Plan
 from saasync.server.context import ApiContext
-from saasync.server.wire import (
-    ApiError,
-    ApiRequest,
-    ApiResponse,
-    Fields,
-    Route,
-    page_fields,
-    page_params,
-    route,
-)
+from saasync.server.routing import Route, route
+from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Fields, page_fields, page_params
 
 DUPLICATE_PLAN = "A plan with this identifier already exists in our system."
 PLAN_IN_USE = "The plan is used by invoices or subscriptions and can't be deleted."

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 from saasync.server.context import ApiContext
 from saasync.server.docs import data_source_doc
-from saasync.server.wire import ApiError, ApiRequest, ApiResponse, Route, route
+from saasync.server.routing import Route, route
+from saasync.server.wire import ApiError, ApiRequest, ApiResponse
 
 NAME_REQUIRED = "A name is required for each data source."
 NAME_TAKEN = "Has already been taken."

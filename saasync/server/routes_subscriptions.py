@@ -8,15 +8,8 @@ from datetime import datetime
 from saasync.server.analytics import subscription_entry
 from saasync.server.context import ApiContext
 from saasync.server.docs import subscription_docs
-from saasync.server.wire import (
-    ApiRequest,
-    ApiResponse,
-    Fields,
-    Route,
-    page_fields,
-    page_params,
-    route,
-)
+from saasync.server.routing import Route, route
+from saasync.server.wire import ApiRequest, ApiResponse, Fields, page_fields, page_params
 
 
 def list_import_view(

@@ -12,17 +12,14 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from saasync.destinations.local_api import Page
-from saasync.destinations.local_schema import api_time
+from saasync.destinations.local.schema import api_time
 from saasync.models import to_utc
-
-if TYPE_CHECKING:
-    from saasync.server.context import ApiContext
+from saasync.server.api_store import Page
 
 MAX_PER_PAGE = 200  # ChartMogul's default and maximum (§1.8)
 
@@ -92,24 +89,6 @@ def coded(status: int, message: str, headers: Mapping[str, str] | None = None) -
     return ApiResponse(
         status, {"code": status, "message": message, "param": None}, headers=dict(headers or {})
     )
-
-
-# -- routing -----------------------------------------------------------------------------
-
-Handler = Callable[["ApiContext", ApiRequest, Mapping[str, str]], ApiResponse]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-
-
-def route(method: str, template: str, handler: Handler) -> Route:
-    """``/v1/customers/{uuid}`` matches one path segment per ``{name}``."""
-    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-    return Route(method, re.compile(f"^{regex}$"), handler)
 
 
 # -- cursors and pages ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from saasync.destinations.base import Destination
 from saasync.destinations.local import LocalStore
-from saasync.destinations.local_write import DUPLICATE_INVOICE, DUPLICATE_LINE
+from saasync.destinations.local.writer import DUPLICATE_INVOICE, DUPLICATE_LINE
 from saasync.errors import BadRecordError, ConfigError, FatalError
 from saasync.models import SourceRecord
 from saasync.rules.changeset import OutInvoice, OutLine, OutTransaction

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from saasync.distributed.app import (
-    DistributedOptions,
     beat_schedule,
     create_app,
     cron_schedule,
 )
+from saasync.distributed.options import DistributedOptions
 from saasync.distributed.tasks import TASK_NAME
 from saasync.errors import ConfigError
 from saasync.scheduler import next_fire
@@ -114,3 +114,6 @@ def test_celery_dash_a_finds_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SAASYNC_CONFIG", str(write(tmp_path)))
     app = find_app("saasync.distributed.app")
     assert TASK_NAME in app.tasks
+    import saasync.distributed.app as module
+
+    assert module.app is app is module.celery  # built once, then the same app on every access

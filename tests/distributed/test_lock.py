@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from saasync.distributed.app import DistributedOptions
+from saasync.distributed.options import DistributedOptions
 from saasync.distributed.tasks import RedisLock, lock_key, run_task
 from saasync.state import StateStore
 from tests.e2e.conftest import write_config

@@ -26,7 +26,8 @@ import redis
 
 from saasync.cli import run_connection
 from saasync.destinations.local import LocalStore
-from saasync.distributed.app import DistributedOptions, create_app
+from saasync.distributed.app import create_app
+from saasync.distributed.options import DistributedOptions
 from saasync.distributed.tasks import TASK_NAME, lock_key
 from saasync.logs import configure_logging
 from saasync.server import ServerHandle, make_server

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from saasync.models import AccountStatus
-from saasync.reports.audit import ISSUES_FOUND, AuditReport
 from saasync.reports.html import audit_html
+from saasync.reports.out_of_sync import ISSUES_FOUND, AuditReport
 from saasync.rules.audit import AuditCode, Finding, MoneyAtStake, MoneyKind, summarize
 from tests.factories import customer, dt
 from tests.reports.conftest import RunCli, cli_json

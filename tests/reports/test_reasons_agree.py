@@ -16,7 +16,7 @@ from saasync.destinations.local import LocalStore
 from saasync.reasons import Reason
 from saasync.reports.commands import _load, _read, _rules
 from saasync.reports.explain import explain, explain_json
-from saasync.reports.reconcile import HeldDestination, reconcile, reconcile_json
+from saasync.reports.reconciliation import HeldDestination, reconcile, reconcile_json
 from saasync.rules import CustomerHistory, build_customer
 from saasync.rules.builder import RuleSettings
 from saasync.rules.status import SubStatus

@@ -15,7 +15,7 @@ from saasync.connector import Quarantined
 from saasync.destinations.chartmogul import DestinationSnapshot
 from saasync.models import Customer, SourceRecord, SourceSubscription
 from saasync.reasons import Reason, StatusCause
-from saasync.reports.reconcile import (
+from saasync.reports.reconciliation import (
     DEFAULT_RULES,
     MISSING_REASONS,
     HeldDestination,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from saasync.destinations.local import LocalStore
-from saasync.destinations.local_api import ApiStore
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import OutInvoice, OutLine, OutTransaction
+from saasync.server.api_store import ApiStore
 
 
 def _at(month: int) -> datetime:

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import requests
 
-from saasync.destinations.local_api import ApiStore
 from saasync.server import FaultConfig, ServerHandle, make_server
+from saasync.server.api_store import ApiStore
 from saasync.server.app import ROUTES, App, RawRequest
 from saasync.server.context import ApiContext
 from saasync.server.faults import FaultInjector
 from saasync.server.limits import InFlightGate, SlidingWindow
-from saasync.server.wire import route
+from saasync.server.routing import route
 from tests.server.conftest import KEY, Api
 
 

@@ -11,7 +11,7 @@ from connectors.files.formats import quick_text
 from saasync.connector import partition_of
 from saasync.errors import ConfigError, SaasyncError
 from saasync.parallel import can_fork, run_partitioned
-from saasync.report import DETAIL_CAP, Op, RunReport
+from saasync.run_report import DETAIL_CAP, Op, RunReport
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="forking is not available here")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from saasync import state as state_module
-from saasync.destinations import local_schema
 from saasync.destinations.local import LocalStore
+from saasync.destinations.local import schema as local_schema
 from saasync.sqlite_files import NewerSchemaError
 from saasync.state import StateStore
 

@@ -15,8 +15,8 @@ from saasync.engine import Engine
 from saasync.errors import AuthError, FatalError
 from saasync.http import RetryPolicy
 from saasync.models import Customer, Invoice, Plan, SourceSubscription
-from saasync.report import RunReport
 from saasync.rules.builder import RuleSettings
+from saasync.run_report import RunReport
 from saasync.state import StateStore
 from tests.connectors.gaiia.conftest import Data, make_connector
 from tests.connectors.gaiia.fake_api import FakeGaiia

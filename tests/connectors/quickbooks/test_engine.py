@@ -14,8 +14,8 @@ from connectors.quickbooks.connector import QuickBooksConnector
 from saasync.connector import ConnectorContext, ItemMapping
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
-from saasync.report import RunReport
 from saasync.rules.builder import RuleSettings
+from saasync.run_report import RunReport
 from saasync.state import StateStore
 from tests.connectors.accounting.fake_server import oauth_env
 from tests.connectors.contract.quickbooks_harness import make_connector

@@ -10,8 +10,8 @@ import pytest
 
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
-from saasync.report import RunReport
 from saasync.rules.builder import RuleSettings
+from saasync.run_report import RunReport
 from saasync.state import StateStore
 from tests.connectors.contract.stripe_harness import make_connector
 from tests.connectors.stripe.fake_api import FakeStripe

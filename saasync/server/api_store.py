@@ -4,7 +4,7 @@
 many, and the API addresses records by uuid across all of them, filters lists and pages
 them by cursor, deletes and updates. ``ApiStore`` adds exactly that and leaves what
 ``LocalStore`` promises untouched: data sources and the shared helpers are in
-``local_api_base``, invoices and subscriptions in ``local_api_invoices``, customers and
+``api_store_base``, invoices and subscriptions in ``api_store_invoices``, customers and
 plans here.
 """
 
@@ -15,11 +15,11 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from saasync.destinations.local_api_base import API_DDL, InvoiceExtras, Page, where_clause
-from saasync.destinations.local_api_invoices import InvoiceApi
-from saasync.destinations.local_rows import StoredCustomer, StoredPlan
-from saasync.destinations.local_schema import from_text, to_text
+from saasync.destinations.local.rows import StoredCustomer, StoredPlan
+from saasync.destinations.local.schema import from_text, to_text
 from saasync.models import Customer, Plan
+from saasync.server.api_store_base import API_DDL, InvoiceExtras, Page, where_clause
+from saasync.server.api_store_invoices import InvoiceApi
 
 __all__ = ["API_DDL", "ApiStore", "InvoiceExtras", "Page"]
 

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from saasync.destinations.local_rows import (
+from saasync.destinations.local.rows import (
     DataSourceInfo,
     StoredCustomer,
     StoredInvoice,
@@ -26,7 +26,7 @@ from saasync.destinations.local_rows import (
     StoredSubscription,
     stored_invoice_from_rows,
 )
-from saasync.destinations.local_schema import (
+from saasync.destinations.local.schema import (
     SELECT_INVOICES,
     SELECT_LINES,
     SELECT_SUBSCRIPTIONS,

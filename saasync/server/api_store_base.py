@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from saasync.destinations.local import LocalStore
-from saasync.destinations.local_rows import DataSourceInfo
-from saasync.destinations.local_schema import random_uuid, to_text, utcnow
+from saasync.destinations.local.rows import DataSourceInfo
+from saasync.destinations.local.schema import random_uuid, to_text, utcnow
 from saasync.rules.status import SubscriptionView
 
 T = TypeVar("T")

@@ -22,10 +22,10 @@ from types import TracebackType
 from typing import Self
 
 from saasync.destinations.base import InvoiceResult
-from saasync.destinations.local_read import StoreReader
-from saasync.destinations.local_rows import DataSourceInfo
-from saasync.destinations.local_schema import open_database, random_uuid, to_text, utcnow
-from saasync.destinations.local_write import (
+from saasync.destinations.local.reader import StoreReader
+from saasync.destinations.local.rows import DataSourceInfo
+from saasync.destinations.local.schema import open_database, random_uuid, to_text, utcnow
+from saasync.destinations.local.writer import (
     DUPLICATE_INVOICE,
     InvoiceWriter,
     aware,

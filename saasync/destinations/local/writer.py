@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
-from saasync.destinations.local_schema import to_text
+from saasync.destinations.local.schema import to_text
 from saasync.money import is_known_currency
 from saasync.rules.changeset import OutInvoice, OutTransaction
 

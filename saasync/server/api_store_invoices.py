@@ -7,10 +7,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from saasync.destinations.local_api_base import ApiBase, InvoiceExtras, Page, marks, where_clause
-from saasync.destinations.local_rows import StoredCustomer, StoredInvoice, StoredSubscription
-from saasync.destinations.local_write import InvoiceWriter
+from saasync.destinations.local.rows import StoredCustomer, StoredInvoice, StoredSubscription
+from saasync.destinations.local.writer import InvoiceWriter
 from saasync.rules.changeset import OutTransaction
+from saasync.server.api_store_base import ApiBase, InvoiceExtras, Page, marks, where_clause
 
 
 class InvoiceApi(ApiBase):

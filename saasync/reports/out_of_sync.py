@@ -14,7 +14,7 @@ from typing import Any
 
 from saasync.models import Customer, SourceSubscription
 from saasync.money import format_money
-from saasync.reports.reconcile import SourceRead
+from saasync.reports.reconciliation import SourceRead
 from saasync.rules.audit import (
     CODES,
     AuditCode,

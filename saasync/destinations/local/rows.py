@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from saasync.destinations.local_schema import api_time, from_text, from_text_required
+from saasync.destinations.local.schema import api_time, from_text, from_text_required
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import OutInvoice, OutLine, OutTransaction
 

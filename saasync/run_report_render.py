@@ -10,7 +10,7 @@ from rich.table import Table
 
 from saasync.console import human_time
 from saasync.reasons import DESCRIPTIONS, Reason
-from saasync.report import RunReport
+from saasync.run_report import RunReport
 
 
 def report_json(report: RunReport) -> str:
