@@ -18,8 +18,22 @@ from typing import Any
 
 import structlog
 
-from saasync.connector import Connector, Quarantined, ReadWindow, partition_of, record_timestamp
-from saasync.destinations.base import Baseline, BulkSink, Destination
+from saasync.connector import (
+    Checkpointing,
+    Connector,
+    Fingerprinting,
+    Quarantined,
+    ReadWindow,
+    partition_of,
+    record_timestamp,
+)
+from saasync.destinations.base import (
+    AutoChurnReporting,
+    Baseline,
+    BulkSink,
+    CustomerCreating,
+    Destination,
+)
 from saasync.errors import AuthError, BadRecordError, ConflictError
 from saasync.mirror import (  # noqa: F401  (re-exported: engine users import them here)
     KIND_OF,
@@ -99,6 +113,11 @@ class Engine:
         self._quarantined: set[str] = set()
         self._pending_markers: dict[tuple[str, str], CancellationMarker] = {}
         self._now: datetime | None = None  # the run's "now", for the time-based rules
+        # optional abilities, asked once
+        self._checkpointing = connector if isinstance(connector, Checkpointing) else None
+        self._fingerprinting = connector if isinstance(connector, Fingerprinting) else None
+        self._auto_churn = (destination if isinstance(destination, AutoChurnReporting)
+                            else None)
 
     @property
     def dry_run(self) -> bool:
@@ -119,15 +138,14 @@ class Engine:
     def _checkpoint(self) -> datetime | None:
         """A connector that knows it has read everything up to a time (e.g. an events feed
         read to the end) says so, so a quiet account's cursor still moves forward."""
-        checkpoint = getattr(self.connector, "checkpoint", None)
-        value = checkpoint() if callable(checkpoint) else None
+        value = self._checkpointing.checkpoint() if self._checkpointing is not None else None
         return value if isinstance(value, datetime) else None
 
     def _fingerprint(self) -> str | None:
         """What the source looks like now, if the connector can tell cheaply (a hash of export
         files); with the rule settings, since a changed setting deserves a real read."""
-        fingerprint = getattr(self.connector, "fingerprint", None)
-        value = fingerprint() if callable(fingerprint) else None
+        value = (self._fingerprinting.fingerprint() if self._fingerprinting is not None
+                 else None)
         return f"{value}|{self.rules!r}" if isinstance(value, str) else None
 
     def _source_unchanged(self, mode: str, fingerprint: str | None) -> bool:
@@ -572,7 +590,7 @@ class Engine:
             read = inv.external_id in read_ids
             if result.error:
                 ok = False
-                error = ConflictError(result.error) if getattr(result, "fields", None) else BadRecordError(result.error)
+                error = ConflictError(result.error) if result.fields else BadRecordError(result.error)
                 self._refused(report, Op("invoice", inv.external_id, "create", cid), error)
                 self._outcome(report, "invoice", inv.external_id, False, read)
             else:
@@ -628,9 +646,9 @@ class Engine:
         dates: say so (the destination's setting is read where it has one)."""
         if self.rules.auto_churn_days is None:
             return
-        read_setting = getattr(self.destination, "auto_churn_setting", None)
         try:
-            setting = read_setting(self.data_source) if callable(read_setting) else None
+            setting = (self._auto_churn.auto_churn_setting(self.data_source)
+                       if self._auto_churn is not None else None)
         except (BadRecordError, ConflictError) as exc:  # a check only: never fails the run
             log.info("could not read the destination's automatic churn setting",
                      connection=self.connection, error=str(exc))
@@ -678,9 +696,8 @@ def _customer_call(customer: Customer, action: str) -> Callable[[Destination], A
     (one request instead of a lookup and a create)."""
 
     def call(destination: Destination) -> Any:
-        create = getattr(destination, "create_customer", None)
-        if action == "create" and callable(create):
-            return create(customer)
+        if action == "create" and isinstance(destination, CustomerCreating):
+            return destination.create_customer(customer)
         return destination.upsert_customer(customer)
 
     return call
