@@ -1,5 +1,9 @@
 """The ``saasync`` command line: wiring only; each command returns an exit status.
 
+Over 400 lines on purpose: it is the one list of commands, each a few lines of options
+and output around ``saasync.runner`` (building and running) and the state store; the
+commands that live with their feature (reports, server, Celery, state) load lazily.
+
 Exit statuses (also in the README):
   0 ok · 1 unexpected error · 2 configuration or usage error · 3 credentials refused ·
   4 another run of the connection holds the lock · 5 the run finished but the destination
