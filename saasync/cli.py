@@ -1,5 +1,9 @@
 """The ``saasync`` command line: wiring only; each command returns an exit status.
 
+Over 400 lines on purpose: it is the one list of commands, each a few lines of options
+and output around ``saasync.runner`` (building and running) and the state store; the
+commands that live with their feature (reports, server, Celery, state) load lazily.
+
 Exit statuses (also in the README):
   0 ok · 1 unexpected error · 2 configuration or usage error · 3 credentials refused ·
   4 another run of the connection holds the lock · 5 the run finished but the destination
@@ -13,29 +17,23 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sqlite3
 import sys
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
-from enum import IntEnum
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-import structlog
 from dateutil import parser as dateparser
 from dateutil.relativedelta import relativedelta
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from saasync import __version__
-from saasync.connector import ConnectorContext, ItemMapping, load_connector_class
+from saasync.command_options import config_option, connection_option, workers_option
+from saasync.connector import ItemMapping
 from saasync.console import StdoutClosed, closed_stdout, human_time, stdout_console
-from saasync.destinations.base import Destination
-from saasync.engine import Engine, ProgressFn
+from saasync.run_report_render import render_report, report_json
 from saasync.errors import (
     AuthError,
     ConfigError,
@@ -43,27 +41,12 @@ from saasync.errors import (
     SaasyncError,
     SourceChangedError,
 )
+from saasync.exit_status import ExitStatus
 from saasync.logs import configure_logging
-from saasync.rules.builder import RuleSettings
-from saasync.run_report import RunReport
-from saasync.run_report_render import render_report, report_json
-from saasync.settings import ConnectionSettings, Settings, load_settings
+from saasync.runner import run_connection, scheduled_sync
+from saasync.settings import load_settings
 from saasync.sqlite_files import DamagedFileError, damaged_file_error, forget_opened
 from saasync.state import StateStore
-
-log = structlog.get_logger("saasync.cli")
-
-
-class ExitStatus(IntEnum):
-    OK = 0
-    ERROR = 1
-    CONFIG = 2
-    AUTH = 3
-    LOCKED = 4
-    PARTIAL = 5
-    ISSUES_FOUND = 6  # audit --fail-on-issues, status --check, state check
-    DAMAGED = 7  # the state file or a local store cannot be read: see `saasync state`
-    SOURCE_CHANGED = 8  # an export file was rewritten while the run read it
 
 
 def _console() -> Console:
@@ -84,159 +67,7 @@ def _parse_date(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-# -- wiring ---------------------------------------------------------------------------------
-# path = "builtin:NAME": the bundled sample NAME, generated into .saasync/NAME/<today>/
-BUILTIN_SAMPLES = {"sample": False, "sample-invoices-only": True}  # name: invoices_only
-
-
-def _connector_options(settings: Settings, conn: ConnectionSettings, clock: Callable[[], datetime]) -> dict[str, Any]:
-    options = dict(conn.options)
-    path = options.get("path")
-    sample = path.removeprefix("builtin:") if isinstance(path, str) else None
-    if sample in BUILTIN_SAMPLES and path != sample:
-        from saasync.sample import generate
-
-        now = clock()
-        today = now.date()
-        end = date(today.year, today.month, 1)
-        # the export is "taken" at the start of today, so statuses look as they would live
-        as_of = datetime(today.year, today.month, today.day, tzinfo=UTC)
-        target = settings.resolve(f".saasync/{sample}") / today.isoformat()
-        if not (target / "invoices.csv").exists():
-            generate(target, end=end, as_of=as_of, invoices_only=BUILTIN_SAMPLES[sample])
-        options["path"] = str(target)
-    return options
-
-
-def make_connector(settings: Settings, name: str, conn: ConnectionSettings,
-                   clock: Callable[[], datetime], state: StateStore | None = None) -> Any:
-    """Build the connection's connector, with its token store and the user's item mappings."""
-    factory = load_connector_class(conn.connector)
-    context = ConnectorContext(
-        base_dir=settings.base_dir, env=dict(os.environ), connection=name, tokens=state,
-        item_mappings=state.item_mappings(name) if state is not None else {},
-    )
-    return factory(_connector_options(settings, conn, clock), context)
-
-
-def make_destination(settings: Settings, conn: ConnectionSettings) -> Destination:
-    dest = conn.destination
-    if dest.type == "local":
-        from saasync.destinations.local import LocalStore
-
-        path = settings.resolve(dest.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return LocalStore(path)
-    from saasync.destinations.chartmogul import ChartMogulDestination
-
-    return ChartMogulDestination(dest, os.environ)
-
-
-@contextmanager
-def _progress(enabled: bool, console: Console | None = None) -> Iterator[ProgressFn | None]:
-    """The bar of a run on a terminal: its stage (reading, building, pushing, settling) and
-    what is done of what is known. While it shows, log lines print above it (rich redirects
-    stderr, which the log stream follows: see ``saasync.logs``)."""
-    if not enabled:
-        yield None
-        return
-    with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("reading", total=None)
-        shown: list[str] = []
-
-        def update(stage: str, done: int, total: int | None) -> None:
-            new_stage = shown[-1:] != [stage]  # a new stage shows at once, counts as they come
-            if new_stage:
-                shown.append(stage)
-            bar.update(task, description=stage, completed=done, total=total, refresh=new_stage)
-
-        yield update
-
-
-def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, mode: str,
-                   dry_run: bool, since: datetime | None = None, until: datetime | None = None,
-                   clock: Callable[[], datetime] = _now, show_progress: bool = False,
-                   should_stop: Callable[[], bool] = lambda: False,
-                   destination_factory: Callable[[Settings, ConnectionSettings], Destination] | None = None,
-                   workers: int | None = None) -> RunReport:
-    """One run of one connection. A dry run whose connector can partition its read is split
-    over ``workers`` processes (default: one per core, see ``saasync.parallel``)."""
-    build_destination = destination_factory or make_destination
-    state_path = settings.resolve(settings.state)
-    with StateStore(state_path, read_only=dry_run) as state:
-        connector = make_connector(settings, name, conn, clock, state)
-        destination = None if dry_run else build_destination(settings, conn)
-        baseline, bulk = None, None
-        if dry_run and conn.destination.type == "chartmogul":
-            # diff against what ChartMogul really holds (read-only calls)
-            with build_destination(settings, conn) as reader:  # type: ignore[attr-defined]
-                baseline = reader.snapshot(conn.destination.data_source)
-        if destination is not None and conn.destination.import_mode == "bulk":
-            if not hasattr(destination, "bulk_importer"):
-                raise ConfigError(f"connections.{name}.destination.import_mode: \"bulk\" needs "
-                                  "type = \"chartmogul\"")
-            destination.ensure_data_source(conn.destination.data_source)
-            bulk = destination.bulk_importer()
-        def engine_for(part_state: StateStore, part_connector: Any, progress: Any,
-                       stop: Callable[[], bool], partition: tuple[int, int] | None = None) -> Engine:
-            return Engine(
-                name, part_connector, part_state, destination,
-                rules=RuleSettings(conn.open_invoices, conn.grace_days, conn.auto_churn_days),
-                data_source=conn.destination.data_source,
-                lookback=timedelta(hours=conn.lookback_hours), clock=clock, progress=progress,
-                should_stop=stop, baseline=baseline, bulk=bulk, partition=partition,
-            )
-
-        def partition_run(index: int, count: int, progress: Any, stop: Callable[[], bool]) -> RunReport:
-            with StateStore(state_path, read_only=True) as part_state:
-                part_connector = make_connector(settings, name, conn, clock, part_state)
-                part_connector.partition(index, count)
-                engine = engine_for(part_state, part_connector, progress, stop, (index, count))
-                return engine.run(mode, since, until)
-
-        count = _dry_run_workers(workers, connector) if dry_run else 1
-        try:
-            with _progress(show_progress) as progress:
-                if count > 1:
-                    from saasync.parallel import run_partitioned
-
-                    return run_partitioned(count, partition_run, progress=progress,
-                                           should_stop=should_stop)
-                engine = engine_for(state, connector, progress, should_stop)
-                if dry_run:
-                    return engine.run(mode, since, until)
-                with state.lock(name):
-                    return engine.run(mode, since, until)
-        finally:
-            if destination is not None:
-                destination.close()
-
-
-def _dry_run_workers(requested: int | None, connector: Any) -> int:
-    """How many processes a dry run uses: 1 unless the connector can partition its read."""
-    if not callable(getattr(connector, "partition", None)):
-        if requested is not None and requested > 1:
-            log.info("this connector reads in one process: --workers is not used",
-                     connector=getattr(connector, "name", type(connector).__name__))
-        return 1
-    from saasync.parallel import auto_workers, can_fork
-
-    if requested is None:
-        return auto_workers()
-    return requested if requested <= 1 or can_fork() else 1
-
-
 # -- commands -------------------------------------------------------------------------------
-config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                             help="TOML config file (default: the embedded sample setup).")
-connection_option = click.option("--connection", "connection", help="Connection name in the config.")
-workers_option = click.option(
-    "--workers", type=click.IntRange(min=1), default=None,
-    help="Processes for a dry run, each over a share of the customers (default: one per "
-         "core, up to 4, when the connector can split its read; the files connector can).")
-
-
 class LazyGroup(click.Group):
     """Commands that live with their feature (reports, the server, Celery) are imported
     when asked for, so ``saasync sync`` does not pay for loading them."""
@@ -518,13 +349,10 @@ def schedule(config_path: str | None, connection: str | None, max_runs: int | No
     stop = StopFlag()
     stop.install()
 
-    def run(name: str, conn: ConnectionSettings, should_stop: Callable[[], bool]) -> RunReport:
-        return run_connection(settings, name, conn, mode="sync", dry_run=False, should_stop=should_stop)
-
     def announce(name: str, when: datetime) -> None:
         click.echo(f"{name}: next run at {human_time(when)}", err=True)
 
-    Scheduler(settings, run, stop, announce=announce).loop(max_runs=max_runs)
+    Scheduler(settings, scheduled_sync(settings), stop, announce=announce).loop(max_runs=max_runs)
     return 0
 
 

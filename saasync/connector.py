@@ -89,18 +89,39 @@ class ConnectorContext:
 class Connector(Protocol):
     """A billing-system connector. ``read`` yields normalized records or Quarantined ones.
 
-    Optional, looked up by the engine: ``checkpoint() -> datetime | None`` (everything up
-    to that time was read, so the cursor may move on a quiet source) and
-    ``fingerprint() -> str | None`` (changes whenever the source does; when it equals the
-    last completed sync's, an incremental run reads nothing) and
-    ``partition(index, count)`` (from now on ``read`` yields only the records of customers
-    with ``partition_of(customer, count) == index``, every plan, and the source-wide problems
-    only in partition 0: a dry run is then split over several processes).
+    Optional abilities, each a Protocol below that the engine (or the runner) checks once:
+    ``Checkpointing``, ``Fingerprinting`` and ``Partitionable``.
     """
 
     name: ClassVar[str]
 
     def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]: ...
+
+
+@runtime_checkable
+class Checkpointing(Protocol):
+    """A connector that knows it has read everything up to a time (an events feed read to
+    the end): the cursor may then move on a quiet source."""
+
+    def checkpoint(self) -> datetime | None: ...
+
+
+@runtime_checkable
+class Fingerprinting(Protocol):
+    """A connector that can tell cheaply what the source looks like now (a hash of export
+    files): when it equals the last completed sync's, an incremental run reads nothing."""
+
+    def fingerprint(self) -> str | None: ...
+
+
+@runtime_checkable
+class Partitionable(Protocol):
+    """A connector whose read can be split: after ``partition(index, count)``, ``read``
+    yields only the records of customers with ``partition_of(customer, count) == index``,
+    every plan, and the source-wide problems only in partition 0 (a dry run is then split
+    over several processes)."""
+
+    def partition(self, index: int, count: int) -> None: ...
 
 
 class ConnectorFactory(Protocol):

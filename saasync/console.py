@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+# (stage, done, total), as the engine reports them (``saasync.engine.ProgressFn``)
+ProgressFn = Callable[[str, int, int | None], None]
 
 
 class StdoutClosed(Exception):
@@ -62,3 +68,25 @@ def human_time(value: str | datetime | None, default: str = "") -> str:
     if when.tzinfo is not None:
         when = when.astimezone(UTC)
     return f"{when:%Y-%m-%d %H:%M:%S} UTC"
+
+
+@contextmanager
+def progress_bar(enabled: bool, console: Console | None = None) -> Iterator[ProgressFn | None]:
+    """The bar of a run on a terminal: its stage (reading, building, pushing, settling) and
+    what is done of what is known. While it shows, log lines print above it (rich redirects
+    stderr, which the log stream follows: see ``saasync.logs``)."""
+    if not enabled:
+        yield None
+        return
+    with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        shown: list[str] = []
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            new_stage = shown[-1:] != [stage]  # a new stage shows at once, counts as they come
+            if new_stage:
+                shown.append(stage)
+            bar.update(task, description=stage, completed=done, total=total, refresh=new_stage)
+
+        yield update

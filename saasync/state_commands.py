@@ -19,8 +19,9 @@ from pathlib import Path
 
 import click
 
-from saasync.cli import ExitStatus, config_option
+from saasync.command_options import config_option
 from saasync.errors import ConfigError, LockedError
+from saasync.exit_status import ExitStatus
 from saasync.settings import Settings, load_settings
 from saasync.sqlite_files import (
     LABELS,

@@ -26,6 +26,7 @@ class InvoiceResult:
     external_id: str
     destination_id: str | None  # None when rejected
     error: str | None = None
+    fields: tuple[str, ...] = ()  # set when ``error`` is a conflict: the differing fields
 
 
 @runtime_checkable
@@ -96,3 +97,36 @@ class BulkSink(Protocol):
                          dates: Sequence[datetime]) -> None: ...
 
     def flush(self) -> Sequence[BulkOutcome]: ...
+
+
+# -- optional abilities: Protocols checked once, where the run is put together -------------------
+@runtime_checkable
+class Snapshotting(Protocol):
+    """A destination that can read back what a data source holds (a dry run diffs against
+    it; ``reconcile`` and ``explain`` read it)."""
+
+    def snapshot(self, data_source: str | None = None) -> Baseline: ...
+
+
+@runtime_checkable
+class BulkImporting(Protocol):
+    """A destination that can take changes in bulk (``import_mode = "bulk"``)."""
+
+    def ensure_data_source(self, name: str) -> str: ...
+
+    def bulk_importer(self) -> BulkSink: ...
+
+
+@runtime_checkable
+class AutoChurnReporting(Protocol):
+    """A destination whose data source has its own automatic churn setting (read only)."""
+
+    def auto_churn_setting(self, name: str) -> Mapping[str, Any] | None: ...
+
+
+@runtime_checkable
+class CustomerCreating(Protocol):
+    """A destination that can create a customer never pushed in one request (instead of a
+    lookup and a create)."""
+
+    def create_customer(self, customer: Customer) -> str: ...

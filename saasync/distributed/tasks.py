@@ -33,6 +33,7 @@ import structlog
 from saasync.destinations.base import Destination
 from saasync.distributed.ratelimit import RedisRateLimiter
 from saasync.errors import ConfigError, LockedError
+from saasync.runner import DestinationFactory, make_destination, run_connection
 from saasync.settings import ConnectionSettings, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -142,15 +143,10 @@ def lock_key(connection: str) -> str:
     return f"saasync:lock:{connection}"
 
 
-DestinationFactory = Callable[[Settings, ConnectionSettings], Destination]
-
-
 def paced_destinations(client: redis.Redis, stack: ExitStack) -> DestinationFactory:
     """``make_destination``, except that a ChartMogul destination paces itself with the
     account's limiter in Redis instead of a per-process one. ``stack`` closes the
     HTTP clients made here (the destination does not close a client it was given)."""
-    from saasync.cli import make_destination
-    from saasync.destinations.chartmogul import ChartMogulDestination
     from saasync.destinations.chartmogul.client import build_http
     from saasync.http import read_secret
 
@@ -165,7 +161,7 @@ def paced_destinations(client: redis.Redis, stack: ExitStack) -> DestinationFact
         http = build_http(dest, key, sleep=time.sleep, clock=time.monotonic)
         stack.callback(http.close)
         http.limiter = RedisRateLimiter.for_destination(client, dest)
-        return ChartMogulDestination(dest, os.environ, http=http)
+        return make_destination(settings, conn, http=http)
 
     return build
 
@@ -186,8 +182,6 @@ def run_task(options: DistributedOptions, name: str, *, task_id: str | None = No
     holds either lock, and ``reason = "own_lock"`` when the lock is held under this very
     ``task_id`` (a redelivered task whose first worker died less than a TTL ago).
     """
-    from saasync.cli import run_connection
-
     settings = load_settings(options.config_path)
     _, conn = settings.connection(name)
     client = redis.Redis.from_url(options.redis_url)

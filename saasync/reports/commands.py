@@ -4,15 +4,14 @@ Each command returns an exit status; JSON, CSV and HTML shapes live with each re
 
 They read; they never write. The source is read in full through its connector (as a
 dry run would), the destination through its read API (the local store, or ChartMogul's
-read-back), the review queue from the state file opened read-only. The lead registers
-them with ``cli.add_command``; ``saasync.cli`` is imported lazily to avoid a cycle.
+read-back), the review queue from the state file opened read-only. Connector,
+destination and rule settings come from ``saasync.runner``, as for a run.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -48,7 +47,7 @@ from saasync.reports.reconciliation import (
 )
 from saasync.reports.reconciliation import reconcile as reconcile_report
 from saasync.rules.audit import Finding, audit_account
-from saasync.rules.builder import RuleSettings
+from saasync.runner import destination_snapshot, make_connector, rule_settings
 from saasync.settings import ConnectionSettings, Settings, load_settings
 from saasync.state import StateStore
 
@@ -91,8 +90,6 @@ def _read(settings: Settings, name: str, conn: ConnectionSettings) -> tuple[Sour
     The state opens read-only, as for a dry run: the connector gets its token store and
     the user's item mappings, and nothing is written.
     """
-    from saasync.cli import make_connector  # lazy: saasync.cli registers these commands
-
     with StateStore(settings.resolve(settings.state), read_only=True) as state:
         source = read_source(make_connector(settings, name, conn, _now, state))
         queued = [(i.external_id, i.raw) for i in state.review_items(name)]
@@ -105,7 +102,7 @@ def _destination(settings: Settings, conn: ConnectionSettings) -> Iterator[Desti
     """The destination's read side. Nothing synced yet reads as an empty destination."""
     dest = conn.destination
     if dest.type == "chartmogul":
-        yield _chartmogul(conn)
+        yield HeldDestination.from_snapshot(destination_snapshot(settings, conn))
         return
     from saasync.destinations.local import LocalStore
 
@@ -119,21 +116,6 @@ def _destination(settings: Settings, conn: ConnectionSettings) -> Iterator[Desti
             return
         store.select_data_source(dest.data_source)
         yield store
-
-
-def _chartmogul(conn: ConnectionSettings) -> DestinationReader:
-    try:
-        from saasync.destinations.chartmogul import ChartMogulDestination
-    except ImportError as exc:
-        raise ConfigError(
-            f"reading back a chartmogul destination is not supported in this version ({exc}); "
-            "use a connection with destination type \"local\"") from None
-    with ChartMogulDestination(conn.destination, dict(os.environ)) as destination:
-        return HeldDestination.from_snapshot(destination.snapshot(conn.destination.data_source))
-
-
-def _rules(conn: ConnectionSettings) -> RuleSettings:
-    return RuleSettings(conn.open_invoices, conn.grace_days, conn.auto_churn_days)
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -287,7 +269,7 @@ def reconcile(config_path: str | None, connection: str | None, at_text: str | No
     at = _at(at_text)
     source, quarantined = _read(settings, name, conn)
     with _destination(settings, conn) as destination:
-        rec = reconcile_report(source, destination, at, _rules(conn), quarantined)
+        rec = reconcile_report(source, destination, at, rule_settings(conn), quarantined)
     if csv_path:
         _write_csv(csv_path, RECONCILE_COLUMNS, reconcile_rows(rec))
     if html_path:
@@ -321,7 +303,7 @@ def explain(config_path: str | None, connection: str | None, at_text: str | None
     at = _at(at_text)
     source, quarantined = _read(settings, name, conn)
     with _destination(settings, conn) as destination:
-        story = explain_story(source, destination, ident, at, _rules(conn), quarantined)
+        story = explain_story(source, destination, ident, at, rule_settings(conn), quarantined)
     if story is None:
         raise click.BadParameter(
             f"{ident!r} is neither a subscription nor a customer of connection {name!r}",

@@ -35,7 +35,6 @@ from saasync.rules.status import (
     SubStatus,
     cancellations_at,
     customer_since,
-    customer_status,
     customer_status_at,
     subscription_mrr,
     subscription_status,

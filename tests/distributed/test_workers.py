@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 import redis
 
-from saasync.cli import run_connection
 from saasync.destinations.local import LocalStore
 from saasync.distributed.app import create_app
 from saasync.distributed.options import DistributedOptions
 from saasync.distributed.tasks import TASK_NAME, lock_key
 from saasync.logs import configure_logging
+from saasync.runner import run_connection
 from saasync.server import ServerHandle, make_server
 from saasync.server.limits import SlidingWindow
 from saasync.settings import load_settings

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from saasync.cli import ExitStatus
+from saasync.exit_status import ExitStatus
 from saasync.state import StateStore
 from tests.e2e.conftest import RunCli
 

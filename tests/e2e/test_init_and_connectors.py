@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from saasync.cli import make_connector, make_destination
 from saasync.errors import ConfigError
 from saasync.init_templates import SUMMARIES
+from saasync.runner import make_connector, make_destination
 from saasync.settings import load_settings
 from tests.e2e.conftest import RunCli
 

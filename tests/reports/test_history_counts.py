@@ -8,9 +8,10 @@ from datetime import date
 from pathlib import Path
 
 from saasync.destinations.local import LocalStore
-from saasync.reports.commands import _load, _read, _rules
+from saasync.reports.commands import _load, _read
 from saasync.reports.explain import explain
 from saasync.reports.metrics import CUSTOMER_STATUSES, month_ends, monthly_series
+from saasync.runner import rule_settings
 from tests.reports.conftest import RunCli, cli_json
 
 
@@ -26,7 +27,7 @@ def test_metrics_at_each_month_end_is_the_sum_of_explain_over_every_customer(
 ) -> None:
     settings, name, conn = _load(str(synced), None)
     source, quarantined = _read(settings, name, conn)
-    rules = _rules(conn)
+    rules = rule_settings(conn)
     with LocalStore(settings.resolve(conn.destination.path)) as store:
         store.select_data_source(conn.destination.data_source)
         series = monthly_series(store, date(2025, 4, 1), date(2026, 11, 15))

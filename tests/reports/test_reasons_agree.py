@@ -14,12 +14,13 @@ from saasync.cli import main
 from saasync.connector import Quarantined
 from saasync.destinations.local import LocalStore
 from saasync.reasons import Reason
-from saasync.reports.commands import _load, _read, _rules
+from saasync.reports.commands import _load, _read
 from saasync.reports.explain import explain, explain_json
 from saasync.reports.reconciliation import HeldDestination, reconcile, reconcile_json
 from saasync.rules import CustomerHistory, build_customer
 from saasync.rules.builder import RuleSettings
 from saasync.rules.status import SubStatus
+from saasync.runner import rule_settings
 from tests.factories import PLANS, customer, dt, invoice, paid, sub_line, subscription
 from tests.reports.conftest import T, sample_config
 from tests.reports.test_reconcile import source_of, synced
@@ -56,8 +57,8 @@ def test_quarantined_subscription_same_reason_in_report_reconcile_explain(
     source, quarantined = _read(settings, name, conn)
     with LocalStore(settings.resolve(conn.destination.path)) as store:
         store.select_data_source(conn.destination.data_source)
-        rec = reconcile(source, store, dt(T), _rules(conn), quarantined)
-        story = explain(source, store, "sub_bad_status", dt(T), _rules(conn), quarantined)
+        rec = reconcile(source, store, dt(T), rule_settings(conn), quarantined)
+        story = explain(source, store, "sub_bad_status", dt(T), rule_settings(conn), quarantined)
     assert {m.subscription: m.reason for m in rec.missing}["sub_bad_status"] is Reason.QUARANTINED
     assert story is not None and story.subscriptions[0].missing_reason is Reason.QUARANTINED
 
@@ -68,7 +69,7 @@ def test_every_subscription_gets_the_same_reason_in_report_reconcile_and_explain
     config, run = sample_run
     settings, name, conn = _load(str(config), None)
     source, quarantined = _read(settings, name, conn)
-    rules = _rules(conn)
+    rules = rule_settings(conn)
     with LocalStore(settings.resolve(conn.destination.path)) as store:
         store.select_data_source(conn.destination.data_source)
         rec = reconcile(source, store, dt(T), rules, quarantined)

@@ -11,8 +11,8 @@ import structlog
 from rich.console import Console
 
 from connectors.files.connector import FilesConnector
-from saasync.cli import _progress
 from saasync.connector import ConnectorContext
+from saasync.console import progress_bar
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
 from saasync.logs import configure_logging
@@ -52,7 +52,7 @@ def test_the_bar_names_the_stage_and_logs_print_above_it() -> None:
     console = Console(file=out, force_terminal=True, width=100)
     configure_logging(json_logs=True)
     try:
-        with _progress(True, console=console) as update:
+        with progress_bar(True, console=console) as update:
             assert update is not None
             update("reading", 2000, None)
             structlog.get_logger("t").info("a log line during the run")

@@ -22,7 +22,7 @@ from typing import Any, Self
 import structlog
 
 from saasync.destinations.base import InvoiceResult
-from saasync.destinations.chartmogul.bulk import BulkImporter, BulkResult
+from saasync.destinations.chartmogul.bulk import BulkImporter
 from saasync.destinations.chartmogul.client import (
     ChartMogulClient,
     Lookups,

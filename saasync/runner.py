@@ -1,0 +1,206 @@
+"""The composition root: build a connection's connector and destination, and run it.
+
+The CLI, the scheduler, the reports and the Celery tasks all come here; nothing here
+knows about the command line, and nothing imports ``saasync.cli``. Optional abilities
+(read-back, bulk import, partitioned reads) are asked for through the Protocols in
+``saasync.connector`` and ``saasync.destinations.base``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from saasync.connector import Connector, ConnectorContext, load_connector_class
+from saasync.console import progress_bar
+from saasync.destinations.base import Baseline, BulkImporting, BulkSink, Destination, Snapshotting
+from saasync.engine import Engine, ProgressFn
+from saasync.errors import ConfigError
+from saasync.http import HttpClient
+from saasync.run_report import RunReport
+from saasync.rules.builder import RuleSettings
+from saasync.settings import ConnectionSettings, Settings
+from saasync.state import StateStore
+
+log = structlog.get_logger("saasync.runner")
+
+DestinationFactory = Callable[[Settings, ConnectionSettings], Destination]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rule_settings(conn: ConnectionSettings) -> RuleSettings:
+    """The rules a connection's settings ask for: the one place they are read from."""
+    return RuleSettings(conn.open_invoices, conn.grace_days, conn.auto_churn_days)
+
+
+# -- the connector ----------------------------------------------------------------------------
+# path = "builtin:NAME": the bundled sample NAME, generated into .saasync/NAME/<today>/
+BUILTIN_SAMPLES = {"sample": False, "sample-invoices-only": True}  # name: invoices_only
+
+
+def connector_options(settings: Settings, conn: ConnectionSettings,
+                      clock: Callable[[], datetime]) -> dict[str, Any]:
+    """The connector's options; ``path = "builtin:NAME"`` becomes today's generated sample."""
+    options = dict(conn.options)
+    path = options.get("path")
+    sample = path.removeprefix("builtin:") if isinstance(path, str) else None
+    if sample in BUILTIN_SAMPLES and path != sample:
+        from saasync.sample import generate
+
+        now = clock()
+        today = now.date()
+        end = date(today.year, today.month, 1)
+        # the export is "taken" at the start of today, so statuses look as they would live
+        as_of = datetime(today.year, today.month, today.day, tzinfo=UTC)
+        target = settings.resolve(f".saasync/{sample}") / today.isoformat()
+        if not (target / "invoices.csv").exists():
+            generate(target, end=end, as_of=as_of, invoices_only=BUILTIN_SAMPLES[sample])
+        options["path"] = str(target)
+    return options
+
+
+def make_connector(settings: Settings, name: str, conn: ConnectionSettings,
+                   clock: Callable[[], datetime], state: StateStore | None = None) -> Any:
+    """Build the connection's connector, with its token store and the user's item mappings."""
+    factory = load_connector_class(conn.connector)
+    context = ConnectorContext(
+        base_dir=settings.base_dir, env=dict(os.environ), connection=name, tokens=state,
+        item_mappings=state.item_mappings(name) if state is not None else {},
+    )
+    return factory(connector_options(settings, conn, clock), context)
+
+
+# -- the destination --------------------------------------------------------------------------
+def make_destination(settings: Settings, conn: ConnectionSettings, *,
+                     http: HttpClient | None = None) -> Destination:
+    """The connection's destination. ``http``: a client ChartMogul uses instead of its own
+    (the Celery workers pass one paced by the account's limiter in Redis)."""
+    dest = conn.destination
+    if dest.type == "local":
+        from saasync.destinations.local import LocalStore
+
+        path = settings.resolve(dest.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return LocalStore(path)
+    from saasync.destinations.chartmogul import ChartMogulDestination
+
+    return ChartMogulDestination(dest, os.environ, http=http)
+
+
+def read_back(destination: Destination, data_source: str) -> Baseline:
+    """What the destination really holds (read-only calls), for a diff against it."""
+    if not isinstance(destination, Snapshotting):
+        raise ConfigError(f"destination {destination.name!r} cannot be read back")
+    return destination.snapshot(data_source)
+
+
+def destination_snapshot(settings: Settings, conn: ConnectionSettings,
+                         build: DestinationFactory = make_destination) -> Baseline:
+    """Read back what the connection's destination holds, and close it."""
+    destination = build(settings, conn)
+    try:
+        return read_back(destination, conn.destination.data_source)
+    finally:
+        destination.close()
+
+
+def bulk_sink(name: str, conn: ConnectionSettings, destination: Destination) -> BulkSink:
+    """``import_mode = "bulk"``: the destination's bulk importer on the connection's data source."""
+    if not isinstance(destination, BulkImporting):
+        raise ConfigError(f"connections.{name}.destination.import_mode: \"bulk\" needs "
+                          "type = \"chartmogul\"")
+    destination.ensure_data_source(conn.destination.data_source)
+    return destination.bulk_importer()
+
+
+# -- a run ----------------------------------------------------------------------------------
+def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, mode: str,
+                   dry_run: bool, since: datetime | None = None, until: datetime | None = None,
+                   clock: Callable[[], datetime] = _now, show_progress: bool = False,
+                   should_stop: Callable[[], bool] = lambda: False,
+                   destination_factory: DestinationFactory | None = None,
+                   workers: int | None = None) -> RunReport:
+    """One run of one connection, under its lock (a dry run takes none). A dry run whose
+    connector can partition its read is split over ``workers`` processes (default: one
+    per core, see ``saasync.parallel``)."""
+    build_destination = destination_factory or make_destination
+    state_path = settings.resolve(settings.state)
+    with StateStore(state_path, read_only=dry_run) as state:
+        connector = make_connector(settings, name, conn, clock, state)
+        destination = None if dry_run else build_destination(settings, conn)
+        baseline, bulk = None, None
+        if dry_run and conn.destination.type == "chartmogul":
+            # diff against what ChartMogul really holds (read-only calls)
+            baseline = destination_snapshot(settings, conn, build_destination)
+        if destination is not None and conn.destination.import_mode == "bulk":
+            bulk = bulk_sink(name, conn, destination)
+
+        def engine_for(part_state: StateStore, part_connector: Connector,
+                       progress: ProgressFn | None, stop: Callable[[], bool],
+                       partition: tuple[int, int] | None = None) -> Engine:
+            return Engine(
+                name, part_connector, part_state, destination, rules=rule_settings(conn),
+                data_source=conn.destination.data_source,
+                lookback=timedelta(hours=conn.lookback_hours), clock=clock, progress=progress,
+                should_stop=stop, baseline=baseline, bulk=bulk, partition=partition,
+            )
+
+        def partition_run(index: int, count: int, progress: ProgressFn | None,
+                          stop: Callable[[], bool]) -> RunReport:
+            with StateStore(state_path, read_only=True) as part_state:
+                part_connector = make_connector(settings, name, conn, clock, part_state)
+                part_connector.partition(index, count)
+                engine = engine_for(part_state, part_connector, progress, stop, (index, count))
+                return engine.run(mode, since, until)
+
+        count = dry_run_workers(workers, connector) if dry_run else 1
+        try:
+            with progress_bar(show_progress) as progress:
+                if count > 1:
+                    from saasync.parallel import run_partitioned
+
+                    return run_partitioned(count, partition_run, progress=progress,
+                                           should_stop=should_stop)
+                engine = engine_for(state, connector, progress, should_stop)
+                if dry_run:
+                    return engine.run(mode, since, until)
+                with state.lock(name):
+                    return engine.run(mode, since, until)
+        finally:
+            if destination is not None:
+                destination.close()
+
+
+def dry_run_workers(requested: int | None, connector: Any) -> int:
+    """How many processes a dry run uses: 1 unless the connector can partition its read.
+
+    Asked of the instance, not with ``isinstance(connector, Partitionable)``: ABC caches
+    that answer per class, and a class may lose the ability at run time (a test does)."""
+    if not callable(getattr(connector, "partition", None)):
+        if requested is not None and requested > 1:
+            log.info("this connector reads in one process: --workers is not used",
+                     connector=getattr(connector, "name", type(connector).__name__))
+        return 1
+    from saasync.parallel import auto_workers, can_fork
+
+    if requested is None:
+        return auto_workers()
+    return requested if requested <= 1 or can_fork() else 1
+
+
+def scheduled_sync(settings: Settings) -> Callable[[str, ConnectionSettings, Callable[[], bool]],
+                                                   RunReport]:
+    """What the scheduler runs when a connection is due: a real sync."""
+
+    def run(name: str, conn: ConnectionSettings, should_stop: Callable[[], bool]) -> RunReport:
+        return run_connection(settings, name, conn, mode="sync", dry_run=False,
+                              should_stop=should_stop)
+
+    return run
