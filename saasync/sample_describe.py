@@ -31,8 +31,8 @@ CASE_COLUMNS = (("exercises", ""), ("codes", "audit: "), ("reason, field", "bad 
 
 @dataclass(frozen=True)
 class Run:
-    """The export a sync started at ``now`` generates (see ``_connector_options`` in
-    saasync.cli): invoice months up to ``now``'s month, taken at the start of its day."""
+    """The export a sync started at ``now`` generates (see ``connector_options`` in
+    saasync.runner): invoice months up to ``now``'s month, taken at the start of its day."""
 
     end: date
     as_of: datetime

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from saasync.cli import _connector_options, main
+from saasync.cli import main
 from saasync.money import to_minor
+from saasync.runner import connector_options
 from saasync.sample import generate, iso
 from saasync.sample_describe import BULK_ID, run_for, scenario_cases
 from saasync.settings import load_settings
@@ -91,7 +92,7 @@ def test_this_month_is_the_export_sync_generates(
     described = _describe(capsys)
     settings = load_settings(None)  # the embedded sample setup: path = "builtin:sample"
     _, conn = settings.connection(None)
-    folder = Path(_connector_options(settings, conn, lambda: now)["path"])
+    folder = Path(connector_options(settings, conn, lambda: now)["path"])
     assert folder.is_relative_to(tmp_path / ".saasync" / "sample")
     assert described["month"] == f"{now:%Y-%m}"
     assert described["as_of"] == iso(datetime(now.year, now.month, now.day, tzinfo=UTC))
