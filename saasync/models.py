@@ -1,4 +1,4 @@
-"""Normalized records (DOMAIN §2): what every connector produces and the rules consume.
+"""Normalized records (docs/rules.md, normalized records): what every connector produces and the rules consume.
 
 Frozen pydantic models. Money is an integer in the currency's minor unit; times are
 timezone-aware UTC. Connectors turn vendor JSON into these in their ``mapping.py``;
@@ -312,7 +312,7 @@ class Invoice(Record):
 
 
 class SubscriptionStatus(StrEnum):
-    """The source's subscription status, grouped (billing-sources.md §7)."""
+    """The source's subscription status, grouped (the connector's BEHAVIOR.md)."""
 
     FUTURE = "future"
     TRIALING = "trialing"

@@ -10,18 +10,18 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
-    # Filter (DOMAIN §3)
+    # Filter (docs/rules.md §1)
     DRAFT = "DRAFT"
     VOIDED = "VOIDED"
     FAILED = "FAILED"
     ONE_TIME_ONLY = "ONE_TIME_ONLY"
     OPEN_EXCLUDED = "OPEN_EXCLUDED"
-    # Subscription builder (DOMAIN §4)
+    # Subscription builder (docs/rules.md §2–§3)
     FULLY_DISCOUNTED = "FULLY_DISCOUNTED"
     ZERO_AMOUNT = "ZERO_AMOUNT"
     ZERO_FIRST_INVOICE = "ZERO_FIRST_INVOICE"
     NEVER_CREATED = "NEVER_CREATED"
-    # Validation (DOMAIN §2)
+    # Validation (docs/rules.md, normalized records)
     UNKNOWN_STATUS = "UNKNOWN_STATUS"
     INVALID_RECORD = "INVALID_RECORD"
     UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
@@ -31,7 +31,7 @@ class Reason(StrEnum):
     DESTINATION_REJECTED = "DESTINATION_REJECTED"
     DESTINATION_CONFLICT = "DESTINATION_CONFLICT"
     UNMAPPED_ITEM = "UNMAPPED_ITEM"
-    # Reconcile-only (DOMAIN §6)
+    # Reconcile-only (docs/rules.md §5)
     NO_INVOICE = "NO_INVOICE"
     NO_ACTIVE_INVOICE = "NO_ACTIVE_INVOICE"
     QUARANTINED = "QUARANTINED"

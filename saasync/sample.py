@@ -6,7 +6,7 @@ regenerated for any month and always looks current. The export is taken as of th
 15th of that month (``as_of``): nothing in it happens later.
 
 Two parts: the scenario customers, with readable ids, each exercising one rule of
-DOMAIN.md (``sample_data/SCENARIOS.md`` says what analytics must show for each), and a
+docs/rules.md (``sample_data/SCENARIOS.md`` says what analytics must show for each), and a
 seeded random bulk of ordinary customers. Exactly three rows are deliberately bad, so
 a newcomer sees the review queue. Run ``python -m saasync.sample OUT_DIR``.
 
@@ -263,7 +263,7 @@ def with_tax(net: int, currency: str, country: str) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------------------
-# Scenario customers: one rule of DOMAIN.md each; SCENARIOS.md says what analytics shows.
+# Scenario customers: one rule of docs/rules.md each; SCENARIOS.md says what analytics shows.
 # --------------------------------------------------------------------------------------
 
 SCENARIO_NAMES = (
@@ -499,7 +499,7 @@ class _Scenarios:
         self.plain("jpy", "growth-monthly", [2, 1, 0], currency="JPY", country="JP")
 
     def audit_accounts(self) -> None:
-        """Accounts with an account status and billing-cycle flag (DOMAIN §7)."""
+        """Accounts with an account status and billing-cycle flag (docs/rules.md, out-of-sync accounts)."""
         m, plan = self.x.month, "starter-monthly"
         self.plain("audit_in_sync", plan, [2, 1, 0], account="ACTIVE", billing=True)
         self.plain("audit_active_billing_off", plan, [3, 2], account="ACTIVE", billing=False)

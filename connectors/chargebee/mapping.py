@@ -37,7 +37,7 @@ Periods = Mapping[str, tuple[str, int]]
 #: ``non_recurring``; 2.0 item prices of type ``charge`` or without a ``period``)
 OneTime = Collection[str]
 
-# billing-sources.md §2 and §7 ("Chargebee" column). `pending` is a metered invoice that
+# the connectors' BEHAVIOR.md ("Chargebee" column). `pending` is a metered invoice that
 # is still open for charges: a draft, never sent until Chargebee closes it.
 INVOICE_STATUSES: dict[str, InvoiceStatus] = {
     "pending": InvoiceStatus.DRAFT,

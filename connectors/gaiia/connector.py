@@ -2,7 +2,7 @@
 
 Reads the GraphQL API with the ``X-Gaiia-Api-Key`` header and yields normalized records
 in dependency order: plans, customers, subscriptions, invoices. Accounts carry their
-status type and billing-cycle flag, which the out-of-sync audit (DOMAIN §7) reads.
+status type and billing-cycle flag, which the out-of-sync audit (docs/rules.md, out-of-sync accounts) reads.
 Quirks, the status tables and what is quarantined are in ``BEHAVIOR.md`` beside this file.
 """
 

@@ -5,7 +5,7 @@ reactivation).
 Nothing here decides a status or an amount: the store hands over its subscription views
 and ``saasync.rules.status`` judges them (``saasync.rules.movements`` for the movements, the
 same derivation ``saasync serve`` answers activities from), so the numbers are the ones
-``reconcile`` and ``explain`` reason about. Currencies are never added together (DOMAIN §5);
+``reconcile`` and ``explain`` reason about. Currencies are never added together (docs/rules.md §4);
 an optional ``FxTotal`` adds a converted total next to them, at each date's rates.
 """
 

@@ -1,4 +1,4 @@
-"""``audit``: the out-of-sync accounts report (DOMAIN §7), read from the source and rendered.
+"""``audit``: the out-of-sync accounts report (docs/rules.md, out-of-sync accounts), read from the source and rendered.
 
 The rules (codes, conditions, root causes, actions, money) are in ``saasync.rules.audit``;
 this module groups a source read into accounts, asks the rules, and shapes the answer

@@ -59,7 +59,7 @@ MISSING_REASONS: tuple[Reason, ...] = (
     Reason.QUARANTINED,
     Reason.NOT_YET_SYNCED,
 )
-# DOMAIN §6 wording: why a subscription is missing (reasons.DESCRIPTIONS speaks of invoices).
+# docs/rules.md §5 wording: why a subscription is missing (reasons.DESCRIPTIONS speaks of invoices).
 MEANINGS: Mapping[Reason, str] = {
     Reason.NO_INVOICE: "the billing system has issued no invoice for it yet (trial, incomplete "
                        "signup)",

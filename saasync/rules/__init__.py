@@ -1,4 +1,4 @@
-"""The domain rules (DOMAIN §3–§6) as pure functions: no I/O, no clock, no globals."""
+"""The domain rules (docs/rules.md §1–§5) as pure functions: no I/O, no clock, no globals."""
 
 from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer, histories_from
 from saasync.rules.filter import Action, FilterDecision, decide_invoice

@@ -1,4 +1,4 @@
-"""Out-of-sync accounts (DOMAIN §7) as pure functions: which codes an account earns, and why.
+"""Out-of-sync accounts (docs/rules.md, out-of-sync accounts) as pure functions: which codes an account earns, and why.
 
 An ISP-style billing platform keeps three facts per account that must agree: the
 account status, its subscriptions, and whether the billing cycle runs. Manual status
@@ -101,7 +101,7 @@ _UNPRICEABLE = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VOID})
 
 
 def is_live(sub: SourceSubscription) -> bool:
-    """"With subscriptions" (DOMAIN §7) counts every subscription that is not cancelled."""
+    """"With subscriptions" (docs/rules.md, out-of-sync accounts) counts every subscription that is not cancelled."""
     return sub.status is not SubscriptionStatus.CANCELLED
 
 

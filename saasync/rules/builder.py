@@ -1,4 +1,4 @@
-"""The subscription builder (DOMAIN §4): from one customer's source history to what analytics sees.
+"""The subscription builder (docs/rules.md §2–§3): from one customer's source history to what analytics sees.
 
 A pure function of the customer's whole history, so the result does not depend on the
 order records arrived in, and an incremental run (history merged with what changed)

@@ -1,4 +1,4 @@
-"""The invoice filter (DOMAIN §3): one decision per invoice, send / hold / skip, with its reason."""
+"""The invoice filter (docs/rules.md §1): one decision per invoice, send / hold / skip, with its reason."""
 
 from __future__ import annotations
 

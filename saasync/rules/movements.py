@@ -15,7 +15,7 @@ customer's MRR in a currency is one movement, typed the way ChartMogul types act
 
 Amounts stay in their own currency (currencies are never added together); the MRR after
 the movement is the customer's MRR in that currency. Past-due subscriptions keep their MRR
-(DOMAIN §5), so going past due is no movement.
+(docs/rules.md §4), so going past due is no movement.
 """
 
 from __future__ import annotations

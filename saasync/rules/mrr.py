@@ -1,4 +1,4 @@
-"""MRR (DOMAIN §5): a subscription line's (amount − tax) normalized to one month, per currency."""
+"""MRR (docs/rules.md §4): a subscription line's (amount − tax) normalized to one month, per currency."""
 
 from __future__ import annotations
 

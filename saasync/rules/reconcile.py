@@ -1,4 +1,4 @@
-"""Why counts and statuses differ between billing and analytics (DOMAIN §6), as pure functions."""
+"""Why counts and statuses differ between billing and analytics (docs/rules.md §5), as pure functions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How analytics derives statuses and MRR from what was sent (DOMAIN §5).
+"""How analytics derives statuses and MRR from what was sent (docs/rules.md §4).
 
 Inputs are destination-side facts only: the invoices that were sent and the
 cancellation dates. The local store, ``reconcile`` and ``explain`` all call this.

@@ -1,8 +1,8 @@
 """``saasync serve``: a ChartMogul-compatible HTTP API (v1) on the embedded local store.
 
 Tests, dry-run rehearsals and benchmarks talk real HTTP to it instead of a ChartMogul
-account: the same paths, status codes, bodies and error shapes (reference
-``chartmogul-api.md``; checked against the recorded traffic in
+account: the same paths, status codes, bodies and error shapes (docs/chartmogul.md lists
+them endpoint by endpoint; checked against the recorded traffic in
 ``tests/server/test_recordings.py``), with ChartMogul's throttling and injectable faults.
 
     with make_server("store.db", faults=FaultConfig(p_5xx=0.1, seed=1)) as server:

@@ -3,7 +3,7 @@ flight; and the limits that keep one request from taking the server down (body s
 JSON nesting).
 
 ChartMogul allows 40 requests per second per account (more is a 429) and 20 parallel
-connections (more is a 503) (reference §1.3). Both are configurable so tests can trigger
+connections (more is a 503) (docs/chartmogul.md). Both are configurable so tests can trigger
 them; a limit of 0 or less switches it off (for benchmarks of the client alone).
 
 Only admitted requests count towards the rate: a client that backs off recovers after
@@ -22,7 +22,7 @@ from saasync.server.wire import ApiResponse, coded
 
 Clock = Callable[[], float]
 
-#: ChartMogul takes JSON payloads of at most 5 MB (reference §8). A larger body is refused
+#: ChartMogul takes JSON payloads of at most 5 MB (docs/chartmogul.md). A larger body is refused
 #: with 413 from its Content-Length, before it is read.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 #: No ChartMogul body nests deeper than about 6 levels (an import's customer attributes);

@@ -1,4 +1,4 @@
-"""Ping, account and data sources (reference §1.2, §2)."""
+"""Ping, account and data sources (docs/chartmogul.md)."""
 
 from __future__ import annotations
 

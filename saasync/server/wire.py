@@ -1,6 +1,6 @@
 """The emulated API's wire format: requests, responses, error shapes, cursors, times, fields.
 
-Error bodies follow what ChartMogul really sends (reference §1.5): the legacy
+Error bodies follow what ChartMogul really sends (docs/chartmogul.md): the legacy
 ``{"error": "… not found"}`` for unknown resources, ``{"errors": {field: message}}`` for
 validation (messages are strings, as the official Go client parses them), and
 ``{"code", "message", "param"}`` for authentication, throttling and bad parameters.

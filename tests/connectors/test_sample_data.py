@@ -2,7 +2,7 @@
 
 The scenario table below is SCENARIOS.md as data: each customer's analytics status,
 MRR and invoice decisions at T (the 15th of the end month), worked out by hand from
-DOMAIN.md and checked here against the rules in ``saasync.rules``.
+docs/rules.md and checked here against the rules in ``saasync.rules``.
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ def test_reconcile_and_cancellations(committed: list[SourceRecord | Quarantined]
 
 
 def audit_codes(customer: Customer, subs: list[SourceSubscription]) -> set[str]:
-    """DOMAIN §7, literally: the oracle the sample is built against."""
+    """docs/rules.md, out-of-sync accounts, literally: the oracle the sample is built against."""
     live = [s for s in subs if s.status is not SubscriptionStatus.CANCELLED]
     suspended = any(s.source_status == "suspended" for s in live)
     active = any(s.status is SubscriptionStatus.ACTIVE for s in live)

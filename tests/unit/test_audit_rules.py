@@ -1,4 +1,4 @@
-"""DOMAIN §7: each out-of-sync code on a constructed account, with its money at stake."""
+"""docs/rules.md, out-of-sync accounts: each out-of-sync code on a constructed account, with its money at stake."""
 
 from __future__ import annotations
 

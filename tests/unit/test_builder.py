@@ -1,4 +1,4 @@
-"""DOMAIN §4: the subscription builder, one test per rule and reason code, seed cases by name."""
+"""docs/rules.md §2–§3: the subscription builder, one test per rule and reason code, seed cases by name."""
 
 from saasync.reasons import Reason
 from saasync.rules import CustomerHistory, RuleSettings, build_customer

@@ -31,9 +31,26 @@ def test_every_command_is_in_the_readme() -> None:
 @pytest.mark.parametrize("page", [ROOT / "README.md", *DOCS], ids=lambda p: p.name)
 def test_relative_links_resolve_and_nothing_points_outside_the_project(page: Path) -> None:
     text = page.read_text("utf-8")
-    assert "../shared" not in text and "/work/" not in text
+    assert OUTSIDE not in text and "/work/" not in text
     for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
         assert (page.parent / target).exists(), f"{page.name}: broken link {target}"
+
+
+OUTSIDE = "../" + "shared"  # the engineers' folder beside the clone; users never have it
+
+
+def test_no_project_file_points_outside_the_project() -> None:
+    """Users get the repository or the wheel: every rule, fact and fixture a file cites is in
+    it (docs/, tests/fixtures/), never in a folder beside the clone."""
+    stale = ("DOMAIN \u00a7", "DOMAIN" + ".md", "reference \u00a7", "billing-sources" + ".md", OUTSIDE)
+    offenders = []
+    for top in ("saasync", "connectors", "tests", "docs", "config", "bench"):
+        for path in (ROOT / top).rglob("*"):
+            if path.suffix not in {".py", ".md", ".toml", ".txt", ".cfg"} or not path.is_file():
+                continue
+            text = path.read_text("utf-8", errors="replace")
+            offenders += [f"{path.relative_to(ROOT)}: {s}" for s in stale if s in text]
+    assert not offenders
 
 
 def test_the_readme_links_every_page_of_docs() -> None:

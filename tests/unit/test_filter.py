@@ -1,4 +1,4 @@
-"""DOMAIN §3: one decision per invoice, with its stable reason code."""
+"""docs/rules.md §1: one decision per invoice, with its stable reason code."""
 
 from saasync.reasons import Reason
 from saasync.rules.filter import Action, decide_invoice

@@ -1,4 +1,4 @@
-"""DOMAIN §2: normalized records, exact money in minor units, UTC times, errors naming record and field."""
+"""docs/rules.md, normalized records: normalized records, exact money in minor units, UTC times, errors naming record and field."""
 
 from datetime import timezone
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""DOMAIN §6: one primary reason per missing subscription; an explanation per status difference."""
+"""docs/rules.md §5: one primary reason per missing subscription; an explanation per status difference."""
 
 from saasync.models import SubscriptionStatus
 from saasync.reasons import Reason

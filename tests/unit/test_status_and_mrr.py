@@ -1,4 +1,4 @@
-"""DOMAIN §5: statuses at a time T (with grace), customer precedence, MRR per currency."""
+"""docs/rules.md §4: statuses at a time T (with grace), customer precedence, MRR per currency."""
 
 from datetime import timedelta
 

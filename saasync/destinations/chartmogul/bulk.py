@@ -1,6 +1,6 @@
 """Bulk mode: many customers' data in one ``json_imports`` request, polled until done.
 
-``POST /v1/data_sources/{uuid}/json_imports`` (reference §8) takes arrays of customers,
+``POST /v1/data_sources/{uuid}/json_imports`` (docs/chartmogul.md) takes arrays of customers,
 plans, invoices, line items and transactions that refer to each other by external id.
 A customer's records must travel together, so batches are cut between customers (at
 most ``max_customers`` and ``max_bytes`` each, under the 5 MB cap), sent one after the

@@ -35,9 +35,9 @@ from saasync.http import (
 )
 from saasync.settings import DestinationSettings
 
-PAGE_SIZE = 200  # ChartMogul's maximum (reference §1.8)
+PAGE_SIZE = 200  # ChartMogul's maximum (docs/chartmogul.md)
 
-# The exact "already exists" messages (reference §1.6), by resource.
+# The exact "already exists" messages (docs/chartmogul.md), by resource.
 DUPLICATE_MESSAGES: Mapping[str, str] = {
     "customer": "The external ID for this customer already exists in our system.",
     "plan": "A plan with this identifier already exists in our system.",
@@ -98,7 +98,7 @@ def error_messages(body: Any) -> dict[str, list[str]]:
     """ChartMogul's validation errors as ``field -> messages``, whatever the body shape.
 
     Accepts ``{"errors": {field: msg | [msg]}}``, the newer ``{field: [msg], "error_details":
-    …}``, ``{"message": …}`` and ``{"error": …}`` (reference §1.5).
+    …}``, ``{"message": …}`` and ``{"error": …}`` (docs/chartmogul.md).
     """
     if not isinstance(body, Mapping):
         return {"": [str(body)]} if body else {}
@@ -340,7 +340,7 @@ class Lookups:
 
 def set_cancellation_dates(client: ChartMogulClient, ids: Lookups, customer_external_id: str,
                            subscription_external_id: str, dates: Sequence[datetime]) -> None:
-    """Replace a subscription's cancellation dates (reference §6.3); ``[]`` reactivates it.
+    """Replace a subscription's cancellation dates (docs/chartmogul.md); ``[]`` reactivates it.
 
     The subscription is found through its customer's import-view listing. A missing
     customer or subscription, or a refused PATCH, is a BadRecordError naming both ids.

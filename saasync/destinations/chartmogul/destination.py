@@ -1,6 +1,6 @@
 """ChartMogul over HTTP: the ``Destination`` that pushes to the real Import API.
 
-Idempotency comes from external ids (ChartMogul has no idempotency key, reference §1.7):
+Idempotency comes from external ids (ChartMogul has no idempotency key, docs/chartmogul.md):
 a create that answers 422 "already exists" — a retried POST whose first attempt landed,
 or a record someone else made — is read back and compared. Equal is success with the
 existing uuid; different raises :class:`RecordConflict` (a ``ConflictError``) naming

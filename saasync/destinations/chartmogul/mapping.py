@@ -1,6 +1,6 @@
 """Our records ↔ ChartMogul JSON, and the comparable docs both sides reduce to.
 
-Outbound: ``Customer``, ``Plan``, ``OutInvoice`` become request bodies (reference §3–§6).
+Outbound: ``Customer``, ``Plan``, ``OutInvoice`` become request bodies (docs/chartmogul.md).
 Inbound: ChartMogul's answers become the same records again, so "what ChartMogul holds"
 and "what we would send" compare with ``==`` on their docs. A comparable doc keeps
 only what ChartMogul stores *and* echoes; :data:`NOT_COMPARED` lists what is left out

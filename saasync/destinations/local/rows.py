@@ -1,7 +1,7 @@
 """Typed rows the local store hands out, each with its ChartMogul-shaped ``doc()``.
 
 The future ``saasync serve`` answers HTTP requests with these ``doc()``s, so they follow
-the field names of ChartMogul's responses (reference §2–§6); the rules get the plain
+the field names of ChartMogul's responses (docs/chartmogul.md); the rules get the plain
 records (``Customer``, ``Plan``, ``OutInvoice``) inside them.
 """
 

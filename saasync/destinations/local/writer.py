@@ -15,7 +15,7 @@ from saasync.destinations.local.schema import to_text
 from saasync.money import is_known_currency
 from saasync.rules.changeset import OutInvoice, OutTransaction
 
-# ChartMogul's messages (reference §1.6), so callers handle both destinations alike.
+# ChartMogul's messages (docs/chartmogul.md), so callers handle both destinations alike.
 DUPLICATE_INVOICE = "external_id: The external ID for this invoice already exists in our system."
 DUPLICATE_LINE = (
     "line_items.external_id: The external ID for this line item already exists in our system."

@@ -31,7 +31,7 @@ def invoice(customer: str, ext: str) -> OutInvoice:
 
 
 def status(state: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The json_imports object in the shape of the Python client's tests (reference §8)."""
+    """The json_imports object in the shape of the Python client's tests (docs/chartmogul.md)."""
     return {"id": "imp-1", "data_source_uuid": DS, "external_id": "x", "status": state,
             "status_details": details or {}, "created_at": "2024-06-01T06:05:00Z",
             "updated_at": "2024-06-01T06:05:00Z"}

@@ -4,7 +4,7 @@ Each invoice goes through ``PlansStream`` (which learns the catalog: recurring p
 one-time addons) and ``InvoicesStream`` exactly as a run does, then through the invoice
 filter. Expectations come from Chargebee's documented semantics: amounts are integer
 cents, ``date_from``/``date_to`` are the service period in epoch seconds, ``paid`` /
-``not_paid`` are the statuses of billing-sources.md, and an addon whose ``charge_type`` is
+``not_paid`` are the statuses of connectors/chargebee/BEHAVIOR.md, and an addon whose ``charge_type`` is
 ``non_recurring`` (PC 1.0) or an item price of type ``charge`` / without a ``period``
 (PC 2.0) bills once.
 """
