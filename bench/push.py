@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 import requests
 import structlog
@@ -64,7 +65,7 @@ class Counter:
         self.throttled: list[float] = []
         self._send = requests.Session.send
 
-    def __enter__(self) -> Counter:
+    def __enter__(self) -> Self:
         counter = self
 
         def send(session: requests.Session, request: requests.PreparedRequest, **kw: object) -> requests.Response:

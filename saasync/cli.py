@@ -21,7 +21,7 @@ import sqlite3
 import sys
 import traceback
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 from dateutil import parser as dateparser
@@ -33,7 +33,6 @@ from saasync import __version__
 from saasync.command_options import config_option, connection_option, workers_option
 from saasync.connector import ItemMapping
 from saasync.console import StdoutClosed, closed_stdout, human_time, stdout_console
-from saasync.run_report_render import render_report, report_json
 from saasync.errors import (
     AuthError,
     ConfigError,
@@ -43,6 +42,7 @@ from saasync.errors import (
 )
 from saasync.exit_status import ExitStatus
 from saasync.logs import configure_logging
+from saasync.run_report_render import render_report, report_json
 from saasync.runner import run_connection, scheduled_sync
 from saasync.settings import load_settings
 from saasync.sqlite_files import DamagedFileError, damaged_file_error, forget_opened
@@ -72,7 +72,7 @@ class LazyGroup(click.Group):
     """Commands that live with their feature (reports, the server, Celery) are imported
     when asked for, so ``saasync sync`` does not pay for loading them."""
 
-    LAZY: dict[str, str] = {
+    LAZY: ClassVar[dict[str, str]] = {
         "reconcile": "saasync.reports.commands:reconcile",
         "explain": "saasync.reports.commands:explain",
         "audit": "saasync.reports.commands:audit",
@@ -275,7 +275,7 @@ def metrics(config_path: str | None, connection: str | None, at_text: str | None
         total = FxTotal(total_currency.upper(), rates)
 
     settings = load_settings(config_path)
-    name, conn = settings.connection(connection)
+    _name, conn = settings.connection(connection)
     if conn.destination.type != "local":
         raise ConfigError("`saasync metrics` reads the local store: use a connection with destination type \"local\"")
     at = _parse_date(at_text, "--at") or _now()
@@ -531,7 +531,7 @@ def _main(argv: list[str] | None) -> int:
         return int(ExitStatus.ERROR)
     except StdoutClosed:
         raise  # stdout's reader went away: see main
-    except Exception as exc:  # the CLI edge: a message and an exit status, not a traceback
+    except Exception as exc:  # noqa: BLE001 -- the CLI edge: a message and an exit status
         if _VERBOSE[0]:  # the details the hint promises: the traceback, with its causes
             click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
             click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)

@@ -46,10 +46,10 @@ from saasync.mirror import (  # noqa: F401  (re-exported: engine users import th
 from saasync.models import Plan, SourceRecord
 from saasync.planning import Planner
 from saasync.reasons import Reason
-from saasync.run_report import RunReport
 from saasync.rules.builder import RuleSettings, build_customer
 from saasync.rules.filter import Action
 from saasync.run_book import RunBook
+from saasync.run_report import RunReport
 from saasync.sending import BulkSender, DryRunSender, LiveSender, ProgressFn, Sender
 from saasync.state import StateStore
 
@@ -348,7 +348,7 @@ def _parse_iso(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

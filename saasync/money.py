@@ -51,8 +51,10 @@ _MAX_DIGITS = len(str(MAX_AMOUNT))  # 19
 
 def _shown(amount: object) -> str:
     """The amount as given, cut short: a 5,000-digit value is not repeated in full."""
-    big = isinstance(amount, int) and amount.bit_length() > 128
-    text = f"{Decimal(amount):.6E}" if big else repr(amount)
+    if isinstance(amount, int) and amount.bit_length() > 128:
+        text = f"{Decimal(amount):.6E}"
+    else:
+        text = repr(amount)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -81,10 +81,10 @@ def run_partitioned(count: int, part_run: PartRun, *, progress: ProgressFn | Non
                 stop.set()
             if progress is not None:
                 progress(*_overall(counters, count))
-            for receive in ready:
-                assert isinstance(receive, Connection)
-                index = pending.pop(receive)
-                reports[index] = _result(receive, index, children[index])
+            for ready_one in ready:
+                assert isinstance(ready_one, Connection)
+                index = pending.pop(ready_one)
+                reports[index] = _result(ready_one, index, children[index])
     finally:
         for child in children:
             if child.is_alive() and pending:

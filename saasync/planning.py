@@ -16,11 +16,11 @@ from saasync.destinations.base import Baseline
 from saasync.mirror import VOIDED_HASH, KindView, ReadSet, content_hash, destination_doc
 from saasync.models import Plan
 from saasync.reasons import Reason
-from saasync.run_report import Op, RunReport
 from saasync.rules.builder import CustomerHistory
 from saasync.rules.changeset import CustomerChanges, OutInvoice
 from saasync.rules.reconcile import missing_reason
 from saasync.run_book import RunBook
+from saasync.run_report import Op, RunReport
 from saasync.sending import Sender
 from saasync.state import StateStore
 

@@ -15,8 +15,8 @@ from saasync.connector import Quarantined
 from saasync.errors import ConflictError
 from saasync.mirror import ReadSet
 from saasync.reasons import Reason
-from saasync.run_report import Op, RunReport
 from saasync.rules.reconcile import quarantined_ids
+from saasync.run_report import Op, RunReport
 from saasync.state import ReviewItem, StateStore, now_iso
 
 

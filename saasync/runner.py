@@ -21,8 +21,8 @@ from saasync.destinations.base import Baseline, BulkImporting, BulkSink, Destina
 from saasync.engine import Engine, ProgressFn
 from saasync.errors import ConfigError
 from saasync.http import HttpClient
-from saasync.run_report import RunReport
 from saasync.rules.builder import RuleSettings
+from saasync.run_report import RunReport
 from saasync.settings import ConnectionSettings, Settings
 from saasync.state import StateStore
 

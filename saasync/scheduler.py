@@ -82,7 +82,7 @@ class Scheduler:
     run: RunFn
     stop: StopFlag
     clock: Callable[[], datetime] = _now
-    rng: random.Random = random.Random()
+    rng: random.Random = field(default_factory=random.Random)
     announce: Callable[[str, datetime], None] | None = None
     _due: dict[str, datetime] | None = field(default=None, init=False, repr=False)
 
@@ -150,7 +150,7 @@ class ConnectionStatus:
 
 def _finished(row: RunRow) -> datetime | None:
     stamp = row.finished_at or row.started_at
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+    return datetime.fromisoformat(stamp) if stamp else None
 
 
 def connection_status(state: StateStore, name: str, conn: ConnectionSettings,

@@ -23,10 +23,10 @@ from saasync.destinations.base import (
 from saasync.errors import BadRecordError, ConflictError
 from saasync.mirror import KindView, content_hash
 from saasync.reasons import Reason
-from saasync.run_report import Op
 from saasync.rules.builder import RuleSettings
 from saasync.rules.changeset import CancellationMarker, OutInvoice
 from saasync.run_book import RunBook
+from saasync.run_report import Op
 from saasync.state import StateStore
 
 log = structlog.get_logger("saasync.engine")

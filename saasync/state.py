@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from saasync.errors import LockedError
 from saasync.item_mapping import ItemMapping
@@ -162,7 +162,7 @@ class StateStore:
             self.db.commit()
         self.db.close()
 
-    def __enter__(self) -> StateStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

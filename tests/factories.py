@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -11,7 +11,7 @@ from saasync.models import Customer, Invoice, LineItem, Plan, SourceSubscription
 
 
 def dt(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def plan(pid: str = "pl_monthly", unit: str = "month", count: int = 1) -> Plan:

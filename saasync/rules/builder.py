@@ -109,9 +109,9 @@ def _unknown_plans(invoice: Invoice, plans: Mapping[str, Plan]) -> list[str]:
 def _zero_reason(invoice: Invoice, post: list[int], sub_id: str) -> Reason:
     """Why a not-yet-started subscription's line is $0: a discount, or a $0 price."""
     for line, amount in zip(invoice.lines, post, strict=True):
-        if line.kind == "subscription" and line.subscription_external_id == sub_id:
-            if amount <= 0 and line.amount + line.discount_amount > 0:
-                return Reason.FULLY_DISCOUNTED
+        if (line.kind == "subscription" and line.subscription_external_id == sub_id
+                and amount <= 0 and line.amount + line.discount_amount > 0):
+            return Reason.FULLY_DISCOUNTED
     return Reason.ZERO_AMOUNT
 
 

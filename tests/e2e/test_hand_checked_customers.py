@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from saasync.cli import main
 from saasync.destinations.local import LocalStore
 from saasync.rules.status import customer_status, subscription_mrr, subscription_status
-from saasync.cli import main
 from tests.e2e.conftest import SAMPLE, RunCli, run_json, write_config
 from tests.factories import dt
 

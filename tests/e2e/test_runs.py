@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from saasync.destinations.local import LocalStore
@@ -152,7 +152,7 @@ def test_second_run_of_a_locked_connection_exits_with_a_clear_message(config: Pa
     with StateStore(state_path) as state, state.db:
         state.db.execute(
             "INSERT INTO locks VALUES (?,?,?,?,?)",
-            ("sample", "other", os.getppid(), socket.gethostname(), datetime.now(timezone.utc).isoformat()),
+            ("sample", "other", os.getppid(), socket.gethostname(), datetime.now(UTC).isoformat()),
         )
     code, _, err = run_cli("sync", "--config", str(config))
     assert code == 4 and "already being synced" in err

@@ -201,13 +201,13 @@ Case = tuple[str, Callable[[], Any], Callable[[Any], Any], tuple[type[BaseExcept
 
 
 def _cases() -> list[Case]:
+    from connectors.accounting.records import MappingError as AccountingError
     from connectors.chargebee import mapping as chargebee
     from connectors.gaiia import mapping as gaiia
     from connectors.quickbooks import mapping as quickbooks
     from connectors.recurly import mapping as recurly
     from connectors.stripe import mapping as stripe
     from connectors.xero import mapping as xero
-    from connectors.accounting.records import MappingError as AccountingError
     from tests.connectors.chargebee.test_mapping import obj as chargebee_obj
     from tests.connectors.gaiia.fake_api import load_dataset
     from tests.connectors.quickbooks import test_mapping as qbo

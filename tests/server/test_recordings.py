@@ -63,7 +63,7 @@ from saasync.server import FaultConfig, ServerHandle, make_server
 from tests.server.conftest import KEY
 
 pytest.importorskip("yaml")
-from tests.destinations.chartmogul.cassettes import Exchange, read_cassette  # noqa: E402
+from tests.destinations.chartmogul.cassettes import Exchange, read_cassette
 
 RECORDINGS = Path(
     os.environ.get("SAASYNC_CHARTMOGUL_RECORDINGS")

@@ -15,8 +15,10 @@ from tests.factories import (
     subscription,
 )
 
+DEFAULT_RULES = RuleSettings()
 
-def build(*records, settings=RuleSettings()):  # type: ignore[no-untyped-def]
+
+def build(*records, settings=DEFAULT_RULES):  # type: ignore[no-untyped-def]
     return build_customer(CustomerHistory("cus_1").merge([customer(), *records]), PLANS, settings)
 
 

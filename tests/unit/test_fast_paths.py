@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -66,7 +66,7 @@ def test_to_utc_fast_path_keeps_every_form_it_read_before(text: str, expected: d
 
 def test_iso_is_whole_seconds_with_z_even_with_microseconds_and_early_years() -> None:
     assert iso(datetime(2026, 1, 31, 10, 5, 7, 123456, tzinfo=UTC)) == "2026-01-31T10:05:07Z"
-    assert iso(datetime(999, 1, 2, tzinfo=timezone.utc)) == "0999-01-02T00:00:00Z"
+    assert iso(datetime(999, 1, 2, tzinfo=UTC)) == "0999-01-02T00:00:00Z"
     assert iso(None) is None
 
 

@@ -1,9 +1,10 @@
 """docs/rules.md, normalized records: normalized records, exact money in minor units, UTC times, errors naming record and field."""
 
-from datetime import timezone
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from saasync.models import Invoice, LineItem, RecordError, parse_record
 from saasync.money import currency_exponent, to_major, to_minor
@@ -39,9 +40,9 @@ def _invoice(**over: object) -> dict[str, object]:
 
 def test_times_become_timezone_aware_utc() -> None:
     inv = parse_record(Invoice, _invoice())
-    assert inv.issued_at.tzinfo is timezone.utc and inv.issued_at.hour == 8
+    assert inv.issued_at.tzinfo is UTC and inv.issued_at.hour == 8
     naive = parse_record(Invoice, _invoice(issued_at="2026-01-01"))
-    assert naive.issued_at.tzinfo is timezone.utc
+    assert naive.issued_at.tzinfo is UTC
     assert parse_record(Invoice, _invoice(issued_at=1767225600)).issued_at.year == 2026
 
 
@@ -66,5 +67,5 @@ def test_validation_error_names_the_record_and_the_field(override: dict[str, obj
 
 def test_records_are_frozen() -> None:
     line = LineItem(kind="one_time", amount=5)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         line.amount = 6  # type: ignore[misc]

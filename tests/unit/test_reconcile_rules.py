@@ -7,8 +7,10 @@ from saasync.rules.reconcile import missing_reason, status_cause, unsent_invoice
 from saasync.rules.status import views_for_customer
 from tests.factories import PLANS, customer, dt, invoice, one_time, sub_line, subscription
 
+DEFAULT_RULES = RuleSettings()
 
-def reason(*invoices, present=False, quarantined=(), settings=RuleSettings()):  # type: ignore[no-untyped-def]
+
+def reason(*invoices, present=False, quarantined=(), settings=DEFAULT_RULES):  # type: ignore[no-untyped-def]
     history = CustomerHistory("cus_1").merge([customer(), *invoices])
     changes = build_customer(history, PLANS, settings)
     return missing_reason(

@@ -13,10 +13,21 @@ from saasync.rules.status import (
     subscription_status,
     views_for_customer,
 )
-from tests.factories import PLANS, customer, dt, failed_attempt, invoice, plan, sub_line, subscription
+from tests.factories import (
+    PLANS,
+    customer,
+    dt,
+    failed_attempt,
+    invoice,
+    plan,
+    sub_line,
+    subscription,
+)
+
+DEFAULT_RULES = RuleSettings()
 
 
-def view_of(*records, settings=RuleSettings()):  # type: ignore[no-untyped-def]
+def view_of(*records, settings=DEFAULT_RULES):  # type: ignore[no-untyped-def]
     changes = build_customer(CustomerHistory("cus_1").merge([customer(), *records]), PLANS, settings)
     cancellations = {c.subscription_external_id: c.cancellation_dates for c in changes.cancellations}
     views = views_for_customer("cus_1", changes.invoices, cancellations)

@@ -6,7 +6,7 @@ import csv
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.files.connector import FilesConnector
@@ -33,7 +33,7 @@ class Harness:
                            ("subscription", "subscriptions.csv"), ("invoice", "invoices.csv")):
             expected |= {(kind, row["external_id"]) for row in _rows(data / file)}
         issued = sorted(
-            datetime.fromisoformat(row["issued_at"].replace("Z", "+00:00"))
+            datetime.fromisoformat(row["issued_at"])
             for row in _rows(data / "invoices.csv")
             if row["issued_at"].endswith("Z")
         )
@@ -44,7 +44,7 @@ class Harness:
         data: Path = under_test.extra["dir"]  # type: ignore[assignment]
         path = data / "invoices.csv"
         rows = _rows(path)
-        later = datetime(2030, 1, 1, tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        later = datetime(2030, 1, 1, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         target = next(r for r in rows if r["external_id"] == "inv_open_only_1")
         target["status"] = "paid"
         target["updated_at"] = later

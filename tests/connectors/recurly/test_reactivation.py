@@ -11,7 +11,7 @@ from tests.connectors.recurly.support import obj
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def test_reactivated_before_expiry_sends_no_cancellation() -> None:
