@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticUndefined
 
 from saasync.errors import ConfigError
+from saasync.settings import format_validation_error
 
 # -- options models --------------------------------------------------------------------------
 #
@@ -54,11 +55,7 @@ class ConnectorOptions(BaseModel):
 def options_error(model: type[ConnectorOptions], exc: ValidationError) -> str:
     """The core settings' message (``KEY: what is wrong``, one line each), headed by the
     connector's name; an unknown key also lists the known ones."""
-    from saasync.settings import (
-        _format_error,  # the one formatter; settings imports nothing of ours
-    )
-
-    text = _format_error(f"{model.connector} connector", exc)
+    text = format_validation_error(f"{model.connector} connector", exc)
     unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
     if unknown:
         hints = [model.mistakes[key] for key in unknown if key in model.mistakes]
