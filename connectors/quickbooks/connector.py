@@ -36,21 +36,13 @@ from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, Flag, absolute_url, between, option
 from saasync.http import (
     RETRY_STATUSES,
-    HttpClient,
     Outcome,
     RateLimiter,
     RetryPolicy,
-    SecretRegistry,
     SlidingWindowLimiter,
     classify_response,
 )
-from saasync.http.oauth2 import (
-    OAuth2Auth,
-    OAuth2JsonClient,
-    OAuth2Settings,
-    TokenManager,
-    passing_401,
-)
+from saasync.http.oauth2 import OAuth2Settings, oauth2_json_client
 from saasync.kit.records import MappingError
 from saasync.models import Plan, SourceRecord
 
@@ -166,18 +158,16 @@ class QuickBooksConnector:
                  retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
         self.settings = configure(options)
         self.rules = ItemRules.from_options("quickbooks", options, context.item_mappings)
-        policy = retry if retry is not None else default_retry()
-        secrets = SecretRegistry()
-        self.tokens = TokenManager(self.settings.oauth, context.env, store=context.tokens,
-                                   connection=context.connection, secrets=secrets, retry=policy)
-        client = HttpClient(
-            self.settings.api_url, auth=OAuth2Auth(self.tokens),
-            classifier=passing_401(classify_quickbooks), retry=policy, secrets=secrets,
+        client = oauth2_json_client(
+            self.settings.oauth, context, self.settings.api_url,
+            classifier=classify_quickbooks,
+            retry=retry if retry is not None else default_retry(),
             # 500 requests/min and 10/s per company: stay under both.
             limiter=limiter if limiter is not None else SlidingWindowLimiter(
                 8, 1.0, max_concurrent=None),
         )
-        self.api = QuickBooksApi(OAuth2JsonClient(client, self.tokens), self.settings.page_size)
+        self.tokens = client.manager
+        self.api = QuickBooksApi(client, self.settings.page_size)
 
     def __repr__(self) -> str:
         return f"QuickBooksConnector(realm_id={self.settings.realm_id!r})"

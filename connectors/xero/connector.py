@@ -42,21 +42,13 @@ from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, Flag, between, http_url, option
 from saasync.http import (
     RETRY_STATUSES,
-    HttpClient,
     Outcome,
     RateLimiter,
     RetryPolicy,
-    SecretRegistry,
     SlidingWindowLimiter,
     classify_response,
 )
-from saasync.http.oauth2 import (
-    OAuth2Auth,
-    OAuth2JsonClient,
-    OAuth2Settings,
-    TokenManager,
-    passing_401,
-)
+from saasync.http.oauth2 import OAuth2Settings, oauth2_json_client
 from saasync.models import Plan, SourceRecord
 
 DEFAULT_BASE_URL = "https://api.xero.com/api.xro/2.0"
@@ -158,19 +150,17 @@ class XeroConnector:
                  retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
         self.settings = configure(options)
         self.rules = ItemRules.from_options("xero", options, context.item_mappings)
-        policy = retry if retry is not None else default_retry()
-        secrets = SecretRegistry()
-        self.tokens = TokenManager(self.settings.oauth, context.env, store=context.tokens,
-                                   connection=context.connection, secrets=secrets, retry=policy)
-        client = HttpClient(
-            self.settings.base_url, auth=OAuth2Auth(self.tokens),
+        client = oauth2_json_client(
+            self.settings.oauth, context, self.settings.base_url,
             headers={"xero-tenant-id": self.settings.tenant_id},
-            classifier=passing_401(classify_xero), retry=policy, secrets=secrets,
+            classifier=classify_xero,
+            retry=retry if retry is not None else default_retry(),
             # 60 calls/min and 5 concurrent per organisation.
             limiter=limiter if limiter is not None else SlidingWindowLimiter(
                 55, 60.0, max_concurrent=5),
         )
-        self.api = XeroApi(OAuth2JsonClient(client, self.tokens), self.settings.page_size)
+        self.tokens = client.manager
+        self.api = XeroApi(client, self.settings.page_size)
 
     def __repr__(self) -> str:
         return f"XeroConnector(tenant_id={self.settings.tenant_id!r})"
