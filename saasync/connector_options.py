@@ -2,13 +2,12 @@
 
 An unknown option is an error (a typo never goes unnoticed); a wrong value names the
 connector, the option, what is expected and what was given. A connector declares its
-options as a :class:`ConnectorOptions` model; :class:`Options` is the older, imperative
-checker, kept for third-party connectors that use it.
+options as a :class:`ConnectorOptions` model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
@@ -16,49 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticUndefined
 
 from saasync.errors import ConfigError
-
-
-class Options:
-    """A connector's options, checked as they are read."""
-
-    def __init__(self, connector: str, options: Mapping[str, Any], known: Iterable[str],
-                 *, hint: str = "") -> None:
-        self.connector = connector
-        self.options = options
-        known = tuple(known)
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise ConfigError(f"{connector} connector: unknown option(s) {', '.join(unknown)}"
-                              f"{hint} (known: {', '.join(known)})")
-
-    def error(self, name: str, expected: str) -> ConfigError:
-        return ConfigError(f"{self.connector} connector: option {name!r} must be {expected}, "
-                           f"got {self.options.get(name)!r}")
-
-    def integer(self, name: str, default: int, low: int, high: int | None = None) -> int:
-        value = self.options.get(name, default)
-        if (isinstance(value, bool) or not isinstance(value, int) or value < low
-                or (high is not None and value > high)):
-            bound = f"{low}..{high}" if high is not None else f">= {low}"
-            raise self.error(name, f"an integer {bound}")
-        return value
-
-    def url(self, name: str, default: str, *, example: str = "") -> str:
-        """An absolute http(s) URL, without its trailing slash."""
-        value = str(self.options.get(name, default)).strip().rstrip("/")
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise self.error(name, f"an absolute http(s) URL such as {example or default}")
-        return value
-
-    def env_name(self, name: str, default: str) -> str:
-        """The name of the environment variable that holds a secret (never the secret)."""
-        value = self.options.get(name, default)
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{self.connector} connector: option {name!r} must name the "
-                              "environment variable holding the API key")
-        return value.strip()
-
+from saasync.settings import format_validation_error
 
 # -- options models --------------------------------------------------------------------------
 #
@@ -85,15 +42,20 @@ class ConnectorOptions(BaseModel):
         except ValidationError as exc:
             raise ConfigError(options_error(cls, exc)) from None
 
+    @classmethod
+    def invalid(cls, key: str, message: str) -> ConfigError:
+        """A check across options (a model validator raises it): the same message as a
+        field's own check, naming ``key``."""
+        exc = ValidationError.from_exception_data(cls.__name__, [
+            {"type": "value_error", "loc": (key,), "input": None,
+             "ctx": {"error": ValueError(message)}}])
+        return ConfigError(options_error(cls, exc))
+
 
 def options_error(model: type[ConnectorOptions], exc: ValidationError) -> str:
     """The core settings' message (``KEY: what is wrong``, one line each), headed by the
     connector's name; an unknown key also lists the known ones."""
-    from saasync.settings import (
-        _format_error,  # the one formatter; settings imports nothing of ours
-    )
-
-    text = _format_error(f"{model.connector} connector", exc)
+    text = format_validation_error(f"{model.connector} connector", exc)
     unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
     if unknown:
         hints = [model.mistakes[key] for key in unknown if key in model.mistakes]
@@ -103,11 +65,14 @@ def options_error(model: type[ConnectorOptions], exc: ValidationError) -> str:
 
 
 def option(default: Any = PydanticUndefined, meaning: str = "", *, example: str = "",
-           active: bool = False) -> Any:
+           active: bool = False, check_default: bool = False) -> Any:
     """A documented option: ``meaning`` and the TOML ``example`` are what ``saasync init``
-    writes; ``active`` options are written as keys (required ones, secrets' variable names)."""
+    writes; ``active`` options are written as keys (required ones, secrets' variable names).
+    ``check_default``: the validators also see the default (a required option whose absence
+    gets its own message, or a default that depends on an earlier option)."""
+    extra: dict[str, Any] = {"validate_default": True} if check_default else {}
     return Field(default, description=meaning,
-                 json_schema_extra={"example": example, "active": active})
+                 json_schema_extra={"example": example, "active": active}, **extra)
 
 
 def _integer(low: int, high: int | None) -> Callable[[Any], int]:
@@ -126,13 +91,19 @@ def between(low: int, high: int | None = None) -> BeforeValidator:
     return BeforeValidator(_integer(low, high))
 
 
+def absolute_url(value: Any, example: str) -> str:
+    """``value`` as an absolute http(s) URL without its trailing slash; a ValueError (the
+    message an options model shows) otherwise."""
+    text = str(value).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an absolute http(s) URL such as {example}, got {value!r}")
+    return text
+
+
 def _url(example: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
-        text = str(value).strip().rstrip("/")
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an absolute http(s) URL such as {example}, got {value!r}")
-        return text
+        return absolute_url(value, example)
     return check
 
 
@@ -151,6 +122,16 @@ def _env_name(value: Any) -> str:
 
 #: The name of the environment variable that holds a secret (never the secret).
 EnvName = Annotated[str, BeforeValidator(_env_name)]
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")  # noqa: TRY004 (pydantic)
+    return value
+
+
+#: ``true`` or ``false`` (``"yes"`` and ``1`` are refused).
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 def option_docs(model: type[BaseModel]) -> list[tuple[str, str, str, bool]]:

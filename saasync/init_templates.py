@@ -3,9 +3,9 @@
 A new user has no ``config/example.toml`` (it is in the repository, not in the installed
 package): ``saasync init`` writes a commented config for one connector instead, with every
 option the connector takes and what it means. Secrets appear only as the names of the
-environment variables that hold them. Built-in connectors are described here, by their
-entry-point name (the core never imports ``connectors``); a third-party connector is
-described by what it declares (see :func:`declared_options`).
+environment variables that hold them. Every connector is described by what it declares
+(its ``options_model``, or ``OPTIONS``: see :func:`declared_options`); the one-line
+summaries of the built-in ones are here, by entry-point name.
 """
 
 from __future__ import annotations
@@ -36,35 +36,6 @@ class OptionDoc:
     active: bool = False
 
 
-def _opt(name: str, value: str, meaning: str, *, active: bool = False) -> OptionDoc:
-    return OptionDoc(name, meaning, value, active)
-
-
-_ITEM_OPTIONS = (
-    _opt("one_time_items", '["SETUP"]',
-         "item codes (ids or names) whose lines are always one-time charges"),
-    _opt("item_plans",
-         '{ "SUB-GROWTH" = { plan = "growth", name = "Growth", interval_unit = "month", '
-         'interval_count = 1 } }',
-         "item code -> plan: { plan, name, interval_unit (day/week/month/year), "
-         'interval_count }, or just "plan-id" for a monthly plan. A line whose item is in '
-         "neither list waits in the review queue (UNMAPPED_ITEM) until `saasync review map`"),
-)
-
-
-def _oauth_options(prefix: str, token_url: str) -> tuple[OptionDoc, ...]:
-    return (
-        _opt("client_id_env", f'"{prefix}_CLIENT_ID"',
-             "variable holding the OAuth2 app's client id", active=True),
-        _opt("client_secret_env", f'"{prefix}_CLIENT_SECRET"',
-             "variable holding the OAuth2 app's client secret", active=True),
-        _opt("refresh_token_env", f'"{prefix}_REFRESH_TOKEN"',
-             "variable holding the refresh token from connecting the app; read on the first "
-             "run only, after which the rotated tokens live in the state file", active=True),
-        _opt("token_url", f'"{token_url}"', "the provider's token endpoint (for tests)"),
-    )
-
-
 #: What each built-in connector reads, in one line.
 SUMMARIES: dict[str, str] = {
     "files": "CSV or JSON Lines exports of customers, plans, subscriptions, invoices, lines "
@@ -81,70 +52,17 @@ SUMMARIES: dict[str, str] = {
             "mappings and repeating invoices",
 }
 
-#: The options of the built-in connectors that declare no options model yet (tests check
-#: these against the connectors' own); the others are read from ``options_model``.
-BUILTIN_OPTIONS: dict[str, tuple[OptionDoc, ...]] = {
-    "files": (
-        _opt("path", '"exports"', "required: the folder holding the export files, relative "
-             "to this config file (customers, plans, subscriptions, invoices, invoice_lines, "
-             "transactions; .csv or .jsonl)", active=True),
-        _opt("format", '"auto"', '"csv", "jsonl" or "auto" (whichever kind of file is there)'),
-        _opt("encoding", '"utf-8"', "the files' text encoding (any Python codec name)"),
-    ),
-    "chargebee": (
-        _opt("site", '"your-site"', "required unless base_url is given: the site name "
-             '("acme" for acme.chargebee.com, "acme-test" for its test site)', active=True),
-        _opt("base_url", '"https://your-site.chargebee.com/api/v2"', "the API root instead "
-             "of site (a proxy or a local test server); not both"),
-        _opt("api_key_env", '"CHARGEBEE_API_KEY"', "variable holding a read-only API key",
-             active=True),
-        _opt("page_size", "100", "records per list call, 1-100"),
-        _opt("product_catalog", '"2.0"', '"2.0": plans are item prices; "1.0": v1 plans '
-             "and addons"),
-        _opt("requests_per_minute", "150", "client-side pace (150 suits test sites and the "
-             "Starter plan; Performance allows 1000, Enterprise 3500)"),
-    ),
-    "quickbooks": (
-        _opt("realm_id", '"REPLACE-WITH-YOUR-REALM-ID"', "required: the company id (realmId) "
-             "shown when the app was connected", active=True),
-        *_oauth_options("QUICKBOOKS", "https://oauth.platform.intuit.com/oauth2/v1/tokens/"
-                                      "bearer"),
-        _opt("sandbox", "false", "true: use the sandbox API host when base_url is not set"),
-        _opt("base_url", '"https://quickbooks.api.intuit.com"', "API host (/v3/company/"
-             "{realm_id} is appended)"),
-        _opt("page_size", "1000", "entities per query page, 1-1000"),
-        _opt("home_currency", '"USD"', "currency of invoices that name none (companies "
-             "without multicurrency); without it such invoices are quarantined"),
-        _opt("day_first", "false", "read numeric dates in line descriptions day-first "
-             "(31/03/2026)"),
-        *_ITEM_OPTIONS,
-    ),
-    "xero": (
-        _opt("tenant_id", '"REPLACE-WITH-YOUR-TENANT-ID"', "required: the organisation's "
-             "tenantId (GET https://api.xero.com/connections)", active=True),
-        *_oauth_options("XERO", "https://identity.xero.com/connect/token"),
-        _opt("base_url", '"https://api.xero.com/api.xro/2.0"', "API root (a proxy or a local "
-             "test server)"),
-        _opt("page_size", "100", "invoices and contacts per page, 1-1000"),
-        _opt("day_first", "true", "read numeric dates in line descriptions day-first "
-             "(31/03/2026)"),
-        *_ITEM_OPTIONS,
-    ),
-}
-
 DESTINATIONS = ("local", "chartmogul")
 
 
 def declared_options(name: str, factory: Any) -> list[OptionDoc]:
     """The options of a connector: its ``options_model`` (a pydantic model: each field's
-    description and example); the table above for a built-in one without a model; otherwise
-    what the class (or its module) declares as ``OPTIONS``: option names, or a mapping of
-    option name to meaning. A connector that declares nothing has no options listed."""
+    description and example; every built-in connector declares one); otherwise what the
+    class (or its module) declares as ``OPTIONS``: option names, or a mapping of option name
+    to meaning. A connector that declares nothing has no options listed."""
     model = getattr(factory, "options_model", None)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [OptionDoc(*doc) for doc in option_docs(model)]
-    if name in BUILTIN_OPTIONS and getattr(factory, "__module__", "").startswith("connectors."):
-        return list(BUILTIN_OPTIONS[name])
     declared = getattr(factory, "OPTIONS", None)
     if declared is None:
         declared = getattr(sys.modules.get(getattr(factory, "__module__", "")), "OPTIONS", None)

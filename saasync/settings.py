@@ -98,7 +98,9 @@ class Settings(Strict):
         return p if p.is_absolute() else self.base_dir / p
 
 
-def _format_error(source: str, exc: ValidationError) -> str:
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    """``SOURCE: invalid configuration`` and one ``  KEY: what is wrong`` line per error: the
+    one formatter of configuration errors (the core settings and every connector's options)."""
     lines = [f"{source}: invalid configuration"]
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"])
@@ -120,7 +122,7 @@ def parse_settings(data: Mapping[str, Any], *, source: str, base_dir: Path) -> S
     try:
         return Settings.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError(_format_error(source, exc)) from None
+        raise ConfigError(format_validation_error(source, exc)) from None
 
 
 def load_settings(path: str | Path | None) -> Settings:

@@ -25,7 +25,6 @@ INTERVAL_UNITS: dict[str, str] = {
     **dict.fromkeys(("month", "months", "monthly"), "month"),
     **dict.fromkeys(("year", "years", "yearly", "annual", "annually"), "year"),
 }
-ITEM_OPTIONS = ("item_plans", "one_time_items")
 _PLAN_KEYS = ("plan", "name", "interval_unit", "interval_count")
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
 import requests
+from pydantic import BeforeValidator, model_validator
 
 from connectors.chargebee.streams import (
     MAX_PAGE,
@@ -23,8 +24,7 @@ from connectors.chargebee.streams import (
     SubscriptionsStream,
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.connector_options import Options
-from saasync.errors import ConfigError
+from saasync.connector_options import ConnectorOptions, EnvName, between, option
 from saasync.http import (
     RETRY_STATUSES,
     BasicAuth,
@@ -38,8 +38,6 @@ from saasync.http import (
 )
 from saasync.models import SourceRecord
 
-OPTIONS = ("site", "base_url", "api_key_env", "page_size", "product_catalog",
-           "requests_per_minute")
 DEFAULT_API_KEY_ENV = "CHARGEBEE_API_KEY"
 #: Test sites and the Starter plan allow 150 requests a minute: the safe default.
 DEFAULT_REQUESTS_PER_MINUTE = 150
@@ -48,27 +46,73 @@ RATE_LIMIT_RESET_S = 60.0
 CATALOGS = {"1": "1.0", "1.0": "1.0", "2": "2.0", "2.0": "2.0"}
 _SITE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _CATALOG_ERRORS = frozenset({"api_restricted", "configuration_incompatible"})
+_SITE_HELP = "your site name: 'acme' for acme.chargebee.com, 'acme-test' for the test site"
 
 
-def _fail(option: str, message: str) -> ConfigError:
-    return ConfigError(f"chargebee connector: option '{option}': {message}")
+def _site(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SITE.match(value.strip().lower()):
+        raise ValueError(f"must be {_SITE_HELP}; got {value!r}")
+    return value.strip().lower()
+
+
+def _base_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"expected an http(s) URL such as https://acme.chargebee.com/api/v2, "
+                         f"got {value!r}")
+    return value.rstrip("/")
+
+
+def _catalog(value: Any) -> str:
+    catalog = CATALOGS.get(str(value).strip())
+    if catalog is None:
+        raise ValueError(f"expected \"2.0\" (item prices) or \"1.0\" (plans and addons), "
+                         f"got {value!r}")
+    return catalog
+
+
+class ChargebeeOptions(ConnectorOptions):
+    """The connector's options (BEHAVIOR.md); anything else is a ConfigError."""
+
+    connector: ClassVar[str] = "chargebee"
+
+    site: Annotated[str | None, BeforeValidator(_site)] = option(
+        None, 'required unless base_url is given: the site name ("acme" for acme.chargebee.com, '
+        '"acme-test" for its test site)', example='"your-site"', active=True)
+    base_url: Annotated[str | None, BeforeValidator(_base_url)] = option(
+        None, "the API root instead of site (a proxy or a local test server); not both",
+        example='"https://your-site.chargebee.com/api/v2"')
+    api_key_env: EnvName = option(DEFAULT_API_KEY_ENV, "variable holding a read-only API key",
+                                  example=f'"{DEFAULT_API_KEY_ENV}"', active=True)
+    page_size: Annotated[int, between(1, MAX_PAGE)] = option(
+        MAX_PAGE, "records per list call, 1-100", example="100")
+    product_catalog: Annotated[str, BeforeValidator(_catalog)] = option(
+        "2.0", '"2.0": plans are item prices; "1.0": v1 plans and addons', example='"2.0"')
+    requests_per_minute: Annotated[int, between(1, 100_000)] = option(
+        DEFAULT_REQUESTS_PER_MINUTE, "client-side pace (150 suits test sites and the Starter "
+        "plan; Performance allows 1000, Enterprise 3500)", example="150")
+
+    @model_validator(mode="after")
+    def _site_or_base_url(self) -> Self:
+        if self.site is not None and self.base_url is not None:
+            raise self.invalid("site", "give either 'site' or 'base_url', not both")
+        if self.site is None and self.base_url is None:
+            raise self.invalid("site", f"required ({_SITE_HELP}), or give 'base_url'")
+        return self
+
+    @property
+    def api_root(self) -> str:
+        """``site`` → ``https://{site}.chargebee.com/api/v2``; ``base_url`` as given."""
+        return self.base_url or f"https://{self.site}.chargebee.com/api/v2"
 
 
 def base_url_from(options: Mapping[str, Any]) -> str:
     """``site`` → ``https://{site}.chargebee.com/api/v2``; ``base_url`` as given (proxies,
     local fakes). Exactly one of them."""
-    site, base = options.get("site"), options.get("base_url")
-    if site is not None and base is not None:
-        raise _fail("site", "give either 'site' or 'base_url', not both")
-    if base is not None:
-        if not isinstance(base, str) or not re.match(r"^https?://[^/\s]+", base):
-            raise _fail("base_url", f"expected an http(s) URL such as "
-                                    f"https://acme.chargebee.com/api/v2, got {base!r}")
-        return base.rstrip("/")
-    if not isinstance(site, str) or not _SITE.match(site.strip().lower()):
-        raise _fail("site", "required (your site name: 'acme' for acme.chargebee.com, "
-                            "'acme-test' for the test site), or give 'base_url'")
-    return f"https://{site.strip().lower()}.chargebee.com/api/v2"
+    return ChargebeeOptions.parse(options).api_root
 
 
 def _error_detail(response: requests.Response) -> tuple[str | None, str | None]:
@@ -113,6 +157,7 @@ class ChargebeeConnector:
     """Reads a Chargebee site. ``retry``, ``limiter`` and ``session`` are for tests."""
 
     name: ClassVar[str] = "chargebee"
+    options_model: ClassVar[type[ConnectorOptions]] = ChargebeeOptions
 
     def __init__(
         self,
@@ -123,17 +168,12 @@ class ChargebeeConnector:
         limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
     ) -> None:
-        checked = Options("chargebee", options, OPTIONS)
-        self.base_url = base_url_from(options)
-        env_var = checked.env_name("api_key_env", DEFAULT_API_KEY_ENV)
-        self.page_size = checked.integer("page_size", MAX_PAGE, 1, MAX_PAGE)
-        rpm = checked.integer("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, 1, 100_000)
-        catalog = CATALOGS.get(str(options.get("product_catalog", "2.0")).strip())
-        if catalog is None:
-            raise _fail("product_catalog", f"expected \"2.0\" (item prices) or \"1.0\" (plans "
-                                           f"and addons), got {options['product_catalog']!r}")
-        self.catalog = catalog
-        key = read_secret(context.env, env_var.strip())
+        self.options = ChargebeeOptions.parse(options)
+        self.base_url = self.options.api_root
+        self.page_size = self.options.page_size
+        rpm = self.options.requests_per_minute
+        self.catalog = self.options.product_catalog
+        key = read_secret(context.env, self.options.api_key_env)
         self.client = HttpClient(
             self.base_url,
             auth=BasicAuth.api_key(key),

@@ -16,7 +16,9 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BeforeValidator
 
 from connectors.files.formats import (
     FORMATS,
@@ -43,6 +45,7 @@ from saasync.connector import (
     partition_of,
     record_timestamp,
 )
+from saasync.connector_options import ConnectorOptions, option
 from saasync.errors import ConfigError, SourceChangedError
 from saasync.intset import IntSet
 from saasync.kit.records import MappingError, quarantine
@@ -72,7 +75,6 @@ FILES: dict[str, dict[str, str]] = {
         "invoice": "invoices.jsonl",
     },
 }
-OPTIONS = ("path", "format", "encoding")
 _RECORD_KINDS = ("plan", "customer", "subscription", "invoice")
 _KIND_OF: dict[type, str] = {
     Plan: "plan", Customer: "customer", SourceSubscription: "subscription", Invoice: "invoice"}
@@ -109,39 +111,58 @@ def _quarantine(
     )
 
 
+def _path(value: Any) -> str:
+    if value is None or _text(value) == "":
+        raise ValueError("required (the directory holding the exports)")
+    return str(value)
+
+
+def _encoding(value: Any) -> str:
+    encoding = _text(value)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown {encoding!r}") from None
+    problem = encoding_problem(encoding)
+    if problem is not None:
+        raise ValueError(problem)
+    return encoding
+
+
+def _format(value: Any) -> str:
+    fmt = _text(value).lower()
+    if fmt not in (*FORMATS, "auto"):
+        raise ValueError(f"{fmt!r} is not one of csv, jsonl, auto")
+    return fmt
+
+
+class FilesOptions(ConnectorOptions):
+    """The connector's options; anything else is a ConfigError."""
+
+    connector: ClassVar[str] = "files"
+
+    path: Annotated[str, BeforeValidator(_path)] = option(
+        None, "required: the folder holding the export files, relative to this config file "
+        "(customers, plans, subscriptions, invoices, invoice_lines, transactions; .csv or "
+        ".jsonl)", example='"exports"', active=True, check_default=True)
+    format: Annotated[str, BeforeValidator(_format)] = option(
+        "auto", '"csv", "jsonl" or "auto" (whichever kind of file is there)', example='"auto"')
+    encoding: Annotated[str, BeforeValidator(_encoding)] = option(
+        "utf-8", "the files' text encoding (any Python codec name)", example='"utf-8"')
+
+
 def _configure(options: Mapping[str, Any], context: ConnectorContext) -> tuple[Path, str, str]:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"files connector: unknown option(s) {', '.join(unknown)} (known: {', '.join(OPTIONS)})"
-        )
-    raw_path = options.get("path")
-    if raw_path is None or _text(raw_path) == "":
-        raise ConfigError(
-            "files connector: option 'path' is required (the directory holding the exports)"
-        )
-    directory = Path(str(raw_path)).expanduser()
+    checked = FilesOptions.parse(options)
+    directory = Path(checked.path).expanduser()
     if not directory.is_absolute():
         directory = Path(context.base_dir) / directory
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
         raise ConfigError(f"files connector: option 'path': directory {directory} {what}")
-    encoding = _text(options.get("encoding", "utf-8"))
-    try:
-        codecs.lookup(encoding)
-    except LookupError as exc:
-        raise ConfigError(f"files connector: option 'encoding': unknown {encoding!r}") from exc
-    problem = encoding_problem(encoding)
-    if problem is not None:
-        raise ConfigError(f"files connector: option 'encoding': {problem}")
-    fmt = _text(options.get("format", "auto")).lower()
-    if fmt not in (*FORMATS, "auto"):
-        raise ConfigError(
-            f"files connector: option 'format': {fmt!r} is not one of csv, jsonl, auto"
-        )
+    fmt = checked.format
     if fmt == "auto":
         fmt = _detect_format(directory)
-    return directory, fmt, encoding
+    return directory, fmt, checked.encoding
 
 
 def _detect_format(directory: Path) -> str:
@@ -217,6 +238,7 @@ class FilesConnector:
     """Reads ``path`` (relative to the config's directory) in ``format`` csv | jsonl | auto."""
 
     name: ClassVar[str] = "files"
+    options_model: ClassVar[type[ConnectorOptions]] = FilesOptions
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         self.directory, self.format, self.encoding = _configure(options, context)

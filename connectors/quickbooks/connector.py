@@ -10,36 +10,39 @@ invoices. Quirks, the derived status table and what is quarantined are in
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar
 
 import requests
+from pydantic import BeforeValidator, ValidationInfo, field_validator
 
-from connectors.accounting.items import ITEM_OPTIONS, ItemRules
+from connectors.accounting.items import ItemRules
+from connectors.accounting.options import (
+    EnvVar,
+    ItemPlans,
+    OneTimeItems,
+    client_id_env,
+    client_secret_env,
+    item_plans,
+    oauth2_mistake,
+    oauth2_of,
+    one_time_items,
+    refresh_token_env,
+    token_endpoint,
+    token_url,
+)
 from connectors.accounting.records import currency_code
 from connectors.quickbooks.streams import CustomersStream, InvoicesStream, QuickBooksApi, fault_text
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.errors import ConfigError
+from saasync.connector_options import ConnectorOptions, Flag, absolute_url, between, option
 from saasync.http import (
     RETRY_STATUSES,
-    HttpClient,
     Outcome,
     RateLimiter,
     RetryPolicy,
-    SecretRegistry,
     SlidingWindowLimiter,
     classify_response,
 )
-from saasync.http.oauth2 import (
-    OAUTH2_OPTIONS,
-    OAuth2Auth,
-    OAuth2JsonClient,
-    OAuth2Settings,
-    TokenManager,
-    oauth2_settings,
-    passing_401,
-)
+from saasync.http.oauth2 import OAuth2Settings, oauth2_json_client
 from saasync.kit.records import MappingError
 from saasync.models import Plan, SourceRecord
 
@@ -51,68 +54,68 @@ REAUTHORIZE = ("connect the app to the company again (Intuit's OAuth consent flo
 #: Intuit asks clients to wait 60 s after ThrottleExceeded (fault 003001).
 THROTTLE_WAIT = 60.0
 MAX_PAGE_SIZE = 1000
-OPTIONS = ("realm_id", "base_url", "sandbox", "page_size", "home_currency", "day_first",
-           *ITEM_OPTIONS, *OAUTH2_OPTIONS)
+def _realm(value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+        raise ValueError("required (the company id shown as realmId when the app was "
+                         "connected)")
+    return str(value).strip()
 
 
-@dataclass(frozen=True)
-class QuickBooksSettings:
-    realm_id: str
-    base_url: str
-    page_size: int
-    home_currency: str | None
-    day_first: bool
-    oauth: OAuth2Settings
+def _home_currency(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return currency_code(value, "option", None, "home_currency")
+    except MappingError:
+        raise ValueError(f"must be an ISO 4217 code such as USD, got {value!r}") from None
+
+
+class QuickBooksOptions(ConnectorOptions):
+    """The connector's options (BEHAVIOR.md); anything else is a ConfigError."""
+
+    connector: ClassVar[str] = "quickbooks"
+    mistakes: ClassVar[Mapping[str, str]] = oauth2_mistake("QuickBooks")
+
+    realm_id: Annotated[str, BeforeValidator(_realm)] = option(
+        None, "required: the company id (realmId) shown when the app was connected",
+        example='"REPLACE-WITH-YOUR-REALM-ID"', active=True, check_default=True)
+    client_id_env: EnvVar = client_id_env("QUICKBOOKS")
+    client_secret_env: EnvVar = client_secret_env("QUICKBOOKS")
+    refresh_token_env: EnvVar = refresh_token_env("QUICKBOOKS")
+    token_url: Annotated[str, token_endpoint(TOKEN_URL)] = token_url(TOKEN_URL)
+    sandbox: Flag = option(False, "true: use the sandbox API host when base_url is not set",
+                           example="false")
+    base_url: str = option(None, "API host (/v3/company/{realm_id} is appended)",
+                           example=f'"{PRODUCTION_URL}"', check_default=True)
+    page_size: Annotated[int, between(1, MAX_PAGE_SIZE)] = option(
+        MAX_PAGE_SIZE, "entities per query page, 1-1000", example="1000")
+    home_currency: Annotated[str | None, BeforeValidator(_home_currency)] = option(
+        None, "currency of invoices that name none (companies without multicurrency); "
+        "without it such invoices are quarantined", example='"USD"')
+    day_first: Flag = option(False, "read numeric dates in line descriptions day-first "
+                             "(31/03/2026)", example="false")
+    one_time_items: OneTimeItems = one_time_items()
+    item_plans: ItemPlans = item_plans()
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, value: Any, info: ValidationInfo) -> str:
+        if value is None:  # not given: the host sandbox says
+            return SANDBOX_URL if info.data.get("sandbox") else PRODUCTION_URL
+        return absolute_url(value, f"{PRODUCTION_URL} (sandbox: {SANDBOX_URL})")
 
     @property
     def api_url(self) -> str:
         return f"{self.base_url}/v3/company/{self.realm_id}"
 
-
-def _bool(options: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"quickbooks connector: option {name!r} must be true or false, "
-                          f"got {value!r}")
-    return value
+    @property
+    def oauth(self) -> OAuth2Settings:
+        return oauth2_of(self, provider="QuickBooks", reauthorize=REAUTHORIZE)
 
 
-def configure(options: Mapping[str, Any]) -> QuickBooksSettings:
+def configure(options: Mapping[str, Any]) -> QuickBooksOptions:
     """Checked options; an unknown one is an error, so a typo never goes unnoticed."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        hint = " (QuickBooks uses OAuth2: client_id_env, client_secret_env, refresh_token_env)" \
-            if "api_key_env" in unknown else ""
-        raise ConfigError(f"quickbooks connector: unknown option(s) {', '.join(unknown)}{hint} "
-                          f"(known: {', '.join(OPTIONS)})")
-    realm = options.get("realm_id")
-    if not isinstance(realm, str | int) or isinstance(realm, bool) or not str(realm).strip():
-        raise ConfigError("quickbooks connector: option 'realm_id' is required (the company id "
-                          "shown as realmId when the app was connected)")
-    default_url = SANDBOX_URL if _bool(options, "sandbox", False) else PRODUCTION_URL
-    base_url = str(options.get("base_url", default_url)).strip().rstrip("/")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"quickbooks connector: option 'base_url' must be an absolute http(s) "
-                          f"URL such as {PRODUCTION_URL} (sandbox: {SANDBOX_URL}), "
-                          f"got {options.get('base_url')!r}")
-    page_size = options.get("page_size", MAX_PAGE_SIZE)
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or \
-            not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ConfigError(f"quickbooks connector: option 'page_size' must be an integer "
-                          f"1..{MAX_PAGE_SIZE}, got {page_size!r}")
-    home = options.get("home_currency")
-    if home is not None:
-        try:
-            home = currency_code(home, "option", None, "home_currency")
-        except MappingError:
-            raise ConfigError(f"quickbooks connector: option 'home_currency' must be an ISO "
-                              f"4217 code such as USD, got {home!r}") from None
-    oauth = oauth2_settings("quickbooks", options, provider="QuickBooks",
-                            default_token_url=TOKEN_URL, env_prefix="QUICKBOOKS",
-                            reauthorize=REAUTHORIZE)
-    return QuickBooksSettings(str(realm).strip(), base_url, page_size, home,
-                              _bool(options, "day_first", False), oauth)
+    return QuickBooksOptions.parse(options)
 
 
 def classify_quickbooks(response: requests.Response) -> Outcome:
@@ -149,23 +152,22 @@ class QuickBooksConnector:
     """Options in BEHAVIOR.md. ``retry`` and ``limiter`` are for tests and embedding."""
 
     name: ClassVar[str] = "quickbooks"
+    options_model: ClassVar[type[ConnectorOptions]] = QuickBooksOptions
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
                  retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
         self.settings = configure(options)
         self.rules = ItemRules.from_options("quickbooks", options, context.item_mappings)
-        policy = retry if retry is not None else default_retry()
-        secrets = SecretRegistry()
-        self.tokens = TokenManager(self.settings.oauth, context.env, store=context.tokens,
-                                   connection=context.connection, secrets=secrets, retry=policy)
-        client = HttpClient(
-            self.settings.api_url, auth=OAuth2Auth(self.tokens),
-            classifier=passing_401(classify_quickbooks), retry=policy, secrets=secrets,
+        client = oauth2_json_client(
+            self.settings.oauth, context, self.settings.api_url,
+            classifier=classify_quickbooks,
+            retry=retry if retry is not None else default_retry(),
             # 500 requests/min and 10/s per company: stay under both.
             limiter=limiter if limiter is not None else SlidingWindowLimiter(
                 8, 1.0, max_concurrent=None),
         )
-        self.api = QuickBooksApi(OAuth2JsonClient(client, self.tokens), self.settings.page_size)
+        self.tokens = client.manager
+        self.api = QuickBooksApi(client, self.settings.page_size)
 
     def __repr__(self) -> str:
         return f"QuickBooksConnector(realm_id={self.settings.realm_id!r})"

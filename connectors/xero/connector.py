@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar
 
 import requests
+from pydantic import BeforeValidator
 
-from connectors.accounting.items import ITEM_OPTIONS, ItemRules
+from connectors.accounting.items import ItemRules
+from connectors.accounting.options import (
+    EnvVar,
+    ItemPlans,
+    OneTimeItems,
+    client_id_env,
+    client_secret_env,
+    item_plans,
+    oauth2_mistake,
+    oauth2_of,
+    one_time_items,
+    refresh_token_env,
+    token_endpoint,
+    token_url,
+)
 from connectors.xero.mapping import RepeatingPlans
 from connectors.xero.streams import (
     ContactsStream,
@@ -26,26 +39,16 @@ from connectors.xero.streams import (
     register_template_plans,
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.errors import ConfigError
+from saasync.connector_options import ConnectorOptions, Flag, between, http_url, option
 from saasync.http import (
     RETRY_STATUSES,
-    HttpClient,
     Outcome,
     RateLimiter,
     RetryPolicy,
-    SecretRegistry,
     SlidingWindowLimiter,
     classify_response,
 )
-from saasync.http.oauth2 import (
-    OAUTH2_OPTIONS,
-    OAuth2Auth,
-    OAuth2JsonClient,
-    OAuth2Settings,
-    TokenManager,
-    oauth2_settings,
-    passing_401,
-)
+from saasync.http.oauth2 import OAuth2Settings, oauth2_json_client
 from saasync.models import Plan, SourceRecord
 
 DEFAULT_BASE_URL = "https://api.xero.com/api.xro/2.0"
@@ -54,47 +57,44 @@ REAUTHORIZE = ("connect the app to the organisation again (Xero's OAuth 2.0 auth
                "code flow with the offline_access scope) to get a new refresh token.")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-OPTIONS = ("tenant_id", "base_url", "page_size", "day_first", *ITEM_OPTIONS, *OAUTH2_OPTIONS)
+def _tenant(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("required (the organisation's tenantId from GET "
+                         "https://api.xero.com/connections)")
+    return value.strip()
 
 
-@dataclass(frozen=True)
-class XeroSettings:
-    tenant_id: str
-    base_url: str
-    page_size: int
-    day_first: bool
-    oauth: OAuth2Settings
+class XeroOptions(ConnectorOptions):
+    """The connector's options (BEHAVIOR.md); anything else is a ConfigError."""
+
+    connector: ClassVar[str] = "xero"
+    mistakes: ClassVar[Mapping[str, str]] = oauth2_mistake("Xero")
+
+    tenant_id: Annotated[str, BeforeValidator(_tenant)] = option(
+        None, "required: the organisation's tenantId (GET https://api.xero.com/connections)",
+        example='"REPLACE-WITH-YOUR-TENANT-ID"', active=True, check_default=True)
+    client_id_env: EnvVar = client_id_env("XERO")
+    client_secret_env: EnvVar = client_secret_env("XERO")
+    refresh_token_env: EnvVar = refresh_token_env("XERO")
+    token_url: Annotated[str, token_endpoint(TOKEN_URL)] = token_url(TOKEN_URL)
+    base_url: Annotated[str, http_url(DEFAULT_BASE_URL)] = option(
+        DEFAULT_BASE_URL, "API root (a proxy or a local test server)",
+        example=f'"{DEFAULT_BASE_URL}"')
+    page_size: Annotated[int, between(1, MAX_PAGE_SIZE)] = option(
+        DEFAULT_PAGE_SIZE, "invoices and contacts per page, 1-1000", example="100")
+    day_first: Flag = option(True, "read numeric dates in line descriptions day-first "
+                             "(31/03/2026)", example="true")
+    one_time_items: OneTimeItems = one_time_items()
+    item_plans: ItemPlans = item_plans()
+
+    @property
+    def oauth(self) -> OAuth2Settings:
+        return oauth2_of(self, provider="Xero", reauthorize=REAUTHORIZE)
 
 
-def configure(options: Mapping[str, Any]) -> XeroSettings:
+def configure(options: Mapping[str, Any]) -> XeroOptions:
     """Checked options; an unknown one is an error, so a typo never goes unnoticed."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        hint = " (Xero uses OAuth2: client_id_env, client_secret_env, refresh_token_env)" \
-            if "api_key_env" in unknown else ""
-        raise ConfigError(f"xero connector: unknown option(s) {', '.join(unknown)}{hint} "
-                          f"(known: {', '.join(OPTIONS)})")
-    tenant = options.get("tenant_id")
-    if not isinstance(tenant, str) or not tenant.strip():
-        raise ConfigError("xero connector: option 'tenant_id' is required (the organisation's "
-                          "tenantId from GET https://api.xero.com/connections)")
-    base_url = str(options.get("base_url", DEFAULT_BASE_URL)).strip().rstrip("/")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"xero connector: option 'base_url' must be an absolute http(s) URL "
-                          f"such as {DEFAULT_BASE_URL}, got {options.get('base_url')!r}")
-    page_size = options.get("page_size", DEFAULT_PAGE_SIZE)
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or \
-            not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ConfigError(f"xero connector: option 'page_size' must be an integer "
-                          f"1..{MAX_PAGE_SIZE}, got {page_size!r}")
-    day_first = options.get("day_first", True)
-    if not isinstance(day_first, bool):
-        raise ConfigError(f"xero connector: option 'day_first' must be true or false, "
-                          f"got {day_first!r}")
-    oauth = oauth2_settings("xero", options, provider="Xero", default_token_url=TOKEN_URL,
-                            env_prefix="XERO", reauthorize=REAUTHORIZE)
-    return XeroSettings(tenant.strip(), base_url, page_size, day_first, oauth)
+    return XeroOptions.parse(options)
 
 
 def _problem(response: requests.Response) -> str | None:
@@ -144,24 +144,23 @@ class XeroConnector:
     """Options in BEHAVIOR.md. ``retry`` and ``limiter`` are for tests and embedding."""
 
     name: ClassVar[str] = "xero"
+    options_model: ClassVar[type[ConnectorOptions]] = XeroOptions
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
                  retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
         self.settings = configure(options)
         self.rules = ItemRules.from_options("xero", options, context.item_mappings)
-        policy = retry if retry is not None else default_retry()
-        secrets = SecretRegistry()
-        self.tokens = TokenManager(self.settings.oauth, context.env, store=context.tokens,
-                                   connection=context.connection, secrets=secrets, retry=policy)
-        client = HttpClient(
-            self.settings.base_url, auth=OAuth2Auth(self.tokens),
+        client = oauth2_json_client(
+            self.settings.oauth, context, self.settings.base_url,
             headers={"xero-tenant-id": self.settings.tenant_id},
-            classifier=passing_401(classify_xero), retry=policy, secrets=secrets,
+            classifier=classify_xero,
+            retry=retry if retry is not None else default_retry(),
             # 60 calls/min and 5 concurrent per organisation.
             limiter=limiter if limiter is not None else SlidingWindowLimiter(
                 55, 60.0, max_concurrent=5),
         )
-        self.api = XeroApi(OAuth2JsonClient(client, self.tokens), self.settings.page_size)
+        self.tokens = client.manager
+        self.api = XeroApi(client, self.settings.page_size)
 
     def __repr__(self) -> str:
         return f"XeroConnector(tenant_id={self.settings.tenant_id!r})"

@@ -34,10 +34,11 @@ import requests
 import structlog
 from requests import PreparedRequest
 
-from saasync.connector import TokenStore
+from saasync.connector import ConnectorContext, TokenStore
 from saasync.errors import AuthError, ConfigError, FatalError, RateLimitedError, RetriableError
 from saasync.http.auth import SecretAuth
 from saasync.http.client import RETRY_STATUSES, HttpClient, Outcome, ResponseClassifier, Timeouts
+from saasync.http.ratelimit import RateLimiter
 from saasync.http.redact import SecretRegistry
 from saasync.http.retry import RetryPolicy, utcnow
 
@@ -403,3 +404,20 @@ class OAuth2JsonClient:
 
     def close(self) -> None:
         self.client.close()
+
+
+def oauth2_json_client(settings: OAuth2Settings, context: ConnectorContext, base_url: str, *,
+                       classifier: ResponseClassifier, retry: RetryPolicy,
+                       limiter: RateLimiter | None,
+                       headers: Mapping[str, str] | None = None) -> OAuth2JsonClient:
+    """The whole OAuth2 client of a connector, assembled once: a :class:`TokenManager` on the
+    connection's stored tokens (seeded from ``context.env``), an :class:`HttpClient` with
+    :class:`OAuth2Auth` and ``passing_401(classifier)``, one SecretRegistry for both, and the
+    same retry policy for the token call and the data calls. The manager is ``.manager``."""
+    secrets = SecretRegistry()
+    tokens = TokenManager(settings, context.env, store=context.tokens,
+                          connection=context.connection, secrets=secrets, retry=retry)
+    client = HttpClient(base_url, auth=OAuth2Auth(tokens), headers=headers,
+                        classifier=passing_401(classifier), retry=retry, secrets=secrets,
+                        limiter=limiter)
+    return OAuth2JsonClient(client, tokens)

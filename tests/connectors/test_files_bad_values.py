@@ -121,7 +121,7 @@ def test_encoding_that_cannot_split_lines_is_refused_naming_the_key(tmp_path: Pa
     from saasync.errors import ConfigError
 
     export(tmp_path)
-    with pytest.raises(ConfigError, match="option 'encoding'"):
+    with pytest.raises(ConfigError, match="files connector: invalid configuration\n  encoding: "):
         read(tmp_path, encoding="cp500")  # EBCDIC: a line does not end with byte 0x0A
 
 

@@ -148,11 +148,11 @@ def test_path_is_relative_to_the_base_dir(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("options", "needle"),
     [
-        ({}, "option 'path' is required"),
+        ({}, "files connector: invalid configuration\n  path: required"),
         ({"path": "nowhere"}, "option 'path': directory"),
-        ({"path": ".", "format": "xml"}, "option 'format'"),
-        ({"path": ".", "encoding": "klingon"}, "option 'encoding'"),
-        ({"path": ".", "pth": "x"}, "unknown option(s) pth"),
+        ({"path": ".", "format": "xml"}, "format: 'xml' is not one of csv, jsonl, auto"),
+        ({"path": ".", "encoding": "klingon"}, "encoding: unknown 'klingon'"),
+        ({"path": ".", "pth": "x"}, "pth: unknown key"),
     ],
 )
 def test_bad_options_are_config_errors(

@@ -32,9 +32,8 @@ def _known_options(connector: str) -> set[str]:
     module = importlib.import_module(f"connectors.{connector}.connector")
     model = next((getattr(v, "options_model", None) for v in vars(module).values()
                   if getattr(v, "name", None) == connector and hasattr(v, "options_model")), None)
-    if model is not None:
-        return set(model.model_fields)
-    return set(module.OPTIONS)
+    assert model is not None, f"{connector} declares no options_model"
+    return set(model.model_fields)
 
 
 def _env_for(config: Path) -> dict[str, str]:

@@ -45,23 +45,24 @@ def test_site_or_base_url(options: dict[str, Any], url: str) -> None:
 
 
 @pytest.mark.parametrize(("options", "named"), [
-    ({}, "'site'"),
+    ({}, "site: required"),
     ({"site": "acme", "base_url": "https://acme.chargebee.com/api/v2"}, "not both"),
-    ({"site": "acme.chargebee.com"}, "'site'"),
-    ({"base_url": "acme.chargebee.com/api/v2"}, "'base_url'"),
-    ({"site": "acme", "api_key": KEY}, "unknown option(s) api_key"),
-    ({"site": "acme", "page_size": 0}, "'page_size'"),
-    ({"site": "acme", "page_size": 101}, "'page_size'"),
-    ({"site": "acme", "page_size": "50"}, "'page_size'"),
-    ({"site": "acme", "page_size": True}, "'page_size'"),
-    ({"site": "acme", "requests_per_minute": 0}, "'requests_per_minute'"),
-    ({"site": "acme", "product_catalog": "3.0"}, "'product_catalog'"),
-    ({"site": "acme", "api_key_env": ""}, "'api_key_env'"),
+    ({"site": "acme.chargebee.com"}, "site: must be your site name"),
+    ({"base_url": "acme.chargebee.com/api/v2"}, "base_url: expected an http(s) URL"),
+    ({"site": "acme", "api_key": KEY}, "api_key: unknown key"),
+    ({"site": "acme", "page_size": 0}, "page_size: must be an integer 1..100"),
+    ({"site": "acme", "page_size": 101}, "page_size: "),
+    ({"site": "acme", "page_size": "50"}, "page_size: "),
+    ({"site": "acme", "page_size": True}, "page_size: "),
+    ({"site": "acme", "requests_per_minute": 0}, "requests_per_minute: "),
+    ({"site": "acme", "product_catalog": "3.0"}, "product_catalog: "),
+    ({"site": "acme", "api_key_env": ""}, "api_key_env: "),
 ])
 def test_bad_options_are_config_errors_naming_the_option(options: dict[str, Any], named: str) -> None:
     options.setdefault("api_key_env", "CB_KEY")
     with pytest.raises(ConfigError) as info:
         make(options)
+    assert str(info.value).startswith("chargebee connector: invalid configuration\n")
     assert named in str(info.value) and KEY not in str(info.value)
 
 

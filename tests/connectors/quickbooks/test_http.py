@@ -234,8 +234,9 @@ def test_options_are_checked() -> None:
                        ({"realm_id": "1", "base_url": "ftp://x"}, "base_url"),
                        ({"realm_id": "1", "home_currency": "XXX"}, "home_currency"),
                        ({"realm_id": "1", "day_first": "yes"}, "day_first")):
-        with pytest.raises(ConfigError, match=match):
+        with pytest.raises(ConfigError, match=match) as info:
             configure(bad)
+        assert str(info.value).startswith("quickbooks connector: invalid configuration\n")
     with pytest.raises(ConfigError, match="item_plans.11"):
         connector(item_plans={"11": {"plan": "x", "interval_unit": "fortnight"}})
     with pytest.raises(ConfigError, match="QUICKBOOKS_CLIENT_ID"):

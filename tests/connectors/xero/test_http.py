@@ -232,8 +232,9 @@ def test_options_are_checked() -> None:
     for bad, match in (({"tenant_id": "t", "api_key_env": "X"}, "OAuth2"), ({}, "tenant_id"),
                        ({"tenant_id": "t", "page_size": 0}, "page_size"),
                        ({"tenant_id": "t", "base_url": "api.xero.com"}, "base_url")):
-        with pytest.raises(ConfigError, match=match):
+        with pytest.raises(ConfigError, match=match) as info:
             configure(bad)
+        assert str(info.value).startswith("xero connector: invalid configuration\n")
     with pytest.raises(ConfigError, match="one_time_items"):
         connector(one_time_items="SETUP")
     with pytest.raises(ConfigError, match="both in one_time_items and in item_plans"):
