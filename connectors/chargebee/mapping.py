@@ -277,13 +277,20 @@ def _line(line: Raw, index: int, invoice: Raw, ext_id: str, periods: Periods,
     if entity in RECURRING_ENTITIES and _is_recurring(entity, line, invoice, periods, one_time):
         plan_id = line.get("entity_id")
         start, end = _epoch(line.get("date_from")), _epoch(line.get("date_to"))
+        period = periods.get(str(plan_id))
+        try:
+            prorated = is_prorated(start, end, period)
+        except (OverflowError, ValueError) as exc:  # a period past the last datetime
+            raise MappingError("invoice", ext_id, f"{path}.entity_id",
+                               f"the period of plan {plan_id!r} ({period}) from date_from "
+                               f"{line.get('date_from')!r} is beyond any date ({exc})") from exc
         return out | {
             "kind": "subscription",
             "subscription_external_id": line.get("subscription_id") or invoice.get("subscription_id"),
             "plan_external_id": plan_id,
             "service_period_start": line.get("date_from"),
             "service_period_end": line.get("date_to"),
-            "prorated": is_prorated(start, end, periods.get(str(plan_id))),
+            "prorated": prorated,
         }
     if entity in ONE_TIME_ENTITIES or entity in ADDON_ENTITIES:
         return out | {"kind": "one_time", "subscription_external_id": line.get("subscription_id")}
