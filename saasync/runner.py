@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -20,11 +20,13 @@ from saasync.console import progress_bar
 from saasync.destinations.base import Baseline, BulkImporting, BulkSink, Destination, Snapshotting
 from saasync.engine import Engine, ProgressFn
 from saasync.errors import ConfigError
-from saasync.http import HttpClient
 from saasync.rules.builder import RuleSettings
 from saasync.run_report import RunReport
 from saasync.settings import ConnectionSettings, Settings
 from saasync.state import StateStore
+
+if TYPE_CHECKING:  # the HTTP package (requests) loads only when a run needs it
+    from saasync.http import HttpClient
 
 log = structlog.get_logger("saasync.runner")
 
