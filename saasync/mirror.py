@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic_core import SchemaValidator
 
-from saasync.intset import IntSet
+from saasync.kit.intset import IntSet
 from saasync.models import (
     Customer,
     Invoice,
