@@ -47,7 +47,6 @@ from saasync.models import Plan, SourceRecord
 from saasync.planning import Planner
 from saasync.reasons import Reason
 from saasync.rules.builder import RuleSettings, build_customer
-from saasync.rules.filter import Action
 from saasync.run_book import RunBook
 from saasync.run_report import RunReport
 from saasync.sending import BulkSender, DryRunSender, LiveSender, ProgressFn, Sender
@@ -358,4 +357,4 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-__all__ = ["Action", "Engine", "ProgressFn", "content_hash"]
+__all__ = ["Engine", "ProgressFn"]

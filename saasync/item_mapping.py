@@ -14,7 +14,7 @@ class ItemMapping:
     """How the user said to classify a billing item (accounting sources: QuickBooks, Xero).
 
     ``plan`` set: lines of this item are subscription lines of that plan. ``one_time``:
-    always a one-time line. Made by ``saasync review resolve`` or the config.
+    always a one-time line. Made by ``saasync review map`` or the config.
     """
 
     item: str

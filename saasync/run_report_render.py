@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -84,7 +83,3 @@ def render_report(report: RunReport, console: Console, *, max_rows: int = 25) ->
     if report.failed_ops:
         console.print(f"[yellow]{len(report.failed_ops)} change(s) refused by the destination: "
                       "see `saasync review`[/yellow]")
-
-
-def summary_line(report: RunReport) -> dict[str, Any]:
-    return {"connection": report.connection, "status": report.status, **report.counts()}

@@ -47,7 +47,7 @@ from saasync.connector import (
 )
 from saasync.connector_options import ConnectorOptions, option
 from saasync.errors import ConfigError, SourceChangedError
-from saasync.intset import IntSet
+from saasync.kit.intset import IntSet
 from saasync.kit.records import MappingError, quarantine
 from saasync.models import (
     Customer,

@@ -300,7 +300,6 @@ def _movements_table(series: Sequence[MonthPoint]) -> Table:
     return table
 
 
-metrics_table = metrics_tables  # the name the task brief used
 
 
 def _metrics_doc(metrics: Metrics, total: FxTotal | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from saasync.models import Customer, Invoice, SourceSubscription
-from saasync.rules import CustomerHistory, RuleSettings, build_customer
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from tests.factories import PLANS, invoice, sub_line
 
 

@@ -28,7 +28,7 @@ from saasync.models import (
     SubscriptionStatus,
 )
 from saasync.reasons import Reason
-from saasync.rules import RuleSettings, build_customer, histories_from
+from saasync.rules.builder import RuleSettings, build_customer, histories_from
 from saasync.rules.reconcile import missing_reason
 from saasync.rules.status import (
     customer_status,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from saasync.destinations.local import LocalStore
 from saasync.models import SourceRecord
-from saasync.rules import RuleSettings, build_customer, histories_from
+from saasync.rules.builder import RuleSettings, build_customer, histories_from
 from tests.factories import PLANS
 
 

@@ -10,7 +10,7 @@ from http_fakes import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saasync.http import SlidingWindowLimiter, UnlimitedLimiter
+from saasync.http import SlidingWindowLimiter
 
 
 def starts_under(limiter: SlidingWindowLimiter, clock: FakeClock, n: int,
@@ -97,13 +97,6 @@ def test_slot_is_released_when_the_request_fails() -> None:
         raise RuntimeError("boom")
     with limiter.acquire():  # would block forever if the slot leaked
         pass
-
-
-def test_unlimited_never_waits() -> None:
-    limiter = UnlimitedLimiter()
-    for _ in range(1000):
-        with limiter.acquire():
-            pass
 
 
 def test_rejects_nonsense() -> None:

@@ -17,8 +17,7 @@ from saasync.reasons import Reason
 from saasync.reports.commands import _load, _read
 from saasync.reports.explain import explain, explain_json
 from saasync.reports.reconciliation import HeldDestination, reconcile, reconcile_json
-from saasync.rules import CustomerHistory, build_customer
-from saasync.rules.builder import RuleSettings
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.status import SubStatus
 from saasync.runner import rule_settings
 from tests.factories import PLANS, customer, dt, invoice, paid, sub_line, subscription

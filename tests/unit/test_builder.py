@@ -1,7 +1,7 @@
 """docs/rules.md §2–§3: the subscription builder, one test per rule and reason code, seed cases by name."""
 
 from saasync.reasons import Reason
-from saasync.rules import CustomerHistory, RuleSettings, build_customer
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.filter import Action
 from tests.factories import (
     PLANS,

@@ -1,7 +1,7 @@
 """Cancellation markers are a history: a cancellation that took effect stays when the source
 later reactivates; one withdrawn before its date is removed; the full list is always sent."""
 
-from saasync.rules import CustomerHistory, RuleSettings, build_customer
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.status import SubStatus, subscription_status, views_for_customer
 from tests.factories import PLANS, customer, dt, invoice, sub_line, subscription
 

@@ -110,3 +110,9 @@ def test_trusted_loader_skips_the_python_level_checks() -> None:
     odd = doc.replace('"currency":"USD"', '"currency":"usd"')
     assert LOADERS["invoice"].validate_json(odd).currency == "usd"  # not upper-cased: no check ran
     assert Invoice.model_validate_json(odd).currency == "USD"  # the model itself still checks
+    # nor those of the nested lines: a subscription line without its fields passes through
+    planless = doc.replace('"plan_external_id":"pl_monthly"', '"plan_external_id":null')
+    assert planless != doc
+    assert LOADERS["invoice"].validate_json(planless).lines[0].plan_external_id is None
+    with pytest.raises(ValueError, match="plan_external_id"):
+        Invoice.model_validate_json(planless)

@@ -4,7 +4,7 @@ starts strictly after the cancellation date reactivates it."""
 
 from datetime import timedelta
 
-from saasync.rules import CustomerHistory, RuleSettings, build_customer
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.reconcile import status_cause
 from saasync.rules.status import (
     SubStatus,

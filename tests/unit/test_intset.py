@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saasync.intset import IntSet
+from saasync.kit.intset import IntSet
 
 int64 = st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
 

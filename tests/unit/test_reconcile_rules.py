@@ -2,7 +2,7 @@
 
 from saasync.models import SubscriptionStatus
 from saasync.reasons import Reason
-from saasync.rules import CustomerHistory, RuleSettings, build_customer
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.reconcile import missing_reason, status_cause, unsent_invoices
 from saasync.rules.status import views_for_customer
 from tests.factories import PLANS, customer, dt, invoice, one_time, sub_line, subscription

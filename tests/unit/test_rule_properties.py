@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saasync.models import Invoice
-from saasync.rules import CustomerHistory, RuleSettings, build_customer
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from tests.factories import PLANS, customer, invoice, one_time, sub_line, subscription
 
 STATUSES = ["draft", "open", "paid", "failed", "void"]

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from saasync.rules import CustomerHistory, RuleSettings, build_customer
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.changeset import OutLine
 from saasync.rules.mrr import line_mrr, monthly_factor
 from saasync.rules.status import (

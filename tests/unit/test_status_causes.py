@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from saasync.models import SourceRecord, SourceSubscription
 from saasync.reasons import STATUS_CAUSE_DESCRIPTIONS, StatusCause
-from saasync.rules import CustomerHistory, RuleSettings, build_customer
+from saasync.rules.builder import CustomerHistory, RuleSettings, build_customer
 from saasync.rules.reconcile import StatusDifference, status_cause, unsent_invoices
 from saasync.rules.status import SubscriptionView, views_for_customer
 from tests.factories import (

@@ -15,6 +15,7 @@ from saasync.engine import Engine
 from saasync.errors import AuthError, FatalError
 from saasync.http import RetryPolicy
 from saasync.models import Customer, Invoice, Plan, SourceSubscription
+from saasync.rules.audit import audit_account
 from saasync.rules.builder import RuleSettings
 from saasync.run_report import RunReport
 from saasync.state import StateStore
@@ -109,7 +110,6 @@ def test_malformed_page_and_wrong_key_stop_the_read(fake: FakeGaiia) -> None:
 
 
 def test_the_data_set_raises_the_out_of_sync_codes(fake: FakeGaiia, data: Data) -> None:
-    audit = pytest.importorskip("saasync.rules.audit")  # built beside this connector
     items = list(make_connector(fake.base_url).read(ReadWindow()))
     customers = [i for i in items if isinstance(i, Customer)]
     subs: dict[str, list[SourceSubscription]] = {}
@@ -119,7 +119,7 @@ def test_the_data_set_raises_the_out_of_sync_codes(fake: FakeGaiia, data: Data) 
     plans = {p.external_id: p for p in items if isinstance(p, Plan)}
     codes: dict[str, set[str]] = {}
     for customer in customers:
-        found: Any = audit.audit_account(customer, subs.get(customer.external_id, []),
+        found: Any = audit_account(customer, subs.get(customer.external_id, []),
                                          invoices, plans)
         codes[customer.name] = {str(f.code) for f in found}
     assert codes == {
