@@ -92,7 +92,7 @@ def run(mode: str, customers: int, rate_limit: float, client_rate: float) -> dic
     with tempfile.TemporaryDirectory() as tmp, make_server(
         Path(tmp) / "account.db", api_key="bench", rate_limit=rate_limit, max_concurrency=20
     ) as server, StateStore(Path(tmp) / "state.db") as state:
-        settings = DestinationSettings(type="chartmogul", base_url=server.url, api_key_env="K",
+        settings = DestinationSettings(type="chartmogul", base_url=server.url, api_key_env="K", data_source="bench",
                                        import_mode=mode, requests_per_second=client_rate)  # type: ignore[arg-type]
         conn = ConnectionSettings(connector="generated", destination=settings)
         with ChartMogulDestination(settings, {"K": "bench"}) as destination, Counter() as counter:
