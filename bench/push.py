@@ -1,9 +1,13 @@
-"""Benchmark: push N customers × 12 monthly invoices to `saasync serve` in both import modes.
+"""Benchmark: push N customers × 12 monthly invoices to `saasync serve` in each import mode.
 
-Prints, per mode: requests per 1,000 invoices, invoices per second, the sustained request
-rate against the server's limit, and 429s seen after the first second.
+A first sync (no cursor yet) into an empty account, as `saasync sync` would run it: the
+import mode goes through the composition root (``saasync.runner.import_choice``), so
+``auto`` (the default) shows what it chooses. Prints, per mode: the mode the run used,
+requests, requests per 1,000 invoices, invoices per second, the sustained request rate
+against the server's limit, 429s seen after the first second, and the wall time.
 
     python bench/push.py --customers 200 --rate-limit 40
+    python bench/push.py --customers 2000 --modes auto,per_customer
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import requests
 import structlog
@@ -27,8 +31,9 @@ from saasync.engine import Engine
 from saasync.logs import configure_logging
 from saasync.models import Customer, Invoice, LineItem, Plan, SourceRecord, Transaction
 from saasync.rules.builder import RuleSettings
+from saasync.runner import import_choice, import_sink, show_choice
 from saasync.server import make_server
-from saasync.settings import DestinationSettings
+from saasync.settings import ConnectionSettings, DestinationSettings
 from saasync.state import StateStore
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -83,26 +88,27 @@ class Counter:
         requests.Session.send = self._send  # type: ignore[method-assign]
 
 
-def run(mode: str, customers: int, rate_limit: float, client_rate: float) -> dict[str, float]:
+def run(mode: str, customers: int, rate_limit: float, client_rate: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, make_server(
         Path(tmp) / "account.db", api_key="bench", rate_limit=rate_limit, max_concurrency=20
     ) as server, StateStore(Path(tmp) / "state.db") as state:
-        settings = DestinationSettings(type="chartmogul", base_url=server.url, api_key_env="K",
+        settings = DestinationSettings(type="chartmogul", base_url=server.url, api_key_env="K", data_source="bench",
                                        import_mode=mode, requests_per_second=client_rate)  # type: ignore[arg-type]
+        conn = ConnectionSettings(connector="generated", destination=settings)
         with ChartMogulDestination(settings, {"K": "bench"}) as destination, Counter() as counter:
-            bulk = None
-            if mode == "bulk":
-                destination.ensure_data_source("bench")
-                bulk = destination.bulk_importer()
+            started = time.monotonic()
+            choice = import_choice(conn, "sync", state.get_cursor("bench"))
+            bulk = import_sink("bench", conn, destination, choice)
             engine = Engine("bench", Generated(customers), state, destination, rules=RuleSettings(),
                             data_source="bench", bulk=bulk)
-            started = time.monotonic()
             report = engine.run("sync")
+            show_choice(report, choice)
             elapsed = time.monotonic() - started
         assert report.status == "ok", report.failed_ops[:3]
         invoices = customers * 12
         first = counter.sent[0] if counter.sent else started
         return {
+            "import_mode": report.import_mode or mode,
             "invoices": invoices,
             "requests": len(counter.sent),
             "requests_per_1000_invoices": 1000 * len(counter.sent) / invoices,
@@ -120,17 +126,19 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=float, default=40.0, help="the server's requests/s limit")
     parser.add_argument("--client-rate", type=float, default=None,
                         help="the client's own pacing (default: 95 %% of the server's limit)")
+    parser.add_argument("--modes", default="per_customer,bulk",
+                        help="import modes to run, comma-separated (auto, per_customer, bulk)")
     args = parser.parse_args()
     configure_logging(json_logs=False)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     client_rate = args.client_rate or (0.95 * args.rate_limit if args.rate_limit else 5000.0)
     print(f"{args.customers} customers x 12 invoices, server limit {args.rate_limit:g} req/s, "
           f"client pacing {client_rate:g} req/s")
-    print(f"{'mode':<13}{'requests':>9}{'req/1k inv':>12}{'inv/s':>9}{'req/s':>8}{'% of limit':>12}"
-          f"{'429 after 1s':>14}{'seconds':>9}")
-    for mode in ("per_customer", "bulk"):
-        r = run(mode, args.customers, args.rate_limit, client_rate)
-        print(f"{mode:<13}{r['requests']:>9.0f}{r['requests_per_1000_invoices']:>12.1f}"
+    print(f"{'mode':<13}{'used':<13}{'requests':>9}{'req/1k inv':>12}{'inv/s':>9}{'req/s':>8}"
+          f"{'% of limit':>12}{'429 after 1s':>14}{'seconds':>9}")
+    for mode in args.modes.split(","):
+        r = run(mode.strip(), args.customers, args.rate_limit, client_rate)
+        print(f"{mode:<13}{r['import_mode']:<13}{r['requests']:>9.0f}{r['requests_per_1000_invoices']:>12.1f}"
               f"{r['invoices_per_s']:>9.1f}{r['requests_per_s']:>8.1f}{r['limit_used_pct']:>11.1f}%"
               f"{r['429_after_first_second']:>14.0f}{r['seconds']:>9.1f}")
 

@@ -68,6 +68,9 @@ class RunReport:
     cursor_after: str | None = None
     duration_s: float = 0.0
     source_unchanged: bool = False  # the connector's fingerprint matched: nothing was read
+    # how the changes went to the destination (bulk | per_customer) and why (saasync.runner)
+    import_mode: str | None = None
+    import_mode_reason: str | None = None
     _open: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict, repr=False)
     _details: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict, repr=False)
     _tally: Counter[tuple[str, str, str]] = field(default_factory=Counter, repr=False)
@@ -220,6 +223,9 @@ class RunReport:
         }
         if self.source_unchanged:
             out["source_unchanged"] = True
+        if self.import_mode is not None:
+            out["import_mode"] = self.import_mode
+            out["import_mode_reason"] = self.import_mode_reason
         if self.error:
             out["error"] = self.error
         if self.conflicts:

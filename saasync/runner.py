@@ -21,7 +21,8 @@ from saasync.destinations.base import Baseline, BulkImporting, BulkSink, Destina
 from saasync.engine import Engine, ProgressFn
 from saasync.errors import ConfigError
 from saasync.rules.builder import RuleSettings
-from saasync.run_report import RunReport
+from saasync.run_report import Op, RunReport
+from saasync.sending import AutoBulk, ImportChoice
 from saasync.settings import ConnectionSettings, Settings
 from saasync.state import StateStore
 
@@ -122,6 +123,70 @@ def bulk_sink(name: str, conn: ConnectionSettings, destination: Destination) -> 
     return destination.bulk_importer()
 
 
+# -- bulk or per customer: the one place it is decided ----------------------------------------
+def import_choice(conn: ConnectionSettings, mode: str, cursor: str | None) -> ImportChoice | None:
+    """How a run sends its changes to ChartMogul (None: the local store, which has one way).
+
+    ``import_mode = "per_customer"`` or ``"bulk"`` forces one. ``"auto"`` (the default):
+    an incremental sync (the connection has a cursor) goes per customer; a backfill, or a
+    first sync (no cursor yet), goes in bulk when it sends more than ``bulk_threshold``
+    objects, else per customer. Objects are what a bulk import would carry as records of
+    their own: plans, customers (new or changed) and new invoices, an invoice with its line
+    items and transactions counting once. Invoice updates and voids, and cancellations, go
+    one by one in both modes and are not counted. The count is known only while the run
+    plans its changes: they are held until it passes the threshold (bulk) or the run has
+    planned everything below it (per customer)."""
+    dest = conn.destination
+    if dest.type != "chartmogul":
+        return None
+    if dest.import_mode != "auto":
+        return ImportChoice(dest.import_mode, f'import_mode = "{dest.import_mode}"')
+    if mode == "sync" and cursor is not None:
+        return ImportChoice("per_customer", "incremental sync (the connection has a cursor)")
+    run = "backfill" if mode == "backfill" else "first sync (no cursor yet)"
+    threshold = dest.bulk_threshold
+
+    def decide(objects: int, final: bool) -> ImportChoice | None:
+        if objects > threshold:
+            return ImportChoice("bulk", f"{run} sending more than bulk_threshold = {threshold} "
+                                        "objects (plans, customers, new invoices)")
+        if final:
+            return ImportChoice("per_customer", f"{run} sending {objects} objects, not more than "
+                                                f"bulk_threshold = {threshold}")
+        return None
+
+    return ImportChoice("auto", f"{run}: bulk above bulk_threshold = {threshold} objects",
+                        decide=decide)
+
+
+def import_sink(name: str, conn: ConnectionSettings, destination: Destination,
+                choice: ImportChoice | None) -> BulkSink | None:
+    """The bulk sink a real run's ``Engine`` gets: None sends per customer; an ``AutoBulk``
+    lets the run choose once it has counted its objects."""
+    if choice is None or choice.mode == "per_customer":
+        return None
+    sink = bulk_sink(name, conn, destination)
+    return AutoBulk(sink, choice) if choice.mode == "auto" else sink
+
+
+def bulk_objects(report: RunReport) -> int:
+    """What ``import_choice`` counts, from a (dry) run's planned changes."""
+    def counted(op: Op) -> bool:
+        return op.kind in ("plan", "customer") or (op.kind == "invoice" and op.action == "create")
+
+    listed = sum(1 for op in report.ops if counted(op))
+    return listed if report.ops_total <= len(report.ops) else max(listed, report.ops_total)
+
+
+def show_choice(report: RunReport, choice: ImportChoice | None) -> None:
+    """The run report says how the changes went (a dry run: how a real run would send them)."""
+    if choice is None:
+        return
+    if choice.mode == "auto":  # a dry run, or a run that planned nothing to send
+        choice.settle(bulk_objects(report), True)
+    report.import_mode, report.import_mode_reason = choice.mode, choice.reason
+
+
 # -- a run ----------------------------------------------------------------------------------
 def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, mode: str,
                    dry_run: bool, since: datetime | None = None, until: datetime | None = None,
@@ -141,8 +206,9 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
         if dry_run and conn.destination.type == "chartmogul":
             # diff against what ChartMogul really holds (read-only calls)
             baseline = destination_snapshot(settings, conn, build_destination)
-        if destination is not None and conn.destination.import_mode == "bulk":
-            bulk = bulk_sink(name, conn, destination)
+        choice = import_choice(conn, mode, state.get_cursor(name))
+        if destination is not None:
+            bulk = import_sink(name, conn, destination, choice)
 
         def engine_for(part_state: StateStore, part_connector: Connector,
                        progress: ProgressFn | None, stop: Callable[[], bool],
@@ -168,13 +234,17 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
                 if count > 1:
                     from saasync.parallel import run_partitioned
 
-                    return run_partitioned(count, partition_run, progress=progress,
-                                           should_stop=should_stop)
-                engine = engine_for(state, connector, progress, should_stop)
-                if dry_run:
-                    return engine.run(mode, since, until)
-                with state.lock(name):
-                    return engine.run(mode, since, until)
+                    report = run_partitioned(count, partition_run, progress=progress,
+                                             should_stop=should_stop)
+                else:
+                    engine = engine_for(state, connector, progress, should_stop)
+                    if dry_run:
+                        report = engine.run(mode, since, until)
+                    else:
+                        with state.lock(name):
+                            report = engine.run(mode, since, until)
+            show_choice(report, choice)
+            return report
         finally:
             if destination is not None:
                 destination.close()

@@ -9,19 +9,23 @@ clean only once every change of it was accepted: a crash in between sends it aga
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
 
 from saasync.destinations.base import (
     AutoChurnReporting,
+    BulkOutcome,
     BulkSink,
     CustomerCreating,
     Destination,
 )
 from saasync.errors import BadRecordError, ConflictError
 from saasync.mirror import KindView, content_hash
+from saasync.models import Customer, Plan
 from saasync.reasons import Reason
 from saasync.rules.builder import RuleSettings
 from saasync.rules.changeset import CancellationMarker, OutInvoice
@@ -142,7 +146,7 @@ class LiveSender:
                                                   marker.subscription_external_id,
                                                   list(marker.cancellation_dates))
 
-    def import_invoices(self, cid: str, creates: Sequence[OutInvoice], read_ids: KindView) -> bool:
+    def import_invoices(self, cid: str, creates: Sequence[OutInvoice], read_ids: Container[str]) -> bool:
         try:
             results = self.destination.import_invoices(cid, creates)
         except (BadRecordError, ConflictError) as exc:
@@ -209,6 +213,64 @@ class LiveSender:
 Pending = tuple[Op, str, bool]
 
 
+@dataclass
+class ImportChoice:
+    """How a run's changes go to a destination that can take them in bulk, and why: made by
+    the composition root (``saasync.runner.import_choice``), shown in the run report.
+
+    ``mode`` is ``bulk`` or ``per_customer``, or ``auto`` until ``decide`` settles it: it is
+    asked with the number of objects counted so far (plans, customers and new invoices the
+    run sends) and whether the run has planned everything, and answers the final choice,
+    or None while it cannot tell yet."""
+
+    mode: str
+    reason: str
+    objects: int = 0
+    decide: Callable[[int, bool], ImportChoice | None] | None = field(
+        default=None, repr=False, compare=False)
+
+    def settle(self, objects: int, final: bool) -> bool:
+        """Ask ``decide`` (an ``auto`` choice only); True once the mode is bulk or per_customer."""
+        self.objects = objects
+        if self.mode == "auto" and self.decide is not None:
+            chosen = self.decide(objects, final)
+            if chosen is not None:
+                self.mode, self.reason = chosen.mode, chosen.reason
+        return self.mode != "auto"
+
+
+class AutoBulk:
+    """``import_mode = "auto"`` on a run that may go in bulk: the bulk sink and the pending
+    choice. The ``BulkSender`` holds the run's changes until the choice is made, then sends
+    them through ``sink`` (bulk) or one by one (per customer)."""
+
+    def __init__(self, sink: BulkSink, choice: ImportChoice) -> None:
+        self.sink = sink
+        self.choice = choice
+
+    # a BulkSink, so that it travels where one does (``Engine(bulk=...)``)
+    def add_plan(self, plan: Plan) -> None:
+        self.sink.add_plan(plan)
+
+    def add_customer(self, customer: Customer) -> None:
+        self.sink.add_customer(customer)
+
+    def add_invoices(self, customer_external_id: str, invoices: Sequence[OutInvoice]) -> None:
+        self.sink.add_invoices(customer_external_id, invoices)
+
+    def add_cancellation(self, customer_external_id: str, subscription_external_id: str,
+                         dates: Sequence[datetime]) -> None:
+        self.sink.add_cancellation(customer_external_id, subscription_external_id, dates)
+
+    def flush(self) -> Sequence[BulkOutcome]:
+        return self.sink.flush()
+
+
+# a change held while an auto run has not chosen its mode yet:
+# ("send", op, payload, hash, read) or ("invoices", customer, creates, read invoice ids)
+Held = tuple[str, Any, Any, Any, Any]
+
+
 class BulkSender(LiveSender):
     """A bulk import: new invoices, customers, plans and cancellations are buffered and
     settled together every ``batch_customers`` customers; invoice updates and voids go live.
@@ -219,17 +281,29 @@ class BulkSender(LiveSender):
                  batch_customers: int, progress: ProgressFn | None) -> None:
         super().__init__(destination, state, connection, book, data_source=data_source,
                          rules=rules)
-        self.bulk = bulk
+        # import_mode auto: changes are held (``_held``) until the choice is made
+        self.choice = bulk.choice if isinstance(bulk, AutoBulk) else None
+        self.bulk = bulk.sink if isinstance(bulk, AutoBulk) else bulk
         self.batch_customers = batch_customers
         self.progress = progress
         self._pending: dict[tuple[str, str | None, str], Pending] = {}
         self._pending_markers: dict[tuple[str, str], CancellationMarker] = {}
         self._awaiting_clean: set[str] = set()
         self._failed_customers: set[str] = set()
+        self._held: list[Held] | None = [] if self.choice is not None else None
+        self._objects = 0  # plans, customers and new invoices held: what ``decide`` counts
 
     def send(self, op: Op, payload: Any, *, hash_: str, read: bool) -> bool | None:
-        if op.kind not in ("customer", "plan", "cancellation"):
+        if op.kind not in ("customer", "plan", "cancellation") or self._live():
             return super().send(op, payload, hash_=hash_, read=read)
+        if self._held is not None:
+            self._held.append(("send", op, payload, hash_, read))
+            self._objects += op.kind != "cancellation"
+            self._choose(final=False)
+            return True  # provisionally: settled when sent
+        return self._buffer(op, payload, hash_, read)
+
+    def _buffer(self, op: Op, payload: Any, hash_: str, read: bool) -> bool:
         if op.kind == "plan":
             self.bulk.add_plan(payload)
             self._pending[("plan", None, op.external_id)] = (op, hash_, read)
@@ -244,7 +318,17 @@ class BulkSender(LiveSender):
             self._pending_markers[(marker.customer_external_id, op.external_id)] = marker
         return True  # provisionally: settled at the next flush
 
-    def import_invoices(self, cid: str, creates: Sequence[OutInvoice], read_ids: KindView) -> bool:
+    def import_invoices(self, cid: str, creates: Sequence[OutInvoice], read_ids: Container[str]) -> bool:
+        if self._live():
+            return super().import_invoices(cid, creates, read_ids)
+        if self._held is not None:
+            read = frozenset(inv.external_id for inv in creates if inv.external_id in read_ids)
+            self._held.append(("invoices", cid, list(creates), read, None))
+            for inv in creates:
+                self.book.outcome("invoice", inv.external_id, True, inv.external_id in read)
+            self._objects += len(creates)
+            self._choose(final=False)
+            return True
         self.bulk.add_invoices(cid, creates)
         for inv in creates:
             self._pending[("invoice", None, inv.external_id)] = (
@@ -255,11 +339,45 @@ class BulkSender(LiveSender):
 
     def customer_done(self, customer_id: str, ok: bool) -> None:
         self._awaiting_clean.add(customer_id)
-        if len(self._awaiting_clean) >= self.batch_customers:
+        if len(self._awaiting_clean) >= self.batch_customers and self._held is None:
             self.flush()
 
     def finish(self) -> None:
+        self._choose(final=True)
         self.flush()
+
+    # -- import_mode auto ----------------------------------------------------------------
+    def _live(self) -> bool:
+        """An auto run that chose per customer: what comes after the choice goes live."""
+        return self._held is None and self.choice is not None and self.choice.mode == "per_customer"
+
+    def _choose(self, *, final: bool) -> None:
+        """An auto run: once the choice is made, send what was held the chosen way."""
+        if self._held is None or self.choice is None:
+            return
+        if not self.choice.settle(self._objects, final):
+            return
+        held, self._held = self._held, None
+        report = self.book.report
+        report.import_mode, report.import_mode_reason = self.choice.mode, self.choice.reason
+        log.info("import mode chosen", connection=self.connection, import_mode=self.choice.mode,
+                 reason=self.choice.reason)
+        for what, a, b, c, d in held:
+            if self.choice.mode == "bulk":
+                if what == "send":
+                    self._buffer(a, b, c, d)
+                else:
+                    self.import_invoices(a, b, c)
+            elif what == "send":
+                self._send_now(a, b, c, d)
+            elif not LiveSender.import_invoices(self, a, b, c):
+                self._failed_customers.add(a)
+
+    def _send_now(self, op: Op, payload: Any, hash_: str, read: bool) -> None:
+        """A held change sent on its own, as a per-customer run sends it."""
+        if LiveSender.send(self, op, payload, hash_=hash_, read=read) is False:
+            conflict = any(c["external_id"] == op.external_id for c in self.book.report.conflicts)
+            self._refused_later(op, read, conflict)
 
     def flush(self) -> None:
         """Send what is buffered; record what the destination accepted, refuse the rest."""
@@ -286,7 +404,6 @@ class BulkSender(LiveSender):
 
     def _settle(self, entry: Pending, error: str | None, conflict: bool) -> None:
         op, hash_, read = entry
-        kind = "subscription" if op.kind == "cancellation" else op.kind
         if error is None:
             self.state.record_pushed(self.connection, op.kind, op.external_id, None, hash_)
             self.book.accept(f"{op.kind}:{op.external_id}")
@@ -295,6 +412,12 @@ class BulkSender(LiveSender):
                 self.remember(marker)
             return
         self.book.refused(op, ConflictError(error) if conflict else BadRecordError(error))
+        self._refused_later(op, read, conflict)
+
+    def _refused_later(self, op: Op, read: bool, conflict: bool) -> None:
+        """A change counted as pushed when it was planned was refused: quarantined, and its
+        customer stays dirty."""
+        kind = "subscription" if op.kind == "cancellation" else op.kind
         if read:
             reason = Reason.DESTINATION_CONFLICT if conflict else Reason.DESTINATION_REJECTED
             self.book.report.amend(kind, op.external_id, "pushed", "quarantined", reason.value)

@@ -41,7 +41,9 @@ def test_bench_run_writes_every_figure_group(tmp_path: Path) -> None:
         assert change["status"] == "ok" and change["changed"] == change["k"]
         assert change["read"] >= change["k"] and change["pushed"] >= change["k"]
 
-    assert set(figures["push"]) == {"per_customer", "bulk"}
+    assert set(figures["push"]) == {"per_customer", "bulk", "auto"}
     for mode in figures["push"].values():
         assert mode["invoices"] == 60 and mode["requests_per_1000_invoices"] > 0
         assert mode["minimum_per_1000_invoices"] > 0
+    # 1 plan + 5 customers + 60 invoices = 66 objects, not above bulk_threshold = 100
+    assert figures["push"]["auto"]["import_mode"] == "per_customer"

@@ -47,9 +47,11 @@ def write_config(folder: Path, data: Path, url: str, *, rate: float,
         text += f'[connections.{name}]\nconnector = "files"\n[connections.{name}.options]\npath = "{data.as_posix()}"\n'
         if name == "gamma":
             text += f'[connections.{name}.destination]\ntype = "local"\npath = "gamma.db"\ndata_source = "gamma"\n'
-        else:  # one account: same base_url, same key variable -> one shared budget
+        else:  # one account: same base_url, same key variable -> one shared budget; per
+            # customer, so a first sync makes hundreds of requests (auto would send it in bulk)
             text += (f'[connections.{name}.destination]\ntype = "chartmogul"\nbase_url = "{url}"\n'
-                     f'api_key_env = "CM_DIST_KEY"\ndata_source = "{name}"\nrequests_per_second = {rate}\n')
+                     f'api_key_env = "CM_DIST_KEY"\ndata_source = "{name}"\nrequests_per_second = {rate}\n'
+                     'import_mode = "per_customer"\n')
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "saasync.toml").write_text(text, encoding="utf-8")
     return folder / "saasync.toml"
