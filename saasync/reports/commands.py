@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,12 +25,12 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from saasync.console import stdout_console
+from saasync.console import progress_bar, stdout_console
 from saasync.errors import ConfigError
 from saasync.models import Customer
 from saasync.money import format_money
 from saasync.reports import out_of_sync as audit_report
-from saasync.reports.explain import Explanation, explain_json
+from saasync.reports.explain import Explanation, explain_json, resolve
 from saasync.reports.explain import explain as explain_story
 from saasync.reports.html import audit_html, reconcile_html
 from saasync.reports.out_of_sync import ISSUES_FOUND, NO_ACCOUNT_STATUS, NOT_ADDITIVE, AuditReport
@@ -47,7 +48,7 @@ from saasync.reports.reconciliation import (
 )
 from saasync.reports.reconciliation import reconcile as reconcile_report
 from saasync.rules.audit import Finding, audit_account
-from saasync.runner import destination_snapshot, make_connector, rule_settings
+from saasync.runner import make_connector, make_destination, rule_settings
 from saasync.settings import ConnectionSettings, Settings, load_settings
 from saasync.state import StateStore
 
@@ -98,11 +99,17 @@ def _read(settings: Settings, name: str, conn: ConnectionSettings) -> tuple[Sour
 
 
 @contextmanager
-def _destination(settings: Settings, conn: ConnectionSettings) -> Iterator[DestinationReader]:
-    """The destination's read side. Nothing synced yet reads as an empty destination."""
+def _destination(settings: Settings, conn: ConnectionSettings, *, customer: str | None = None,
+                 show_progress: bool = False) -> Iterator[DestinationReader]:
+    """The destination's read side. Nothing synced yet reads as an empty destination.
+
+    ``customer``: only that customer is read (``explain``), where reading costs requests.
+    ``show_progress``: a bar while ChartMogul is read back (a terminal, no ``--json``).
+    """
     dest = conn.destination
     if dest.type == "chartmogul":
-        yield HeldDestination.from_snapshot(destination_snapshot(settings, conn))
+        yield HeldDestination.from_snapshot(_read_chartmogul(settings, conn, customer,
+                                                             show_progress))
         return
     from saasync.destinations.local import LocalStore
 
@@ -116,6 +123,32 @@ def _destination(settings: Settings, conn: ConnectionSettings) -> Iterator[Desti
             return
         store.select_data_source(dest.data_source)
         yield store
+
+
+def _read_chartmogul(settings: Settings, conn: ConnectionSettings, customer: str | None,
+                     show_progress: bool) -> Any:
+    """ChartMogul's read-back (a ``DestinationSnapshot``): the whole data source with
+    list endpoints, 200 a page, or one customer's records only (a handful of requests)."""
+    from saasync.destinations.chartmogul import ChartMogulDestination, DestinationSnapshot
+    from saasync.destinations.chartmogul.readback import read_customer, read_state
+
+    destination = make_destination(settings, conn)
+    try:
+        if not isinstance(destination, ChartMogulDestination):  # pragma: no cover
+            raise ConfigError("destination type chartmogul: not a ChartMogul destination")
+        uuid = destination.find_data_source(conn.destination.data_source)
+        if uuid is None:
+            return DestinationSnapshot.empty()
+        if customer is not None:
+            return read_customer(destination.client, uuid, customer)
+        with progress_bar(show_progress) as progress:
+            return read_state(destination.client, uuid, progress=progress)
+    finally:
+        destination.close()
+
+
+def _show_progress(as_json: bool) -> bool:
+    return sys.stdout.isatty() and not as_json
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -268,7 +301,7 @@ def reconcile(config_path: str | None, connection: str | None, at_text: str | No
     settings, name, conn = _load(config_path, connection)
     at = _at(at_text)
     source, quarantined = _read(settings, name, conn)
-    with _destination(settings, conn) as destination:
+    with _destination(settings, conn, show_progress=_show_progress(as_json)) as destination:
         rec = reconcile_report(source, destination, at, rule_settings(conn), quarantined)
     if csv_path:
         _write_csv(csv_path, RECONCILE_COLUMNS, reconcile_rows(rec))
@@ -302,8 +335,12 @@ def explain(config_path: str | None, connection: str | None, at_text: str | None
     settings, name, conn = _load(config_path, connection)
     at = _at(at_text)
     source, quarantined = _read(settings, name, conn)
-    with _destination(settings, conn) as destination:
-        story = explain_story(source, destination, ident, at, rule_settings(conn), quarantined)
+    found = resolve(source, ident)
+    story = None
+    if found is not None:
+        with _destination(settings, conn, customer=found[1]) as destination:
+            story = explain_story(source, destination, ident, at, rule_settings(conn),
+                                  quarantined)
     if story is None:
         raise click.BadParameter(
             f"{ident!r} is neither a subscription nor a customer of connection {name!r}",

@@ -243,8 +243,11 @@ class ChartMogulClient:
                            {"data_source_uuid": ds, "external_id": external_id},
                            lambda item: item.get("external_id") == external_id)
 
-    def iter_invoices(self, ds: str) -> Iterator[JSON]:
-        return self._pages("invoices", "invoices", {"data_source_uuid": ds})
+    def iter_invoices(self, ds: str, customer_uuid: str | None = None) -> Iterator[JSON]:
+        """The data source's invoices, 200 a page; with ``customer_uuid``, that customer's."""
+        params = {"data_source_uuid": ds, **({"customer_uuid": customer_uuid} if customer_uuid
+                                             else {})}
+        return self._pages("invoices", "invoices", params)
 
     def delete_invoice(self, uuid: str) -> bool:
         """Delete; False when it was already gone (a retried delete)."""

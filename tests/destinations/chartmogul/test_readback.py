@@ -9,6 +9,7 @@ from responses import matchers
 
 from saasync.destinations.chartmogul import ChartMogulDestination, DestinationSnapshot
 from saasync.destinations.chartmogul.mapping import comparable_doc
+from saasync.destinations.chartmogul.readback import read_customer, read_state
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import CancellationMarker, OutInvoice, OutLine, OutTransaction
 from tests.destinations.chartmogul.cassettes import find
@@ -31,33 +32,42 @@ def page(rsps: responses.RequestsMock, path: str, body: dict[str, Any],
 
 def register_account(rsps: responses.RequestsMock) -> None:
     """Three customer pages (the last with a cursor but has_more false), one plan page,
-    two invoice pages, and two pages of subscriptions for one customer."""
+    two invoice pages, and two pages of subscriptions for John, whose invoices bill a
+    subscription. Gavin has no invoice, so no subscription: his listing is never asked."""
     first, second = (find(CUSTOMER_PAGES, "GET", "/customers", i).response for i in (0, 1))
     last = {**empty_page("entries"), "cursor": "bGFzdA==", "has_more": False}
     page(rsps, "customers", first, data_source_uuid=DS)
     page(rsps, "customers", second, first["cursor"], data_source_uuid=DS)
     page(rsps, "customers", last, second["cursor"], data_source_uuid=DS)
+    register_plans(rsps)
+    inv1, inv2 = invoice_pages()
+    page(rsps, "invoices", inv1, data_source_uuid=DS)
+    page(rsps, "invoices", inv2, inv1["cursor"], data_source_uuid=DS)
+    register_subscriptions(rsps)
 
+
+def register_plans(rsps: responses.RequestsMock) -> None:
     plan = {"external_id": "test_cus_pl_ext_id", "name": "Test Plan", "interval_count": 7,
             "uuid": PLAN, "interval_unit": "day", "data_source_uuid": DS}
     page(rsps, "plans", {"plans": [plan], "current_page": 1, "total_pages": 1, "cursor": None,
                          "has_more": False}, data_source_uuid=DS)
 
-    inv1, inv2 = (find(INVOICE_PAGES, "GET", "/invoices", i).response for i in (0, 1))
-    for body in (inv1, inv2):  # the recorded invoices belong to a customer we list: John
-        body["invoices"] = [{**i, "customer_uuid": JOHN} for i in body["invoices"]]
-    inv2 = {**inv2, "has_more": False}
-    page(rsps, "invoices", inv1, data_source_uuid=DS)
-    page(rsps, "invoices", inv2, inv1["cursor"], data_source_uuid=DS)
 
+def invoice_pages() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The recorded invoice pages, their invoices John's (a customer we list)."""
+    inv1, inv2 = (find(INVOICE_PAGES, "GET", "/invoices", i).response for i in (0, 1))
+    for body in (inv1, inv2):
+        body["invoices"] = [{**i, "customer_uuid": JOHN} for i in body["invoices"]]
+    return inv1, {**inv2, "has_more": False}
+
+
+def register_subscriptions(rsps: responses.RequestsMock) -> None:
     sub1, sub2 = (find(SUB_PAGES, "GET", "/subscriptions", i).response for i in (0, 1))
     for body in (sub1, sub2):
         body["subscriptions"] = [{**s, "data_source_uuid": DS} for s in body["subscriptions"]]
     sub2["subscriptions"][0]["cancellation_dates"] = ["2024-06-30T00:00:00.000Z"]
     page(rsps, f"import/customers/{JOHN}/subscriptions", sub1)
     page(rsps, f"import/customers/{JOHN}/subscriptions", sub2, sub1["cursor"])
-    page(rsps, f"import/customers/{GAVIN}/subscriptions",
-         {"customer_uuid": GAVIN, "subscriptions": [], "cursor": None, "has_more": False})
 
 
 def read(rsps: responses.RequestsMock, dest: ChartMogulDestination) -> DestinationSnapshot:
@@ -85,6 +95,48 @@ def test_read_state_pages_through_every_listing(rsps: responses.RequestsMock,
     assert snap.uuids[("customer", "cus_003")] == GAVIN
     assert snap.uuids[("invoice", "test_cus_inv_ext_id_1")] == (
         "inv_8ab74614-4e62-49f6-b4b3-f779109e50d0")
+    asked = [c.request.url or "" for c in rsps.calls]
+    assert not any(GAVIN in url for url in asked)  # no invoice, so no subscription to list
+    assert all("per_page=200" in url for url in asked if "data_sources" not in url)
+
+
+def test_read_state_reports_progress_listing_by_listing(rsps: responses.RequestsMock,
+                                                        dest: ChartMogulDestination) -> None:
+    select(rsps, dest, DS)
+    register_account(rsps)
+    heard: list[tuple[str, int, int | None]] = []
+    snap = read_state(dest.client, DS, progress=lambda *a: heard.append(a))
+    assert len(snap.subscriptions) == 2
+    assert heard == [("customers", 0, None), ("invoices", 0, None), ("subscriptions", 0, 1),
+                     ("subscriptions", 1, 1)]
+
+
+def test_read_customer_reads_one_customer_as_read_state_maps_it(
+        rsps: responses.RequestsMock, dest: ChartMogulDestination) -> None:
+    full = read(rsps, dest)
+    rsps.reset()
+    john = next(e for e in find(CUSTOMER_PAGES, "GET", "/customers", 0).response["entries"]
+                if e["uuid"] == JOHN)
+    rsps.get(f"{BASE}/customers", json={**empty_page("entries"), "entries": [john]},
+             match=[matchers.query_param_matcher({"data_source_uuid": DS,
+                                                   "external_id": "cus_002"})])
+    register_plans(rsps)
+    inv1, inv2 = invoice_pages()
+    page(rsps, "invoices", inv1, data_source_uuid=DS, customer_uuid=JOHN)
+    page(rsps, "invoices", inv2, inv1["cursor"], data_source_uuid=DS, customer_uuid=JOHN)
+    register_subscriptions(rsps)
+    one = read_customer(dest.client, DS, "cus_002")
+    assert one.customers == {"cus_002": full.customers["cus_002"]}
+    assert one.plans == full.plans and one.invoices == full.invoices
+    assert one.subscriptions == full.subscriptions
+    assert len(rsps.calls) == 6  # customer, plans, 2 invoice pages, 2 subscription pages
+
+
+def test_read_customer_of_an_unknown_customer_is_one_request(
+        rsps: responses.RequestsMock, dest: ChartMogulDestination) -> None:
+    rsps.get(f"{BASE}/customers", json=empty_page("entries"))
+    assert read_customer(dest.client, DS, "nobody") == DestinationSnapshot(DS)
+    assert len(rsps.calls) == 1
 
 
 def desired_invoice(amount: int = 1000) -> OutInvoice:
