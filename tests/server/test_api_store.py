@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,3 +93,22 @@ def test_a_plain_local_store_still_reads_a_served_file(store: ApiStore, tmp_path
     store.close()
     with LocalStore(tmp_path / "api.db") as plain:
         assert plain.fingerprint() == fingerprint and plain.counts()["invoices"] == 1
+
+
+def test_the_wrapper_applies_automatic_churn_and_a_plain_local_store_does_not(
+    store: ApiStore, tmp_path: Path
+) -> None:
+    ds = store.create_data_source("churning", {"enabled": True, "interval": 30})
+    assert ds is not None
+    with store.selected(ds):
+        store.upsert_plan(Plan(external_id="pro", name="Pro", interval_unit="month"))
+        store.upsert_customer(Customer(external_id="c1", name="One"))
+        store.import_invoices("c1", [_invoice("i1", 1)])
+        assert [v.auto_churn_after for v in store.subscription_views()] == [timedelta(days=30)]
+        assert store.local.reader.subscription_views() == store.subscription_views()
+    store.local.select_data_source("billing")
+    store.import_invoices("c1", [_invoice("i2", 1)])
+    assert [v.auto_churn_after for v in store.subscription_views()] == [None]  # setting off
+    store.close()
+    with LocalStore(tmp_path / "api.db", data_source="churning") as plain:
+        assert [v.auto_churn_after for v in plain.subscription_views()] == [None]
