@@ -2,8 +2,9 @@
 
 ``LocalStore`` works on one selected data source, as the engine needs. An account holds
 many, and the API addresses records by uuid across all of them, filters lists and pages
-them by cursor, deletes and updates. ``ApiStore`` adds exactly that and leaves what
-``LocalStore`` promises untouched: data sources and the shared helpers are in
+them by cursor, deletes and updates. ``ApiStore`` wraps a ``LocalStore`` (it holds one,
+``local``), adds exactly that and leaves what ``LocalStore`` promises untouched: the
+wrapping, data sources and the shared helpers are in
 ``api_store_base``, invoices and subscriptions in ``api_store_invoices``, customers and
 plans here.
 """
@@ -25,7 +26,7 @@ __all__ = ["API_DDL", "ApiStore", "InvoiceExtras", "Page"]
 
 
 class ApiStore(InvoiceApi):
-    """``LocalStore`` plus the account-wide reads and writes the ChartMogul API needs."""
+    """A ``LocalStore`` (``local``) with the account-wide reads and writes the ChartMogul API needs."""
 
     # -- customers ----------------------------------------------------------------------
 
@@ -82,7 +83,7 @@ class ApiStore(InvoiceApi):
 
     def update_customer(self, customer_id: int, customer: Customer) -> None:
         """Overwrite the stored fields (the external id and data source never change)."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute(
                 "UPDATE customers SET name = ?, email = ?, company = ?, country = ?, "
                 "created_at = ? WHERE id = ?",
@@ -92,14 +93,14 @@ class ApiStore(InvoiceApi):
 
     def delete_customer(self, customer_id: int) -> None:
         """Remove the customer with its invoices and subscriptions."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute("DELETE FROM customers WHERE id = ?", [customer_id])
 
     def customer_extras(self, customer_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         return self._docs("api_customer_extras", "customer_id", customer_ids)
 
     def set_customer_extras(self, customer_id: int, doc: Mapping[str, Any]) -> None:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO api_customer_extras (customer_id, doc) VALUES (?, ?)",
                 [customer_id, json.dumps(doc)],
@@ -151,7 +152,7 @@ class ApiStore(InvoiceApi):
 
     def delete_plan(self, plan_id: int) -> bool:
         """Remove a plan no line or subscription uses; False (nothing removed) otherwise."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             used = conn.execute(
                 "SELECT 1 FROM line_items WHERE plan_id = ? UNION ALL "
                 "SELECT 1 FROM subscriptions WHERE plan_id = ? LIMIT 1",

@@ -49,7 +49,7 @@ class InvoiceApi(ApiBase):
         found: list[StoredInvoice] = []
         for ds_id, ids in by_source.items():
             with self.selected(sources[ds_id]):
-                found += self._invoices(f" AND i.id IN ({marks(ids)})", ids)
+                found += self.local.reader.invoices_matching(f" AND i.id IN ({marks(ids)})", ids)
         found.sort(key=lambda stored: stored.id)
         return self._page(found, limit, total)
 
@@ -62,8 +62,8 @@ class InvoiceApi(ApiBase):
 
     def delete_invoice(self, stored: StoredInvoice) -> None:
         ds = self._source_of(stored.data_source_uuid)
-        with self._transaction() as conn:
-            InvoiceWriter(conn, ds.id, self._new_uuid).delete(stored.id)
+        with self._db.transaction() as conn:
+            InvoiceWriter(conn, ds.id, self._db.new_uuid).delete(stored.id)
 
     def set_invoice_status(
         self, stored: StoredInvoice, status: Literal["voided", "written_off"]
@@ -77,8 +77,8 @@ class InvoiceApi(ApiBase):
             if status == "written_off"
             else {k: v for k, v in extras.items() if k != "status"}
         )
-        with self._transaction() as conn:
-            InvoiceWriter(conn, ds.id, self._new_uuid).void(stored.id)
+        with self._db.transaction() as conn:
+            InvoiceWriter(conn, ds.id, self._db.new_uuid).void(stored.id)
             conn.execute(
                 "INSERT OR REPLACE INTO api_invoice_extras (invoice_id, doc) VALUES (?, ?)",
                 [stored.id, json.dumps(extras)],
@@ -89,7 +89,7 @@ class InvoiceApi(ApiBase):
     ) -> str | None:
         """Append a transaction; None when its external id is taken in the data source."""
         ds = self._source_of(stored.data_source_uuid)
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             if (
                 transaction.external_id
                 and conn.execute(
@@ -98,7 +98,7 @@ class InvoiceApi(ApiBase):
                 ).fetchone()
             ):
                 return None
-            uuid = InvoiceWriter(conn, ds.id, self._new_uuid).append_transaction(
+            uuid = InvoiceWriter(conn, ds.id, self._db.new_uuid).append_transaction(
                 stored.id, transaction
             )
             if extras:
@@ -137,7 +137,7 @@ class InvoiceApi(ApiBase):
     ) -> None:
         """Store API-only fields of a just-imported invoice; lines and transactions are
         matched by their position in the import."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             row = conn.execute("SELECT id FROM invoices WHERE uuid = ?", [invoice_uuid]).fetchone()
             if row is None:
                 return
@@ -165,7 +165,9 @@ class InvoiceApi(ApiBase):
     ) -> Page[StoredSubscription]:
         ds = self._source_of(customer.data_source_uuid)
         with self.selected(ds):
-            rows = self.list_subscriptions(customer.external_id, after_id=after_id, limit=limit + 1)
+            rows = self.local.list_subscriptions(
+                customer.external_id, after_id=after_id, limit=limit + 1
+            )
         total = int(
             self._conn.execute(
                 "SELECT count(*) FROM subscriptions WHERE customer_id = ?", [customer.id]
@@ -178,7 +180,7 @@ class InvoiceApi(ApiBase):
         if ds is None:
             return None
         with self.selected(ds):
-            return self.get_subscription_by_uuid(uuid)
+            return self.local.get_subscription_by_uuid(uuid)
 
     def subscription_line_extras(
         self, subscription_ids: Sequence[int]

@@ -89,7 +89,7 @@ def test_data_sources_are_unique_by_name_and_a_file_reopens_with_its_source(tmp_
         first = s.ensure_data_source("prod")
         assert s.ensure_data_source("prod") == first
         s.upsert_customer(customer("cus_1"))
-        mode = s._conn.execute("PRAGMA journal_mode").fetchone()[0]
+        mode = s.db.conn.execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
     with LocalStore(path) as s:
         assert s.data_source is not None and s.data_source.uuid == first

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ def _invoice(external_id: str, month: int, plan: str = "pro", sub: str = "s1") -
 @pytest.fixture
 def store(tmp_path: Path) -> ApiStore:
     store = ApiStore(tmp_path / "api.db")
-    store.ensure_data_source("billing")
+    store.local.ensure_data_source("billing")
     store.upsert_plan(Plan(external_id="pro", name="Pro", interval_unit="month"))
     store.upsert_plan(Plan(external_id="max", name="Max", interval_unit="month"))
     store.upsert_customer(Customer(external_id="c1", name="One"))
@@ -41,7 +41,7 @@ def test_deleting_an_invoice_drops_a_subscription_left_without_lines(store: ApiS
     assert store.get_subscription("c1", "s1").plan_external_id == "pro"  # type: ignore[union-attr]
     [i3] = [i for i in store.invoice_page().items if i.external_id == "i3"]
     store.delete_invoice(i3)
-    assert [s.external_id for s in store.list_subscriptions()] == ["s1"]
+    assert [s.external_id for s in store.local.list_subscriptions()] == ["s1"]
     assert not store.delete_plan(store.get_plan("pro").id)  # type: ignore[union-attr]
     assert store.delete_plan(store.get_plan("max").id)  # type: ignore[union-attr]
 
@@ -79,7 +79,7 @@ def test_pages_filter_across_data_sources_and_deletes_cascade(store: ApiStore) -
     rest = store.customer_page(after_id=first.items[0].id, limit=1)
     assert (rest.has_more, rest.items[0].customer.name) == (False, "Elsewhere")
     store.import_invoices("c1", [_invoice("i1", 1)])
-    customer = store.customer_page(data_source_uuid=store.data_source.uuid).items[0]  # type: ignore[union-attr]
+    customer = store.customer_page(data_source_uuid=store.local.data_source.uuid).items[0]  # type: ignore[union-attr]
     store.set_customer_extras(customer.id, {"city": "Utrecht"})
     store.delete_customer(customer.id)
     assert store.counts()["invoices"] == 0 and store.customer_extras([customer.id]) == {}
@@ -93,3 +93,22 @@ def test_a_plain_local_store_still_reads_a_served_file(store: ApiStore, tmp_path
     store.close()
     with LocalStore(tmp_path / "api.db") as plain:
         assert plain.fingerprint() == fingerprint and plain.counts()["invoices"] == 1
+
+
+def test_the_wrapper_applies_automatic_churn_and_a_plain_local_store_does_not(
+    store: ApiStore, tmp_path: Path
+) -> None:
+    ds = store.create_data_source("churning", {"enabled": True, "interval": 30})
+    assert ds is not None
+    with store.selected(ds):
+        store.upsert_plan(Plan(external_id="pro", name="Pro", interval_unit="month"))
+        store.upsert_customer(Customer(external_id="c1", name="One"))
+        store.import_invoices("c1", [_invoice("i1", 1)])
+        assert [v.auto_churn_after for v in store.subscription_views()] == [timedelta(days=30)]
+        assert store.local.reader.subscription_views() == store.subscription_views()
+    store.local.select_data_source("billing")
+    store.import_invoices("c1", [_invoice("i2", 1)])
+    assert [v.auto_churn_after for v in store.subscription_views()] == [None]  # setting off
+    store.close()
+    with LocalStore(tmp_path / "api.db", data_source="churning") as plain:
+        assert [v.auto_churn_after for v in plain.subscription_views()] == [None]

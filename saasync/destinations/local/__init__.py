@@ -1,8 +1,10 @@
 """The embedded analytics store: ChartMogul's data model in SQLite, the default destination.
 
-``store`` is the destination (``LocalStore``); its parts: ``schema`` (the DDL, its migrations, opening a file),
-``writer`` (invoices, lines, transactions and subscriptions written as ChartMogul would),
-``reader`` (the read side reports and the server use) and ``rows`` (what a read returns).
+``store`` is the destination (``LocalStore``), built from parts it holds rather than
+inherits: ``database`` (the open file and its transactions; the selected data source, one
+object the others share), ``reader`` (the read side reports and the server use) and
+``store_writer`` (the Destination's writes, row-level work in ``writer``). ``schema`` has
+the DDL, its migrations and opening a file; ``rows`` what a read returns.
 """
 
 from saasync.destinations.local.store import LocalStore

@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from saasync.destinations.local.database import Database, Selection
 from saasync.destinations.local.rows import (
     DataSourceInfo,
     StoredCustomer,
@@ -35,7 +35,6 @@ from saasync.destinations.local.schema import (
     from_text_required,
     to_text,
 )
-from saasync.errors import FatalError
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import OutInvoice
 from saasync.rules.status import SubscriptionView, customer_since, views_for_customer
@@ -49,36 +48,29 @@ def _page(after_id: int | None, limit: int | None, column: str) -> tuple[str, st
     return where, (f" LIMIT {int(limit)}" if limit is not None else ""), params
 
 
+#: Per data source, how long a subscription may go without an invoice after its last
+#: service period before it churns (None: never). The plain store has no such setting;
+#: ``saasync serve`` passes one that reads each source's ``auto_churn_subscription_setting``.
+AutoChurnPolicy = Callable[[DataSourceInfo], timedelta | None]
+
+
 class StoreReader:
-    """Read methods of ``LocalStore``; they all work on the selected data source."""
+    """The read side of ``LocalStore``; every call works on the selected data source."""
 
-    _conn: sqlite3.Connection
-    _ds: DataSourceInfo | None
-
-    def _require_ds(self) -> DataSourceInfo:
-        if self._ds is None:
-            raise FatalError("no data source selected: call ensure_data_source() first")
-        return self._ds
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[None]:
-        """One consistent view across several queries (a writer may commit in between);
-        inside the store's own write transaction that transaction already is one."""
-        if self._conn.in_transaction:
-            yield
-            return
-        self._conn.execute("BEGIN")
-        try:
-            yield
-        finally:
-            self._conn.execute("COMMIT")
+    def __init__(
+        self, db: Database, selection: Selection, auto_churn: AutoChurnPolicy | None = None
+    ) -> None:
+        self._db = db
+        self._conn = db.conn
+        self._selection = selection
+        self._auto_churn = auto_churn
 
     # -- data sources -------------------------------------------------------------------
 
     @property
     def data_source(self) -> DataSourceInfo | None:
         """The data source every call works on (None until one is chosen)."""
-        return self._ds
+        return self._selection.current
 
     def data_sources(self) -> list[DataSourceInfo]:
         rows = self._conn.execute("SELECT * FROM data_sources ORDER BY id").fetchall()
@@ -92,7 +84,7 @@ class StoreReader:
     def _customers(
         self, filters: str, params: Sequence[Any], limit: str = ""
     ) -> list[StoredCustomer]:
-        ds = self._require_ds()
+        ds = self._selection.require()
         rows = self._conn.execute(
             f"SELECT * FROM customers WHERE data_source_id = ?{filters} ORDER BY id{limit}",
             [ds.id, *params],
@@ -132,7 +124,7 @@ class StoreReader:
         """Every customer of the data source, leads included (they count in metrics)."""
         rows = self._conn.execute(
             "SELECT external_id FROM customers WHERE data_source_id = ? ORDER BY id",
-            [self._require_ds().id],
+            [self._selection.require().id],
         )
         return [r[0] for r in rows]
 
@@ -143,7 +135,7 @@ class StoreReader:
             "SELECT c.external_id, c.created_at, MIN(i.date) FROM customers c "
             "LEFT JOIN invoices i ON i.customer_id = c.id "
             "WHERE c.data_source_id = ? GROUP BY c.id ORDER BY c.id",
-            [self._require_ds().id],
+            [self._selection.require().id],
         )
         return {
             r[0]: customer_since(from_text(r[1]), [d] if (d := from_text(r[2])) else [])
@@ -151,7 +143,7 @@ class StoreReader:
         }
 
     def _plans(self, filters: str, params: Sequence[Any], limit: str = "") -> list[StoredPlan]:
-        ds = self._require_ds()
+        ds = self._selection.require()
         rows = self._conn.execute(
             f"SELECT * FROM plans WHERE data_source_id = ?{filters} ORDER BY id{limit}",
             [ds.id, *params],
@@ -191,12 +183,15 @@ class StoreReader:
 
     # -- invoices -----------------------------------------------------------------------
 
-    def _invoices(
+    def invoices_matching(
         self, filters: str, params: Sequence[Any], limit: str = ""
     ) -> list[StoredInvoice]:
-        """Invoices with their lines and transactions: three queries, whatever the count."""
-        ds = self._require_ds()
-        with self._snapshot():
+        """Invoices with their lines and transactions: three queries, whatever the count.
+
+        ``filters`` is SQL on the aliases i (invoices) and c (customers), written by the
+        caller (never taken from input), its values in ``params``."""
+        ds = self._selection.require()
+        with self._db.snapshot():
             heads = self._conn.execute(
                 SELECT_INVOICES.format(filters=filters, limit=limit), [ds.id, *params]
             ).fetchall()
@@ -230,14 +225,14 @@ class StoreReader:
             where, params = where + " AND c.external_id = ?", [*params, customer_external_id]
         if not include_voided:
             where += " AND i.status != 'voided'"
-        return self._invoices(where, params, lim)
+        return self.invoices_matching(where, params, lim)
 
     def get_invoice(self, external_id: str) -> StoredInvoice | None:
-        found = self._invoices(" AND i.external_id = ?", [external_id])
+        found = self.invoices_matching(" AND i.external_id = ?", [external_id])
         return found[0] if found else None
 
     def get_invoice_by_uuid(self, uuid: str) -> StoredInvoice | None:
-        found = self._invoices(" AND i.uuid = ?", [uuid])
+        found = self.invoices_matching(" AND i.uuid = ?", [uuid])
         return found[0] if found else None
 
     def invoice_docs(
@@ -270,7 +265,7 @@ class StoreReader:
     def _subscriptions(
         self, filters: str, params: Sequence[Any], limit: str = ""
     ) -> list[StoredSubscription]:
-        ds = self._require_ds()
+        ds = self._selection.require()
         rows = self._conn.execute(
             SELECT_SUBSCRIPTIONS.format(filters=filters, limit=limit), [ds.id, *params]
         ).fetchall()
@@ -318,8 +313,11 @@ class StoreReader:
     def subscription_views(self, customer_external_id: str | None = None) -> list[SubscriptionView]:
         """What the status and MRR rules need: per subscription, its live invoices and
         cancellation dates. Voided invoices are left out (``prevent_subscription_for_invoice_voided``),
-        so a subscription whose every invoice was voided has no view: it does not exist."""
-        with self._snapshot():
+        so a subscription whose every invoice was voided has no view: it does not exist.
+        With an automatic churn policy that answers for the selected source, every view
+        carries its ``auto_churn_after``."""
+        ds = self._selection.require()
+        with self._db.snapshot():
             invoices = self.list_invoices(customer_external_id, include_voided=False)
             subscriptions = self.list_subscriptions(customer_external_id)
         by_customer: dict[str, list[OutInvoice]] = {}
@@ -335,13 +333,14 @@ class StoreReader:
             views.extend(
                 views_for_customer(customer, by_customer[customer], cancellations.get(customer, {}))
             )
-        return views
+        after = self._auto_churn(ds) if self._auto_churn is not None else None
+        return views if after is None else [replace(v, auto_churn_after=after) for v in views]
 
     # -- whole-store views --------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
         """Row counts of the selected data source (run reports, sanity checks)."""
-        ds_id = self._require_ds().id
+        ds_id = self._selection.require().id
         queries = {
             "customers": "SELECT count(*) FROM customers WHERE data_source_id = ?",
             "plans": "SELECT count(*) FROM plans WHERE data_source_id = ?",
@@ -361,16 +360,12 @@ class StoreReader:
         """All business content of every data source, without uuids, row ids or timestamps
         of our own, in a canonical order: two stores that hold the same facts dump equal,
         however and in whatever order they were loaded."""
-        selected = self._ds
-        try:
-            with self._snapshot():
-                dumps: dict[str, Any] = {}
-                for ds in self.data_sources():
-                    self._ds = ds
+        with self._db.snapshot():
+            dumps: dict[str, Any] = {}
+            for ds in self.data_sources():
+                with self._selection.using(ds):
                     dumps[ds.name] = self._dump_selected()
-                return dumps
-        finally:
-            self._ds = selected
+            return dumps
 
     def _dump_selected(self) -> dict[str, Any]:
         def by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

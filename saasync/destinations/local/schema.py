@@ -1,8 +1,7 @@
-"""The local store's SQLite schema, timestamp codec and the typed rows it hands out.
+"""The local store's SQLite schema, its migrations, opening a file, and the timestamp codec.
 
-Kept apart from ``local.py`` so the store class holds behaviour only, and so the future
-ChartMogul-compatible server can reuse the row types and their ChartMogul-shaped
-``doc()`` without importing the write path.
+Kept apart so the store's parts hold behaviour only, and so ``saasync serve`` can reuse
+the codec without importing the write path.
 """
 
 from __future__ import annotations

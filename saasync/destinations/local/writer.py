@@ -1,7 +1,7 @@
 """How the local store writes an invoice: validation, its rows, and the subscriptions it makes.
 
-Apart from ``local.py`` so the store class reads as the Destination contract (what each
-call promises) while the row-level work lives here. Every function runs inside the
+Apart from ``store_writer`` so that reads as the Destination contract (what each call
+promises) while the row-level work lives here; the server uses it directly too. Every function runs inside the
 caller's transaction; none commits.
 """
 

@@ -1,0 +1,101 @@
+"""The parts of the local store its reader and writer share: the open file and the selection.
+
+``Database`` is one open store file: the connection (the schema created, migrated or
+checked on open, ``schema.open_database``), the clock and id maker writes use, and the
+transaction helpers. ``Selection`` is the data source every call works on; the reader,
+the writer and ``LocalStore`` hold the same one, so choosing a source is seen by all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from saasync.destinations.local.rows import DataSourceInfo
+from saasync.destinations.local.schema import open_database, random_uuid, utcnow
+from saasync.errors import FatalError
+
+
+class Database:
+    """One open store file (or ``":memory:"``) with its clock and id maker."""
+
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        new_uuid: Callable[[str], str] = random_uuid,
+        check_same_thread: bool = True,
+    ) -> None:
+        self.path = str(path)
+        self.conn = open_database(self.path, check_same_thread=check_same_thread)
+        self.clock = clock
+        self.new_uuid = new_uuid
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed at the end of the block, rolled back on error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: the block's writes are undone alone if it raises."""
+        self.conn.execute("SAVEPOINT invoice")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO invoice")
+            self.conn.execute("RELEASE invoice")
+            raise
+        self.conn.execute("RELEASE invoice")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One consistent view across several queries (a writer may commit in between);
+        inside a write transaction that transaction already is one."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+
+class Selection:
+    """The data source every read and write works on (None until one is chosen)."""
+
+    def __init__(self) -> None:
+        self.current: DataSourceInfo | None = None
+
+    def require(self) -> DataSourceInfo:
+        if self.current is None:
+            raise FatalError("no data source selected: call ensure_data_source() first")
+        return self.current
+
+    @contextmanager
+    def using(self, ds: DataSourceInfo) -> Iterator[DataSourceInfo]:
+        """Work on ``ds`` for the duration of the block, then on the previous one again."""
+        previous, self.current = self.current, ds
+        try:
+            yield ds
+        finally:
+            self.current = previous
+
+    def forget(self, ds: DataSourceInfo) -> None:
+        """``ds`` is gone: if it was selected, nothing is any more."""
+        if self.current is not None and self.current.id == ds.id:
+            self.current = None

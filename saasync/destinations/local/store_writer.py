@@ -1,0 +1,246 @@
+"""The write side of ``LocalStore``: the calls of the Destination contract, as ChartMogul answers them.
+
+External ids are unique per data source, a differing duplicate invoice is refused with
+ChartMogul's own wording, subscriptions come into existence only from subscription lines
+(§6.1), and a voided invoice stops counting. Every call is one SQLite transaction; each
+imported invoice is atomic on its own (a savepoint), so one refused invoice never leaves
+half of itself behind. The row-level work is ``writer.InvoiceWriter``'s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from saasync.destinations.base import InvoiceResult
+from saasync.destinations.local.database import Database, Selection
+from saasync.destinations.local.reader import StoreReader
+from saasync.destinations.local.schema import to_text
+from saasync.destinations.local.writer import (
+    DUPLICATE_INVOICE,
+    InvoiceWriter,
+    aware,
+    invoice_problem,
+)
+from saasync.errors import BadRecordError
+from saasync.models import Customer, Plan
+from saasync.rules.changeset import OutInvoice
+
+
+class StoreWriter:
+    """Writes to the selected data source; reads what it must check through ``reader``."""
+
+    def __init__(self, db: Database, selection: Selection, reader: StoreReader) -> None:
+        self._db = db
+        self._selection = selection
+        self._reader = reader
+
+    # -- data sources -------------------------------------------------------------------
+
+    def add_data_source(self, name: str) -> str:
+        """Create the data source unless it exists; return its name as stored (stripped)."""
+        name = name.strip()
+        if not name:
+            raise BadRecordError("name: can't be blank", status=422)
+        with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM data_sources WHERE name = ?", [name]).fetchone() is None:
+                conn.execute(
+                    "INSERT INTO data_sources (uuid, name, created_at) VALUES (?, ?, ?)",
+                    [self._db.new_uuid("ds"), name, to_text(self._db.clock())],
+                )
+        return name
+
+    # -- customers and plans ------------------------------------------------------------
+
+    def upsert_customer(self, customer: Customer) -> str:
+        """Insert the customer, or update the fields that changed; return its ``cus_…`` uuid."""
+        ds = self._selection.require()
+        values = [
+            customer.name,
+            customer.email,
+            customer.company,
+            customer.country,
+            to_text(customer.created_at),
+        ]
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, uuid, name, email, company, country, created_at FROM customers "
+                "WHERE data_source_id = ? AND external_id = ?",
+                [ds.id, customer.external_id],
+            ).fetchone()
+            if row is None:
+                uuid = self._db.new_uuid("cus")
+                conn.execute(
+                    "INSERT INTO customers (uuid, data_source_id, external_id, name, email, "
+                    "company, country, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [uuid, ds.id, customer.external_id, *values],
+                )
+                return uuid
+            if list(row)[2:] != values:
+                conn.execute(
+                    "UPDATE customers SET name = ?, email = ?, company = ?, country = ?, "
+                    "created_at = ? WHERE id = ?",
+                    [*values, row["id"]],
+                )
+            return str(row["uuid"])
+
+    def upsert_plan(self, plan: Plan) -> str:
+        """Insert the plan, or update its name and interval; return its ``pl_…`` uuid."""
+        ds = self._selection.require()
+        values = [plan.name, plan.interval_unit, plan.interval_count]
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, uuid, name, interval_unit, interval_count FROM plans "
+                "WHERE data_source_id = ? AND external_id = ?",
+                [ds.id, plan.external_id],
+            ).fetchone()
+            if row is None:
+                uuid = self._db.new_uuid("pl")
+                conn.execute(
+                    "INSERT INTO plans (uuid, data_source_id, external_id, name, interval_unit, "
+                    "interval_count) VALUES (?, ?, ?, ?, ?, ?)",
+                    [uuid, ds.id, plan.external_id, *values],
+                )
+                return uuid
+            if list(row)[2:] != values:
+                conn.execute(
+                    "UPDATE plans SET name = ?, interval_unit = ?, interval_count = ? WHERE id = ?",
+                    [*values, row["id"]],
+                )
+            return str(row["uuid"])
+
+    # -- invoices -----------------------------------------------------------------------
+
+    def invoice_writer(self) -> InvoiceWriter:
+        """The row-level writer for the selected data source, on this store's connection."""
+        return InvoiceWriter(self._db.conn, self._selection.require().id, self._db.new_uuid)
+
+    def import_invoices(
+        self, customer_external_id: str, invoices: Sequence[OutInvoice]
+    ) -> list[InvoiceResult]:
+        """Import a customer's invoices; answer per invoice, as ChartMogul does.
+
+        Re-importing an invoice with the same content returns its existing uuid (a retried
+        run is a no-op); differing content under a known external id is refused with
+        ChartMogul's duplicate message. An unknown customer refuses the whole call.
+        """
+        writer = self.invoice_writer()
+        with self._db.transaction():
+            customer_id = self._customer_id(customer_external_id)
+            plan_ids = writer.plan_ids(invoices)
+            results: list[InvoiceResult] = []
+            for invoice in invoices:
+                problem = invoice_problem(invoice, plan_ids)
+                if invoice.customer_external_id != customer_external_id:
+                    problem = (
+                        f"customer_external_id: {invoice.customer_external_id!r} "
+                        "is not the customer of this import"
+                    )
+                results.append(
+                    InvoiceResult(invoice.external_id, None, problem)
+                    if problem is not None
+                    else self._import_one(writer, customer_id, invoice, plan_ids)
+                )
+        return results
+
+    def _import_one(
+        self,
+        writer: InvoiceWriter,
+        customer_id: int,
+        invoice: OutInvoice,
+        plan_ids: Mapping[str, int],
+    ) -> InvoiceResult:
+        existing = self._reader.get_invoice(invoice.external_id)
+        if existing is not None:
+            if existing.invoice == invoice:
+                return InvoiceResult(invoice.external_id, existing.uuid)
+            return InvoiceResult(invoice.external_id, None, DUPLICATE_INVOICE)
+        taken = writer.taken_child_ids(invoice, own_invoice_id=None)
+        if taken is not None:
+            return InvoiceResult(invoice.external_id, None, taken)
+        with self._db.savepoint():
+            uuid = writer.insert(customer_id, invoice, plan_ids)
+        return InvoiceResult(invoice.external_id, uuid)
+
+    def replace_invoice(self, invoice: OutInvoice) -> str:
+        """Store new content under a known invoice, keeping its uuid.
+
+        The status is computed afresh from the new content: the builder only sends kept
+        invoices, so a replaced invoice is live again even if it had been voided. A
+        subscription left without any line disappears, as on ChartMogul's invoice delete.
+        """
+        writer = self.invoice_writer()
+        with self._db.transaction():
+            existing = self._reader.get_invoice(invoice.external_id)
+            if existing is None:
+                raise BadRecordError(f"Invoice {invoice.external_id!r} not found", status=404)
+            if existing.invoice == invoice and existing.status != "voided":
+                return existing.uuid
+            customer_id = self._customer_id(invoice.customer_external_id)
+            plan_ids = writer.plan_ids([invoice])
+            problem = invoice_problem(invoice, plan_ids) or writer.taken_child_ids(
+                invoice, own_invoice_id=existing.id
+            )
+            if problem is not None:
+                raise BadRecordError(problem, status=422)
+            writer.rewrite(existing.id, customer_id, invoice, plan_ids)
+            return existing.uuid
+
+    def void_invoice(self, invoice_external_id: str) -> None:
+        """Mark the invoice voided: it stays listed but no longer counts (§5.4, §10.2).
+
+        ChartMogul's data sources default to ``prevent_subscription_for_invoice_voided``;
+        ``subscription_views`` leaves voided invoices out accordingly.
+        """
+        writer = self.invoice_writer()
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id FROM invoices WHERE data_source_id = ? AND external_id = ?",
+                [self._selection.require().id, invoice_external_id],
+            ).fetchone()
+            if row is None:
+                raise BadRecordError(f"Invoice {invoice_external_id!r} not found", status=404)
+            writer.void(int(row[0]))
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    def set_cancellation_dates(
+        self,
+        customer_external_id: str,
+        subscription_external_id: str,
+        dates: Sequence[datetime],
+    ) -> None:
+        """Replace the subscription's cancellation dates (ChartMogul §6.3); ``[]`` reactivates."""
+        ds = self._selection.require()
+        if not aware(dates):
+            raise BadRecordError("cancellation_dates: times must be timezone-aware UTC", status=422)
+        with self._db.transaction() as conn:
+            customer_id = self._customer_id(customer_external_id)
+            cursor = conn.execute(
+                "UPDATE subscriptions SET cancellation_dates = ? "
+                "WHERE data_source_id = ? AND customer_id = ? AND external_id = ?",
+                [
+                    json.dumps([to_text(d) for d in dates]),
+                    ds.id,
+                    customer_id,
+                    subscription_external_id,
+                ],
+            )
+            if cursor.rowcount == 0:
+                raise BadRecordError(
+                    f"Subscription {subscription_external_id!r} of customer "
+                    f"{customer_external_id!r} not found",
+                    status=404,
+                )
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _customer_id(self, external_id: str) -> int:
+        row = self._db.conn.execute(
+            "SELECT id FROM customers WHERE data_source_id = ? AND external_id = ?",
+            [self._selection.require().id, external_id],
+        ).fetchone()
+        if row is None:
+            raise BadRecordError(f"Customer {external_id!r} not found", status=404)
+        return int(row[0])
