@@ -1,6 +1,8 @@
 """The connector kit: what every connector is assembled from.
 
 ``records``: the one bad-record type (:class:`MappingError`) and the one review-queue
-helper (:func:`quarantine`). Options models (:class:`ConnectorOptions`) live in
+helper (:func:`quarantine`). ``api``: what an API source declares (:class:`ApiSpec`: base
+URL, auth, classifier, headers, timeouts, pace, retry policy) and the one function that
+assembles its client (:func:`api_client`). Options models (:class:`ConnectorOptions`) live in
 :mod:`saasync.connector_options`.
 """
