@@ -16,8 +16,16 @@ from connectors.recurly.connector import ACCEPT, RecurlyConnector, classify_recu
 from connectors.stripe.connector import StripeConnector, classify_stripe
 from connectors.xero.connector import XeroConnector
 from saasync.connector import ConnectorContext
-from saasync.http import HttpClient, SlidingWindowLimiter, Timeouts, UnlimitedLimiter
+from saasync.http import (
+    BearerAuth,
+    HttpClient,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    Timeouts,
+    UnlimitedLimiter,
+)
 from saasync.http.oauth2 import OAuth2JsonClient
+from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
 from tests.connectors.accounting.fake_server import MemoryTokenStore
 
 KEY = "k_do_not_show_0123456789"
@@ -141,3 +149,14 @@ def test_secrets_are_registered() -> None:
     for oauth_client, prefix in ((quickbooks(), "QUICKBOOKS"), (xero(), "XERO")):
         secret = OAUTH_ENV[f"{prefix}_CLIENT_SECRET"]
         assert secret not in oauth_client.secrets.mask(f"sent {secret}")
+
+
+def test_what_a_test_injects_wins_over_the_declared_defaults() -> None:
+    policy, budget = RetryPolicy(max_attempts=1), UnlimitedLimiter()
+    spec = ApiSpec("demo", "https://api.example", ApiKey("DEMO_KEY", BearerAuth),
+                   pacing=Pacing.per_minute(10), retry=lambda: RetryPolicy(deadline=1.0))
+    context = ConnectorContext(env={"DEMO_KEY": KEY})
+    injected = api_client(spec, context, retry=policy, limiter=budget)
+    assert injected.retry is policy and injected.limiter is budget
+    declared = api_client(spec, context)
+    assert declared.retry.deadline == 1.0 and pace(declared) == (10, 60.0, None)
