@@ -25,17 +25,8 @@ from connectors.chargebee.streams import (
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, EnvName, between, option
-from saasync.http import (
-    RETRY_STATUSES,
-    BasicAuth,
-    HttpClient,
-    Outcome,
-    RateLimiter,
-    RetryPolicy,
-    SlidingWindowLimiter,
-    Timeouts,
-    read_secret,
-)
+from saasync.http import RETRY_STATUSES, BasicAuth, Outcome, RateLimiter, RetryPolicy, Timeouts
+from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
 from saasync.models import SourceRecord
 
 DEFAULT_API_KEY_ENV = "CHARGEBEE_API_KEY"
@@ -153,6 +144,14 @@ def classify(response: requests.Response) -> Outcome:
     return Outcome.fatal(detail)
 
 
+def api_spec(options: ChargebeeOptions) -> ApiSpec[ApiKey]:
+    """Chargebee's API as this site is reached: the key as Basic username, the official
+    SDK's timeouts, paced at ``requests_per_minute``."""
+    return ApiSpec("chargebee", options.api_root, ApiKey(options.api_key_env, BasicAuth.api_key),
+                   classify, timeouts=Timeouts(connect=30.0, read=80.0),
+                   pacing=Pacing.per_minute(options.requests_per_minute))
+
+
 class ChargebeeConnector:
     """Reads a Chargebee site. ``retry``, ``limiter`` and ``session`` are for tests."""
 
@@ -171,18 +170,9 @@ class ChargebeeConnector:
         self.options = ChargebeeOptions.parse(options)
         self.base_url = self.options.api_root
         self.page_size = self.options.page_size
-        rpm = self.options.requests_per_minute
         self.catalog = self.options.product_catalog
-        key = read_secret(context.env, self.options.api_key_env)
-        self.client = HttpClient(
-            self.base_url,
-            auth=BasicAuth.api_key(key),
-            timeouts=Timeouts(connect=30.0, read=80.0),  # the official SDK's timeouts
-            classifier=classify,
-            retry=retry,
-            limiter=limiter if limiter is not None else SlidingWindowLimiter(rpm, 60.0, None),
-            session=session,
-        )
+        self.client = api_client(api_spec(self.options), context, retry=retry, limiter=limiter,
+                                 session=session)
 
     def __repr__(self) -> str:
         return f"ChargebeeConnector({self.base_url!r}, product_catalog={self.catalog!r})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any, ClassVar
 
 import requests
@@ -24,15 +25,8 @@ from connectors.gaiia.streams import (
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
-from saasync.errors import ConfigError
-from saasync.http import (
-    HeaderKeyAuth,
-    HttpClient,
-    Outcome,
-    RetryPolicy,
-    classify_response,
-    read_secret,
-)
+from saasync.http import HeaderKeyAuth, Outcome, RetryPolicy, classify_response
+from saasync.kit.api import ApiKey, ApiSpec, api_client
 from saasync.models import SourceRecord
 
 DEFAULT_BASE_URL = "https://api.gaiia.com/api/v1"
@@ -104,6 +98,13 @@ def classify_gaiia(response: requests.Response) -> Outcome:
     return classify_response(response)
 
 
+def api_spec(settings: GaiiaSettings) -> ApiSpec[ApiKey]:
+    """gaiia's GraphQL endpoint: the key in ``X-Gaiia-Api-Key``, no client-side pace (the
+    server's cost-based throttling answers RATE_LIMITED with a ``retryAt``)."""
+    key = ApiKey(settings.api_key_env, partial(HeaderKeyAuth, KEY_HEADER), option="api_key_env")
+    return ApiSpec("gaiia", settings.base_url, key, classify_gaiia)
+
+
 class GaiiaConnector:
     """Options: ``base_url``, ``api_key_env``, ``page_size`` (1..250), ``settle_days``.
 
@@ -117,12 +118,7 @@ class GaiiaConnector:
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
                  retry: RetryPolicy | None = None, nested_page_size: int = NESTED_PAGE_SIZE) -> None:
         self.settings = configure(options)
-        try:
-            key = read_secret(context.env, self.settings.api_key_env)
-        except ConfigError as exc:
-            raise ConfigError(f"gaiia connector: option 'api_key_env': {exc}") from None
-        client = HttpClient(self.settings.base_url, auth=HeaderKeyAuth(KEY_HEADER, key),
-                            classifier=classify_gaiia, retry=retry)
+        client = api_client(api_spec(self.settings), context, retry=retry)
         self.api = GaiiaApi(client, self.settings.page_size, nested_page_size)
 
     def __repr__(self) -> str:

@@ -34,15 +34,9 @@ from connectors.accounting.records import currency_code
 from connectors.quickbooks.streams import CustomersStream, InvoicesStream, QuickBooksApi, fault_text
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, Flag, absolute_url, between, option
-from saasync.http import (
-    RETRY_STATUSES,
-    Outcome,
-    RateLimiter,
-    RetryPolicy,
-    SlidingWindowLimiter,
-    classify_response,
-)
-from saasync.http.oauth2 import OAuth2Settings, oauth2_json_client
+from saasync.http import RETRY_STATUSES, Outcome, RateLimiter, RetryPolicy, classify_response
+from saasync.http.oauth2 import OAuth2Settings
+from saasync.kit.api import ApiSpec, Pacing, api_client
 from saasync.kit.records import MappingError
 from saasync.models import Plan, SourceRecord
 
@@ -148,6 +142,13 @@ def default_retry() -> RetryPolicy:
     return RetryPolicy(max_retry_after=THROTTLE_WAIT * 2, deadline=600.0)
 
 
+def api_spec(settings: QuickBooksOptions) -> ApiSpec[OAuth2Settings]:
+    """One company's Accounting API: OAuth2 with rotating refresh tokens, 8 requests a
+    second (QBO allows 500 a minute and 10 a second per company: stay under both)."""
+    return ApiSpec("quickbooks", settings.api_url, settings.oauth, classify_quickbooks,
+                   pacing=Pacing(8, 1.0), retry=default_retry)
+
+
 class QuickBooksConnector:
     """Options in BEHAVIOR.md. ``retry`` and ``limiter`` are for tests and embedding."""
 
@@ -158,14 +159,7 @@ class QuickBooksConnector:
                  retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
         self.settings = configure(options)
         self.rules = ItemRules.from_options("quickbooks", options, context.item_mappings)
-        client = oauth2_json_client(
-            self.settings.oauth, context, self.settings.api_url,
-            classifier=classify_quickbooks,
-            retry=retry if retry is not None else default_retry(),
-            # 500 requests/min and 10/s per company: stay under both.
-            limiter=limiter if limiter is not None else SlidingWindowLimiter(
-                8, 1.0, max_concurrent=None),
-        )
+        client = api_client(api_spec(self.settings), context, retry=retry, limiter=limiter)
         self.tokens = client.manager
         self.api = QuickBooksApi(client, self.settings.page_size)
 

@@ -24,18 +24,15 @@ from connectors.recurly.streams import (
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
-from saasync.errors import ConfigError
 from saasync.http import (
     RETRY_STATUSES,
     BasicAuth,
-    HttpClient,
     Outcome,
     RateLimiter,
     RetryPolicy,
-    SlidingWindowLimiter,
     classify_response,
-    read_secret,
 )
+from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
 from saasync.models import SourceRecord
 
 API_VERSION = "v2021-02-25"
@@ -112,6 +109,15 @@ def default_retry() -> RetryPolicy:
     return RetryPolicy(max_retry_after=330.0, deadline=900.0)
 
 
+def api_spec(settings: RecurlySettings) -> ApiSpec[ApiKey]:
+    """Recurly's API: the private key as Basic username, the versioned Accept header,
+    paced at ``requests_per_minute``, waits as long as its 5-minute window needs."""
+    return ApiSpec("recurly", settings.base_url,
+                   ApiKey(settings.api_key_env, BasicAuth.api_key, option="api_key_env"),
+                   classify_recurly, headers={"Accept": ACCEPT},
+                   pacing=Pacing.per_minute(settings.requests_per_minute), retry=default_retry)
+
+
 class RecurlyConnector:
     """Options: ``base_url``, ``api_key_env``, ``page_size`` (1..200), ``requests_per_minute``.
 
@@ -124,17 +130,7 @@ class RecurlyConnector:
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext, *,
                  retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
         self.settings = configure(options)
-        try:
-            key = read_secret(context.env, self.settings.api_key_env)
-        except ConfigError as exc:
-            raise ConfigError(f"recurly connector: option 'api_key_env': {exc}") from None
-        pacing = limiter if limiter is not None else SlidingWindowLimiter(
-            self.settings.requests_per_minute, 60.0, max_concurrent=None)
-        client = HttpClient(
-            self.settings.base_url, auth=BasicAuth.api_key(key), headers={"Accept": ACCEPT},
-            classifier=classify_recurly, retry=retry if retry is not None else default_retry(),
-            limiter=pacing,
-        )
+        client = api_client(api_spec(self.settings), context, retry=retry, limiter=limiter)
         self.api = RecurlyApi(client, self.settings.page_size)
 
     def __repr__(self) -> str:

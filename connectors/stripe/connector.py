@@ -32,17 +32,8 @@ from connectors.stripe.streams import (
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, option
-from saasync.errors import ConfigError
-from saasync.http import (
-    BearerAuth,
-    HttpClient,
-    Outcome,
-    RateLimiter,
-    RetryPolicy,
-    SlidingWindowLimiter,
-    classify_response,
-    read_secret,
-)
+from saasync.http import BearerAuth, Outcome, RateLimiter, RetryPolicy, classify_response
+from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
 from saasync.models import SourceRecord, to_utc
 
 log = structlog.get_logger("saasync.connectors.stripe")
@@ -131,6 +122,14 @@ def classify_stripe(response: requests.Response) -> Outcome:
     return classify_response(response)
 
 
+def api_spec(options: StripeOptions) -> ApiSpec[ApiKey]:
+    """Stripe's API as this connection reaches it: a bearer key, every request pinned to
+    ``api_version``, paced at ``requests_per_second``."""
+    return ApiSpec("stripe", options.base_url, ApiKey(options.api_key_env, BearerAuth),
+                   classify_stripe, headers={"Stripe-Version": options.api_version},
+                   pacing=Pacing.per_second(options.requests_per_second))
+
+
 @dataclass(frozen=True)
 class ReadPlan:
     """Which calls one read makes."""
@@ -176,18 +175,8 @@ class StripeConnector:
                  limiter: RateLimiter | None = None,
                  session: requests.Session | None = None) -> None:
         self.options: StripeOptions = StripeOptions.parse(options)
-        key = read_secret(context.env, self.options.api_key_env)
-        try:
-            self.client = HttpClient(
-                self.options.base_url, auth=BearerAuth(key),
-                headers={"Stripe-Version": self.options.api_version},
-                classifier=classify_stripe, retry=retry, session=session,
-                limiter=limiter if limiter is not None else SlidingWindowLimiter(
-                    max(int(self.options.requests_per_second), 1),
-                    max(1.0, 1.0 / self.options.requests_per_second), max_concurrent=None),
-            )
-        except ValueError as exc:
-            raise ConfigError(f"stripe connector: option 'base_url': {exc}") from exc
+        self.client = api_client(api_spec(self.options), context, retry=retry,
+                                 limiter=limiter, session=session)
         self.api = StripeApi(self.client, self.options.page_size)
         self._clock = clock if clock is not None else (lambda: datetime.now(UTC))
         self._checkpoint_at: datetime | None = None

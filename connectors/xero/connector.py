@@ -40,15 +40,9 @@ from connectors.xero.streams import (
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, Flag, between, http_url, option
-from saasync.http import (
-    RETRY_STATUSES,
-    Outcome,
-    RateLimiter,
-    RetryPolicy,
-    SlidingWindowLimiter,
-    classify_response,
-)
-from saasync.http.oauth2 import OAuth2Settings, oauth2_json_client
+from saasync.http import RETRY_STATUSES, Outcome, RateLimiter, RetryPolicy, classify_response
+from saasync.http.oauth2 import OAuth2Settings
+from saasync.kit.api import ApiSpec, Pacing, api_client
 from saasync.models import Plan, SourceRecord
 
 DEFAULT_BASE_URL = "https://api.xero.com/api.xro/2.0"
@@ -140,6 +134,14 @@ def default_retry() -> RetryPolicy:
     return RetryPolicy(max_retry_after=90.0, deadline=600.0)
 
 
+def api_spec(settings: XeroOptions) -> ApiSpec[OAuth2Settings]:
+    """One organisation's Accounting API: OAuth2 with rotating refresh tokens, the
+    ``xero-tenant-id`` header, 55 calls a minute and 5 at once (Xero allows 60 and 5)."""
+    return ApiSpec("xero", settings.base_url, settings.oauth, classify_xero,
+                   headers={"xero-tenant-id": settings.tenant_id},
+                   pacing=Pacing.per_minute(55, max_concurrent=5), retry=default_retry)
+
+
 class XeroConnector:
     """Options in BEHAVIOR.md. ``retry`` and ``limiter`` are for tests and embedding."""
 
@@ -150,15 +152,7 @@ class XeroConnector:
                  retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
         self.settings = configure(options)
         self.rules = ItemRules.from_options("xero", options, context.item_mappings)
-        client = oauth2_json_client(
-            self.settings.oauth, context, self.settings.base_url,
-            headers={"xero-tenant-id": self.settings.tenant_id},
-            classifier=classify_xero,
-            retry=retry if retry is not None else default_retry(),
-            # 60 calls/min and 5 concurrent per organisation.
-            limiter=limiter if limiter is not None else SlidingWindowLimiter(
-                55, 60.0, max_concurrent=5),
-        )
+        client = api_client(api_spec(self.settings), context, retry=retry, limiter=limiter)
         self.tokens = client.manager
         self.api = XeroApi(client, self.settings.page_size)
 

@@ -409,15 +409,19 @@ class OAuth2JsonClient:
 def oauth2_json_client(settings: OAuth2Settings, context: ConnectorContext, base_url: str, *,
                        classifier: ResponseClassifier, retry: RetryPolicy,
                        limiter: RateLimiter | None,
-                       headers: Mapping[str, str] | None = None) -> OAuth2JsonClient:
+                       headers: Mapping[str, str] | None = None,
+                       timeouts: Timeouts | None = None,
+                       session: requests.Session | None = None) -> OAuth2JsonClient:
     """The whole OAuth2 client of a connector, assembled once: a :class:`TokenManager` on the
     connection's stored tokens (seeded from ``context.env``), an :class:`HttpClient` with
     :class:`OAuth2Auth` and ``passing_401(classifier)``, one SecretRegistry for both, and the
-    same retry policy for the token call and the data calls. The manager is ``.manager``."""
+    same retry policy for the token call and the data calls. The manager is ``.manager``.
+    ``session`` (tests) carries the data calls; the token call keeps its own."""
     secrets = SecretRegistry()
     tokens = TokenManager(settings, context.env, store=context.tokens,
                           connection=context.connection, secrets=secrets, retry=retry)
     client = HttpClient(base_url, auth=OAuth2Auth(tokens), headers=headers,
+                        timeouts=timeouts if timeouts is not None else Timeouts(),
                         classifier=passing_401(classifier), retry=retry, secrets=secrets,
-                        limiter=limiter)
+                        limiter=limiter, session=session)
     return OAuth2JsonClient(client, tokens)
