@@ -133,3 +133,20 @@ def test_unclosed_csv_quote_names_the_row_where_it_opened(tmp_path: Path) -> Non
     (q,) = quarantined(items)
     assert (q.external_id, q.location) == ("cus_2", "customers.csv row 3")
     assert "quote opened on row 3 is never closed" in q.message and "rows 4 to 5" in q.message
+
+
+def test_json_lines_nesting_limit_is_exact_at_its_boundary(tmp_path: Path) -> None:
+    """A row of MAX_DEPTH nested objects and arrays (the row itself counts) is read; one more
+    level is refused as too deep (the bracket pre-count that skips the walk must never let a
+    too-deep row through)."""
+    from connectors.files.formats import _DEEP, MAX_DEPTH, read_jsonl
+
+    def nested(containers: int) -> str:  # the row object, then arrays inside it
+        arrays = containers - 1
+        return '{"external_id": "inv_1", "x": ' + "[" * arrays + "1" + "]" * arrays + "}"
+
+    path = tmp_path / "invoices.jsonl"
+    path.write_text(nested(MAX_DEPTH) + "\n" + nested(MAX_DEPTH + 1) + "\n", "utf-8")
+    rows = list(read_jsonl(path))
+    assert rows[0].error is None and rows[0].data is not None
+    assert rows[1].error == _DEEP and rows[1].data == {"external_id": "inv_1"}
