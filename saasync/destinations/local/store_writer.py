@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from saasync.destinations.base import InvoiceResult
 from saasync.destinations.local.database import Database, Selection
@@ -55,57 +56,41 @@ class StoreWriter:
 
     def upsert_customer(self, customer: Customer) -> str:
         """Insert the customer, or update the fields that changed; return its ``cus_…`` uuid."""
-        ds = self._selection.require()
-        values = [
-            customer.name,
-            customer.email,
-            customer.company,
-            customer.country,
-            to_text(customer.created_at),
-        ]
-        with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT id, uuid, name, email, company, country, created_at FROM customers "
-                "WHERE data_source_id = ? AND external_id = ?",
-                [ds.id, customer.external_id],
-            ).fetchone()
-            if row is None:
-                uuid = self._db.new_uuid("cus")
-                conn.execute(
-                    "INSERT INTO customers (uuid, data_source_id, external_id, name, email, "
-                    "company, country, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [uuid, ds.id, customer.external_id, *values],
-                )
-                return uuid
-            if list(row)[2:] != values:
-                conn.execute(
-                    "UPDATE customers SET name = ?, email = ?, company = ?, country = ?, "
-                    "created_at = ? WHERE id = ?",
-                    [*values, row["id"]],
-                )
-            return str(row["uuid"])
+        return self._upsert("customers", "cus", customer.external_id, {
+            "name": customer.name, "email": customer.email, "company": customer.company,
+            "country": customer.country, "created_at": to_text(customer.created_at),
+        })
 
     def upsert_plan(self, plan: Plan) -> str:
         """Insert the plan, or update its name and interval; return its ``pl_…`` uuid."""
+        return self._upsert("plans", "pl", plan.external_id, {
+            "name": plan.name, "interval_unit": plan.interval_unit,
+            "interval_count": plan.interval_count,
+        })
+
+    def _upsert(self, table: str, prefix: str, external_id: str, fields: dict[str, Any]) -> str:
+        """One row of ``table`` by (data source, external id): inserted with a new uuid, or
+        updated when a field differs; its uuid. ``table`` and the field names are ours,
+        never input."""
         ds = self._selection.require()
-        values = [plan.name, plan.interval_unit, plan.interval_count]
+        names, values = list(fields), list(fields.values())
         with self._db.transaction() as conn:
             row = conn.execute(
-                "SELECT id, uuid, name, interval_unit, interval_count FROM plans "
+                f"SELECT id, uuid, {', '.join(names)} FROM {table} "
                 "WHERE data_source_id = ? AND external_id = ?",
-                [ds.id, plan.external_id],
+                [ds.id, external_id],
             ).fetchone()
             if row is None:
-                uuid = self._db.new_uuid("pl")
+                uuid = self._db.new_uuid(prefix)
                 conn.execute(
-                    "INSERT INTO plans (uuid, data_source_id, external_id, name, interval_unit, "
-                    "interval_count) VALUES (?, ?, ?, ?, ?, ?)",
-                    [uuid, ds.id, plan.external_id, *values],
+                    f"INSERT INTO {table} (uuid, data_source_id, external_id, {', '.join(names)}) "
+                    f"VALUES ({', '.join('?' * (len(names) + 3))})",
+                    [uuid, ds.id, external_id, *values],
                 )
                 return uuid
             if list(row)[2:] != values:
                 conn.execute(
-                    "UPDATE plans SET name = ?, interval_unit = ?, interval_count = ? WHERE id = ?",
+                    f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
                     [*values, row["id"]],
                 )
             return str(row["uuid"])
