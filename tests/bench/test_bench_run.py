@@ -1,6 +1,7 @@
 """Smoke test of ``bench/run.py``: the one benchmark command runs and writes every figure.
 
-Tiny sizes only; no timing target is asserted (timings belong to the benchmark, not to tests).
+Tiny sizes only (--quick); no timing target is asserted (timings belong to the benchmark, not to
+tests), but the figures must be consistent with what the runs did.
 """
 
 from __future__ import annotations
@@ -16,20 +17,25 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_run_writes_every_figure_group(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     done = subprocess.run(
-        [sys.executable, "bench/run.py", "--sizes", "1k", "--incremental-size", "1k",
-         "--push-customers", "5", "--workdir", str(tmp_path), "--json", str(out)],
-        check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "bench/run.py", "--quick", "--workdir", str(tmp_path), "--json", str(out),
+         "--no-sources", "--no-readback"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())
-    assert {"throughput", "memory", "incremental", "push", "table"} <= set(figures)
-    assert "throughput 1k" in done.stdout and "verdict" in done.stdout
+    assert {"throughput", "memory", "store", "incremental", "push", "backfill", "table"} <= set(figures)
+    for heading in ("before #18", "4 dry run 1k", "3 real sync", "2 backfill", "verdict"):
+        assert heading in done.stdout
 
     [size] = figures["throughput"]
     assert 900 <= size["invoices"] <= 1100
-    assert size["report_ok"] and size["records_read"] > size["invoices"]
+    assert size["report_ok"] and size["same_counts"] and size["records_read"] > size["invoices"]
     assert size["floor_seconds"] > 0 and size["ratio_to_floor"] > 0 and size["peak_mb"] > 0
     assert figures["startup_seconds"] > 0
+
+    [store] = figures["store"]
+    assert store["report_ok"] and store["same_counts"] and store["pushed"] > 0
+    assert store["ratio_to_dry_run"] == store["seconds"] / size["seconds"]
 
     inc = figures["incremental"]
     assert inc["initial"]["status"] == "ok" and inc["initial"]["pushed"] > 0
@@ -47,3 +53,8 @@ def test_bench_run_writes_every_figure_group(tmp_path: Path) -> None:
         assert mode["minimum_per_1000_invoices"] > 0
     # 1 plan + 5 customers + 60 invoices = 66 objects, not above bulk_threshold = 100
     assert figures["push"]["auto"]["import_mode"] == "per_customer"
+
+    backfill = figures["backfill"]
+    assert backfill["customers"] == 84 and backfill["measured"]["invoices"] == 84 * 12
+    assert backfill["measured"]["import_mode"] == "bulk"  # 1k invoices is above the threshold
+    assert backfill["per_customer_requests"] == 4 + 2 * 84
