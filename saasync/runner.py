@@ -92,7 +92,7 @@ def make_destination(settings: Settings, conn: ConnectionSettings, *,
         path = settings.resolve(dest.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return LocalStore(path)
-    from saasync.destinations.chartmogul import ChartMogulDestination
+    from saasync.destinations.chartmogul.destination import ChartMogulDestination
 
     return ChartMogulDestination(dest, os.environ, http=http)
 

@@ -84,7 +84,7 @@ def test_sigkill_at_random_points_then_finish_equals_one_clean_run(tmp_path: Pat
 
 def test_sigkill_against_the_chartmogul_server_then_finish_equals_one_clean_run(tmp_path: Path) -> None:
     """The same, with the destination the ChartMogul-compatible server over real HTTP."""
-    from saasync.server import make_server
+    from saasync.server.app import make_server
     from tests.e2e.test_chartmogul_server import KEY, chartmogul_config
 
     env = {**os.environ, "CM_TEST_KEY": KEY}

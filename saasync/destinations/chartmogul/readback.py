@@ -38,7 +38,7 @@ from saasync.destinations.chartmogul.mapping import (
     marker_from_api,
     plan_from_api,
 )
-from saasync.http.ratelimit import Paced
+from saasync.http import Paced
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import CancellationMarker, OutInvoice
 
