@@ -13,7 +13,8 @@ from saasync.destinations.local.schema import from_text, to_text
 from saasync.models import Customer
 from saasync.server.api_sql import Page, Sql, page_of, where_clause
 
-_SELECT = "SELECT c.*, d.uuid AS ds_uuid FROM customers c JOIN data_sources d ON d.id = c.data_source_id"
+_SELECT = ("SELECT c.*, d.uuid AS ds_uuid FROM customers c "
+           "JOIN data_sources d ON d.id = c.data_source_id")
 
 
 class Customers:

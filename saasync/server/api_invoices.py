@@ -45,7 +45,8 @@ class Invoices:
         found: list[StoredInvoice] = []
         for ds_id, ids in by_source.items():
             with self.sources.selected(sources[ds_id]):
-                found += self.sources.local.reader.invoices_matching(f" AND i.id IN ({marks(ids)})", ids)
+                reader = self.sources.local.reader
+                found += reader.invoices_matching(f" AND i.id IN ({marks(ids)})", ids)
         found.sort(key=lambda stored: stored.id)
         return page_of(found, limit, self.sql.count(base, params))
 

@@ -56,7 +56,9 @@ class DataSources:
             return None
         return next((ds for ds in self.all() if ds.id == row[0]), None)
 
-    def create(self, name: str, auto_churn: Mapping[str, Any] | None = None) -> DataSourceInfo | None:
+    def create(
+        self, name: str, auto_churn: Mapping[str, Any] | None = None
+    ) -> DataSourceInfo | None:
         """A new data source; None when the name is taken (names are unique per account).
         ``auto_churn`` is its ``auto_churn_subscription_setting`` (``{"enabled", "interval"}``)."""
         db = self.sql.db

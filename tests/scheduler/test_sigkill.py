@@ -104,7 +104,8 @@ def test_sigkill_against_the_chartmogul_server_then_finish_equals_one_clean_run(
         rng = random.Random(7)
         kills = 0
         for _ in range(6):
-            kills += kill_at_progress(cm_sync(config), tmp_path / "crashy.db", rng.uniform(0.15, 0.7), total)
+            kills += kill_at_progress(cm_sync(config), tmp_path / "crashy.db",
+                                      rng.uniform(0.15, 0.7), total)
         assert kills >= 3
         assert cm_sync(config).wait(timeout=180) == 0
         assert server.store.fingerprint() == expected

@@ -23,7 +23,8 @@ def test_package_inits_hold_only_their_docstring() -> None:
         body = ast.parse(path.read_text(encoding="utf-8")).body
         code = [node for node in body
                 if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
-                and not (isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "__version__")]
+                and not (isinstance(node, ast.Assign)
+                         and ast.unparse(node.targets[0]) == "__version__")]
         if code:
             offenders.append(name)
     assert offenders == []
