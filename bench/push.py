@@ -26,13 +26,13 @@ import structlog
 from dateutil.relativedelta import relativedelta
 
 from saasync.connector import ReadWindow
-from saasync.destinations.chartmogul import ChartMogulDestination
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.engine import Engine
 from saasync.logs import configure_logging
 from saasync.models import Customer, Invoice, LineItem, Plan, SourceRecord, Transaction
 from saasync.rules.builder import RuleSettings
 from saasync.runner import import_choice, import_sink, show_choice
-from saasync.server import make_server
+from saasync.server.app import make_server
 from saasync.settings import ConnectionSettings, DestinationSettings
 from saasync.state import StateStore
 

@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 from generate import customers_for, generate
 
 from saasync.cli import main as saasync
-from saasync.server import FaultConfig, make_server
+from saasync.server.app import make_server
+from saasync.server.faults import FaultConfig
 
 KEY_ENV = "SAASYNC_BENCH_CHARTMOGUL_KEY"
 KEY = "bench"

@@ -8,17 +8,20 @@ entry point in its own package.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Container, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from saasync.errors import ConfigError
 from saasync.item_mapping import ItemMapping
 from saasync.models import SourceRecord
 from saasync.reasons import Reason
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 ENTRY_POINT_GROUP = "saasync.connectors.v1"
 
@@ -122,6 +125,23 @@ class Partitionable(Protocol):
     over several processes)."""
 
     def partition(self, index: int, count: int) -> None: ...
+
+
+# -- optional declarations of a connector class, read by `saasync init` and `saasync connectors`
+@runtime_checkable
+class OptionsModelDeclaring(Protocol):
+    """A connector class whose options are a pydantic model (``ConnectorOptions``): each
+    field's description and example document the option. Every built-in connector has one."""
+
+    options_model: ClassVar[type[BaseModel]]
+
+
+@runtime_checkable
+class OptionsListing(Protocol):
+    """A connector class (or its module) that lists its options as ``OPTIONS``: option names,
+    or a mapping of option name to meaning (a plug-in without an options model)."""
+
+    OPTIONS: ClassVar[Mapping[str, str] | Iterable[str]]
 
 
 class ConnectorFactory(Protocol):

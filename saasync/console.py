@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-# (stage, done, total), as the engine reports them (``saasync.engine.ProgressFn``)
-ProgressFn = Callable[[str, int, int | None], None]
+if TYPE_CHECKING:
+    from saasync.sending import ProgressFn  # (stage, done, total), as the engine reports them
 
 
 class StdoutClosed(Exception):

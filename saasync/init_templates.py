@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from saasync.connector import OptionsListing, OptionsModelDeclaring
 from saasync.connector_options import option_docs
 
 
@@ -60,12 +61,12 @@ def declared_options(name: str, factory: Any) -> list[OptionDoc]:
     description and example; every built-in connector declares one); otherwise what the
     class (or its module) declares as ``OPTIONS``: option names, or a mapping of option name
     to meaning. A connector that declares nothing has no options listed."""
-    model = getattr(factory, "options_model", None)
-    if isinstance(model, type) and issubclass(model, BaseModel):
+    model = factory.options_model if isinstance(factory, OptionsModelDeclaring) else None
+    if isinstance(model, type) and issubclass(model, BaseModel):  # a plug-in may declare anything
         return [OptionDoc(*doc) for doc in option_docs(model)]
-    declared = getattr(factory, "OPTIONS", None)
-    if declared is None:
-        declared = getattr(sys.modules.get(getattr(factory, "__module__", "")), "OPTIONS", None)
+    module = sys.modules.get(getattr(factory, "__module__", ""))
+    lister = next((x for x in (factory, module) if isinstance(x, OptionsListing)), None)
+    declared = lister.OPTIONS if lister is not None else None
     if isinstance(declared, Mapping):
         return [OptionDoc(str(k), str(v)) for k, v in declared.items()]
     if isinstance(declared, Iterable) and not isinstance(declared, str | bytes):

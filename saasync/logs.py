@@ -25,7 +25,11 @@ class _Stderr:
 
 def configure_logging(*, json_logs: bool | None = None, verbose: bool = False,
                       stream: TextIO | None = None) -> None:
-    """Log to ``stream``; by default to stderr, as it is when each line is written."""
+    """Log to ``stream``; by default to stderr, as it is when each line is written.
+
+    Each line, newline included, is one write: the forked partitions of a parallel run
+    share the parent's stderr, and a line written in pieces (text, then newline) can
+    interleave with another process's line into one unparseable line."""
     out: Any = stream if stream is not None else _Stderr()
     if json_logs is None:
         json_logs = not out.isatty()
@@ -48,6 +52,6 @@ def configure_logging(*, json_logs: bool | None = None, verbose: bool = False,
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if verbose else logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )

@@ -26,10 +26,10 @@ import structlog
 
 from saasync.errors import SaasyncError
 from saasync.run_report import RunReport
+from saasync.sending import ProgressFn
 
 log = structlog.get_logger("saasync.parallel")
 
-ProgressFn = Callable[[str, int, int | None], None]  # (stage, done, total or None)
 STAGES = ("reading", "building", "pushing", "settling")
 PartRun = Callable[[int, int, ProgressFn, Callable[[], bool]], RunReport]
 MAX_AUTO_WORKERS = 4  # beyond this, the shared decoding of every row outweighs the split

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from saasync.connector import Connector, ConnectorContext, load_connector_class
+from saasync.connector import Connector, ConnectorContext, Partitionable, load_connector_class
 from saasync.console import progress_bar
 from saasync.destinations.base import Baseline, BulkImporting, BulkSink, Destination, Snapshotting
 from saasync.engine import Engine, ProgressFn
@@ -92,7 +92,7 @@ def make_destination(settings: Settings, conn: ConnectionSettings, *,
         path = settings.resolve(dest.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return LocalStore(path)
-    from saasync.destinations.chartmogul import ChartMogulDestination
+    from saasync.destinations.chartmogul.destination import ChartMogulDestination
 
     return ChartMogulDestination(dest, os.environ, http=http)
 
@@ -250,15 +250,12 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
                 destination.close()
 
 
-def dry_run_workers(requested: int | None, connector: Any) -> int:
-    """How many processes a dry run uses: 1 unless the connector can partition its read.
-
-    Asked of the instance, not with ``isinstance(connector, Partitionable)``: ABC caches
-    that answer per class, and a class may lose the ability at run time (a test does)."""
-    if not callable(getattr(connector, "partition", None)):
+def dry_run_workers(requested: int | None, connector: Connector) -> int:
+    """How many processes a dry run uses: 1 unless the connector can partition its read."""
+    if not isinstance(connector, Partitionable):
         if requested is not None and requested > 1:
             log.info("this connector reads in one process: --workers is not used",
-                     connector=getattr(connector, "name", type(connector).__name__))
+                     connector=connector.name)
         return 1
     from saasync.parallel import auto_workers, can_fork
 

@@ -37,7 +37,7 @@ log = structlog.get_logger("saasync.engine")
 
 # (stage, done, total): stage is reading | building (a dry run) | pushing | settling (a
 # bulk import); total is None while unknown (records still being read)
-ProgressFn = Callable[[str, int, int | None], None]
+ProgressFn = Callable[[str, int, int | None], None]  # (stage, done, total or None)
 
 
 class Sender(Protocol):

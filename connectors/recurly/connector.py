@@ -25,6 +25,7 @@ from connectors.recurly.streams import (
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
 from saasync.http import (
+    EPOCH_THRESHOLD,
     RETRY_STATUSES,
     BasicAuth,
     Outcome,
@@ -40,8 +41,6 @@ ACCEPT = f"application/vnd.recurly.{API_VERSION}+json"
 DEFAULT_BASE_URL = "https://v3.recurly.com"
 DEFAULT_KEY_ENV = "RECURLY_API_KEY"
 MAX_PAGE_SIZE = 200
-# Below this an X-RateLimit-Reset value cannot be an epoch: read it as seconds to wait.
-_EPOCH_THRESHOLD = 1_000_000_000
 
 
 class RecurlySettings(ConnectorOptions):
@@ -88,7 +87,7 @@ def classify_recurly(response: requests.Response) -> Outcome:
             reset = float(response.headers.get("X-RateLimit-Reset", ""))
         except ValueError:
             reset = None
-        if reset is not None and reset >= _EPOCH_THRESHOLD:
+        if reset is not None and reset >= EPOCH_THRESHOLD:  # else: seconds to wait
             at = datetime.fromtimestamp(reset, tz=UTC)
         elif reset is not None:
             after = max(reset, 0.0)

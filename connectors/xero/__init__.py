@@ -1,5 +1,1 @@
 """Xero connector: ``XeroConnector`` (entry point name ``xero``)."""
-
-from connectors.xero.connector import XeroConnector
-
-__all__ = ["XeroConnector"]

@@ -130,3 +130,17 @@ class CustomerCreating(Protocol):
     lookup and a create)."""
 
     def create_customer(self, customer: Customer) -> str: ...
+
+
+@runtime_checkable
+class CustomerSinceReading(Protocol):
+    """A store that can tell when each customer starts to count (``customer-since``: the
+    customer's own creation date when it has one); metrics, reconcile and explain then use
+    that instead of a customer's first invoice."""
+
+    def customer_since(self) -> dict[str, datetime | None]: ...
+
+
+def customer_since_of(store: object) -> Mapping[str, datetime | None]:
+    """``store.customer_since()`` when it can tell (``CustomerSinceReading``), else nothing."""
+    return store.customer_since() if isinstance(store, CustomerSinceReading) else {}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,9 +30,9 @@ import redis
 import structlog
 
 from saasync.errors import RetriableError
+from saasync.http.ratelimit import Sleep
 from saasync.settings import DestinationSettings
 
-Sleep = Callable[[float], None]
 log = structlog.get_logger("saasync.distributed")
 
 #: KEYS[1] the window (a sorted set of start times, in microseconds of Redis's clock);

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         key_path,
         paginate,
     )
-    from saasync.http.ratelimit import RateLimiter, SlidingWindowLimiter, UnlimitedLimiter
+    from saasync.http.ratelimit import Paced, RateLimiter, SlidingWindowLimiter, UnlimitedLimiter
     from saasync.http.redact import (
         SENSITIVE_KEYS,
         SecretRegistry,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         redact_value,
     )
     from saasync.http.retry import (
+        EPOCH_THRESHOLD,
         RetryPolicy,
         parse_rate_limit_reset,
         parse_retry_after,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 _WHERE: dict[str, str] = {
     "BasicAuth": "auth",
+    "EPOCH_THRESHOLD": "retry",
     "BearerAuth": "auth",
     "CursorPaginator": "pagination",
     "HeaderKeyAuth": "auth",
@@ -58,6 +60,7 @@ _WHERE: dict[str, str] = {
     "OffsetTokenPaginator": "pagination",
     "Outcome": "client",
     "OutcomeKind": "client",
+    "Paced": "ratelimit",
     "PageNumberPaginator": "pagination",
     "Paginator": "pagination",
     "RETRY_STATUSES": "client",
@@ -95,6 +98,7 @@ def __getattr__(name: str) -> Any:
     return value
 
 __all__ = [
+    "EPOCH_THRESHOLD",
     "RETRY_STATUSES",
     "SENSITIVE_KEYS",
     "BasicAuth",
@@ -106,6 +110,7 @@ __all__ = [
     "OffsetTokenPaginator",
     "Outcome",
     "OutcomeKind",
+    "Paced",
     "PageNumberPaginator",
     "Paginator",
     "RateLimiter",

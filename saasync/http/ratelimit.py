@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -24,6 +24,15 @@ class RateLimiter(Protocol):
     """What the client needs: a context manager held while one request is in flight."""
 
     def acquire(self) -> AbstractContextManager[None]: ...
+
+
+@runtime_checkable
+class Paced(Protocol):
+    """A limiter with a known pace: at most ``rate`` request starts per ``per`` seconds
+    (``SlidingWindowLimiter``, the Redis one); ``UnlimitedLimiter`` has none."""
+
+    rate: int
+    per: float
 
 
 class SlidingWindowLimiter:

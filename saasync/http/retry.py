@@ -22,16 +22,15 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from saasync.errors import FatalError, QuotaExhaustedError, RetriableError
+from saasync.http.ratelimit import Clock, Sleep
 
 T = TypeVar("T")
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 WallClock = Callable[[], datetime]
 OnRetry = Callable[[int, float, BaseException], None]
 
 # Below this an X-RateLimit-Reset value cannot be an epoch (it would be 1970 + 31 years):
 # some APIs send "seconds until reset" under the same name, so read it as a delay.
-_EPOCH_THRESHOLD = 1_000_000_000
+EPOCH_THRESHOLD = 1_000_000_000
 
 
 def utcnow() -> datetime:
@@ -70,7 +69,7 @@ def parse_rate_limit_reset(value: str | None, now: datetime) -> float | None:
         reset = float(value.strip())
     except ValueError:
         return None
-    if reset < _EPOCH_THRESHOLD:
+    if reset < EPOCH_THRESHOLD:
         return max(reset, 0.0)
     return max(reset - now.timestamp(), 0.0)
 

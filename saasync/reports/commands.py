@@ -25,6 +25,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from saasync.command_options import config_option, connection_option
 from saasync.console import progress_bar, stdout_console
 from saasync.errors import ConfigError
 from saasync.models import Customer
@@ -54,10 +55,6 @@ from saasync.state import StateStore
 
 __all__ = ["ISSUES_FOUND", "audit", "commands", "explain", "reconcile"]
 
-config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                             help="TOML config file (default: the embedded sample setup).")
-connection_option = click.option("--connection", "connection",
-                                 help="Connection name in the config.")
 at_option = click.option("--at", "at_text",
                          help="Judge analytics statuses at this date (default: now).")
 
@@ -129,8 +126,12 @@ def _read_chartmogul(settings: Settings, conn: ConnectionSettings, customer: str
                      show_progress: bool) -> Any:
     """ChartMogul's read-back (a ``DestinationSnapshot``): the whole data source with
     list endpoints, 200 a page, or one customer's records only (a handful of requests)."""
-    from saasync.destinations.chartmogul import ChartMogulDestination, DestinationSnapshot
-    from saasync.destinations.chartmogul.readback import read_customer, read_state
+    from saasync.destinations.chartmogul.destination import ChartMogulDestination
+    from saasync.destinations.chartmogul.readback import (
+        DestinationSnapshot,
+        read_customer,
+        read_state,
+    )
 
     destination = make_destination(settings, conn)
     try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from saasync.destinations.base import customer_since_of
 from saasync.models import Invoice, Plan, SubscriptionStatus, to_utc
 from saasync.reasons import Reason
 from saasync.reports.metrics import month_ends
@@ -391,9 +392,7 @@ def explain(source: SourceRead, destination: DestinationReader, ident: str, at: 
 def _held_since(destination: DestinationReader, cid: str,
                 default: datetime | None) -> datetime | None:
     """When the destination counts the customer from (the source's answer if it cannot tell)."""
-    since = getattr(destination, "customer_since", None)
-    known = since() if callable(since) else {}
-    return known.get(cid, default)
+    return customer_since_of(destination).get(cid, default)
 
 
 def _order(invoice: Invoice) -> tuple[datetime, str]:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from rich.table import Table
 
+from saasync.destinations.base import customer_since_of
 from saasync.fx import RateTable
 from saasync.models import Plan
 from saasync.money import format_money
@@ -61,8 +62,7 @@ class MetricsSource(Protocol):
 
 def _since(store: MetricsSource) -> Mapping[str, datetime | None]:
     """When each customer starts to count; a store that cannot tell: from its first invoice."""
-    since = getattr(store, "customer_since", None)
-    return since() if callable(since) else {}
+    return customer_since_of(store)
 
 
 @dataclass(frozen=True)

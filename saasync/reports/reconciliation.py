@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from saasync.connector import Connector, Quarantined, ReadWindow
+from saasync.destinations.base import customer_since_of
 from saasync.models import (
     Customer,
     Invoice,
@@ -352,8 +353,7 @@ def reconcile(
             only.append(DestinationOnly(key[1], key[0], status.value if status else NOT_STARTED))
     customers = {s.value: 0 for s in (CustomerStatus.LEAD, CustomerStatus.ACTIVE,
                                       CustomerStatus.PAST_DUE, CustomerStatus.CANCELLED)}
-    since_of = getattr(destination, "customer_since", None)
-    since = since_of() if callable(since_of) else {}
+    since = customer_since_of(destination)
     for cid in dict.fromkeys([*destination.customer_external_ids(), *statuses]):
         now = customer_status_at(since.get(cid), statuses.get(cid, []), at)
         if now is not None:  # a customer created after ``at`` counts under no status

@@ -4,6 +4,7 @@ Tests, dry-run rehearsals and benchmarks talk real HTTP to it instead of a Chart
 account: the same paths, status codes, bodies and error shapes (docs/chartmogul.md lists
 them endpoint by endpoint; checked against the recorded traffic in
 ``tests/server/test_recordings.py``), with ChartMogul's throttling and injectable faults.
+``app.make_server`` starts one (``faults.FaultConfig``, ``context.Account`` configure it):
 
     with make_server("store.db", faults=FaultConfig(p_5xx=0.1, seed=1)) as server:
         requests.get(server.url + "/ping", auth=("test-key", ""))
@@ -27,9 +28,3 @@ Where ChartMogul's behaviour is unconfirmed the choice made is documented where 
 implemented: invoice import (``routes_invoices``), bulk import (``routes_imports``),
 metrics (``analytics``, ``routes_metrics``), limits and faults (``limits``, ``faults``).
 """
-
-from saasync.server.app import ServerHandle, make_server
-from saasync.server.context import Account
-from saasync.server.faults import FaultConfig
-
-__all__ = ["Account", "FaultConfig", "ServerHandle", "make_server"]

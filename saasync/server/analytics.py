@@ -197,14 +197,14 @@ class AccountViews:
     def __init__(self, store: ApiStore, grace: timedelta) -> None:
         self.grace = grace
         self.sources: list[tuple[str, dict[str, list[SubscriptionView]], dict[str, Plan]]] = []
-        for ds in store.data_sources():
+        for ds in store.sources.all():
             with store.selected(ds):
                 views: dict[str, list[SubscriptionView]] = {
-                    cid: [] for cid in store.customer_external_ids()
+                    cid: [] for cid in store.local.customer_external_ids()
                 }
-                for view in store.subscription_views():
+                for view in store.local.subscription_views():
                     views.setdefault(view.customer_external_id, []).append(view)
-                self.sources.append((ds.uuid, views, store.plans_by_external_id()))
+                self.sources.append((ds.uuid, views, store.local.plans_by_external_id()))
 
     def states(self, at: datetime) -> dict[tuple[str, str], _State]:
         out: dict[tuple[str, str], _State] = {}
@@ -283,9 +283,9 @@ def metric_points(
     ends = _interval_ends(start, end, interval)
     mrr_at: dict[date, dict[str, int]] = {day: {} for day, _ in ends}
     counts: dict[date, int] = dict.fromkeys(mrr_at, 0)
-    for ds in store.data_sources():
+    for ds in store.sources.all():
         with store.selected(ds):
-            for p in monthly_series(store, start, end, grace, with_movements=False):
+            for p in monthly_series(store.local, start, end, grace, with_movements=False):
                 if p.date in mrr_at:
                     mrr_at[p.date] = add_per_currency(mrr_at[p.date], p.metrics.mrr.items())
                     counts[p.date] += sum(p.metrics.customers[s] for s in PAYING)

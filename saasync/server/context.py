@@ -77,31 +77,31 @@ class ApiContext:
     # -- look-ups that answer 404 the way ChartMogul does --------------------------------
 
     def data_source(self, uuid: str) -> DataSourceInfo:
-        ds = self.store.data_source_by_uuid(uuid)
+        ds = self.store.sources.by_uuid(uuid)
         if ds is None:
             raise ApiError.not_found("Data source")
         return ds
 
     def customer(self, uuid: str) -> StoredCustomer:
-        found = self.store.customer_by_uuid(uuid)
+        found = self.store.customers.by_uuid(uuid)
         if found is None:
             raise ApiError.not_found("Customer")
         return found
 
     def plan(self, uuid: str) -> StoredPlan:
-        found = self.store.plan_by_uuid(uuid)
+        found = self.store.plans.by_uuid(uuid)
         if found is None:
             raise ApiError.not_found("Plan")
         return found
 
     def invoice(self, uuid: str) -> StoredInvoice:
-        found = self.store.invoice_by_uuid(uuid)
+        found = self.store.invoices.by_uuid(uuid)
         if found is None:
             raise ApiError.not_found("Invoice")
         return found
 
     def subscription(self, uuid: str) -> StoredSubscription:
-        found = self.store.subscription_by_uuid(uuid)
+        found = self.store.subscriptions.by_uuid(uuid)
         if found is None:
             raise ApiError.not_found("Subscription")
         return found

@@ -20,7 +20,7 @@ from saasync.destinations.local.rows import (
 )
 from saasync.rules.status import CustomerStatus
 from saasync.server.analytics import STATUS_NAMES, CustomerFigures, customer_figures
-from saasync.server.api_store import InvoiceExtras
+from saasync.server.api_sql import InvoiceExtras
 from saasync.server.context import ApiContext
 from saasync.server.wire import ApiRequest, offset_time
 
@@ -54,7 +54,7 @@ def data_source_doc(ds: DataSourceInfo, request: ApiRequest, ctx: ApiContext) ->
         processed = counts["customers"] + counts["plans"] + counts["invoices"]
         doc["processing_status"] = {"processed": processed, "failed": 0, "pending": 0}
     if request.flag("with_auto_churn_subscription_setting"):
-        doc["auto_churn_subscription_setting"] = ctx.store.data_source_auto_churn(ds)
+        doc["auto_churn_subscription_setting"] = ctx.store.sources.auto_churn(ds)
     if request.flag("with_invoice_handling_setting"):
         handling = {
             "create_subscription_when_invoice_is": "open",
@@ -70,15 +70,15 @@ def data_source_doc(ds: DataSourceInfo, request: ApiRequest, ctx: ApiContext) ->
 def customer_docs(ctx: ApiContext, customers: Sequence[StoredCustomer]) -> list[dict[str, Any]]:
     """Customers with their status, MRR and ``customer-since`` judged now by the rules."""
     store, now = ctx.store, ctx.now()
-    extras = store.customer_extras([c.id for c in customers])
+    extras = store.customers.extras([c.id for c in customers])
     plans_by_source: dict[str, Any] = {}
     docs = []
     for stored in customers:
         ds = ctx.data_source(stored.data_source_uuid)
         with store.selected(ds):
             if ds.uuid not in plans_by_source:
-                plans_by_source[ds.uuid] = store.plans_by_external_id()
-            views = store.subscription_views(stored.external_id)
+                plans_by_source[ds.uuid] = store.local.plans_by_external_id()
+            views = store.local.subscription_views(stored.external_id)
         figures = customer_figures(views, plans_by_source[ds.uuid], now, ctx.grace)
         docs.append(_customer_doc(ctx, stored, extras.get(stored.id, {}), figures))
     return docs
@@ -130,7 +130,7 @@ def _customer_doc(
 
 
 def invoice_docs(ctx: ApiContext, invoices: Sequence[StoredInvoice]) -> list[dict[str, Any]]:
-    extras = ctx.store.invoice_extras([i.id for i in invoices])
+    extras = ctx.store.invoices.extras([i.id for i in invoices])
     return [invoice_doc(i, extras.get(i.id, InvoiceExtras())) for i in invoices]
 
 
@@ -165,7 +165,7 @@ def subscription_docs(
     ctx: ApiContext, subscriptions: Sequence[StoredSubscription]
 ) -> list[dict[str, Any]]:
     """The import view (§6.2): ``subscription_set_external_id`` only when one was sent."""
-    sets = ctx.store.subscription_line_extras([s.id for s in subscriptions])
+    sets = ctx.store.subscriptions.line_extras([s.id for s in subscriptions])
     docs = []
     for sub in subscriptions:
         doc = sub.doc()

@@ -50,7 +50,7 @@ def plan_uuid_resolver(store: ApiStore) -> PlanResolver:
         uuid = fields.text("plan_uuid", required=item.get("type") == "subscription")
         if not uuid:
             return None
-        plan = store.get_plan_by_uuid(uuid)
+        plan = store.local.get_plan_by_uuid(uuid)
         if plan is None:
             fields.fail("plan_uuid", "Plan not found")
             return None
@@ -167,13 +167,13 @@ def import_parsed(store: ApiStore, customer_external_id: str, parsed: ParsedInvo
     Unlike the store's own idempotent import, a known external id is refused whatever the
     content, with ChartMogul's duplicate message (§1.6): that is what clients must handle.
     """
-    if store.get_invoice(parsed.invoice.external_id) is not None:
+    if store.local.get_invoice(parsed.invoice.external_id) is not None:
         raise InvoiceInvalid({"external_id": DUPLICATE_INVOICE})
-    [result] = store.import_invoices(customer_external_id, [parsed.invoice])
+    [result] = store.local.import_invoices(customer_external_id, [parsed.invoice])
     if result.destination_id is None:
         raise InvoiceInvalid(problem_to_errors(result.error or "base: refused"))
     if parsed.extras or any(parsed.line_extras) or any(parsed.transaction_extras):
-        store.set_invoice_extras(
+        store.invoices.set_extras(
             result.destination_id, parsed.extras, parsed.line_extras, parsed.transaction_extras
         )
     return result.destination_id

@@ -16,11 +16,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 
+from saasync.http.ratelimit import Clock
 from saasync.server.wire import ApiResponse, coded
-
-Clock = Callable[[], float]
 
 #: ChartMogul takes JSON payloads of at most 5 MB (docs/chartmogul.md). A larger body is refused
 #: with 413 from its Content-Length, before it is read.

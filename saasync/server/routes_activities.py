@@ -23,7 +23,7 @@ from typing import Any
 from saasync.destinations.local.rows import StoredCustomer
 from saasync.rules.movements import MOVE_KINDS, MoveKind, Movement, customer_movements
 from saasync.server.analytics import AccountViews
-from saasync.server.api_store import Page
+from saasync.server.api_sql import Page
 from saasync.server.context import ApiContext, currency_sign
 from saasync.server.routing import Route, route
 from saasync.server.wire import (
@@ -136,9 +136,9 @@ def _answer(request: ApiRequest, kind: str, entries: list[dict[str, Any]]) -> Ap
 
 def _plan_names(ctx: ApiContext) -> dict[str, str]:
     names: dict[str, str] = {}
-    for ds in ctx.store.data_sources():
+    for ds in ctx.store.sources.all():
         with ctx.store.selected(ds):
-            names.update({pid: p.name for pid, p in ctx.store.plans_by_external_id().items()})
+            names.update({pid: p.name for pid, p in ctx.store.local.plans_by_external_id().items()})
     return names
 
 
@@ -146,7 +146,7 @@ def _customers(ctx: ApiContext, ds_uuid: str) -> dict[str, StoredCustomer]:
     out: dict[str, StoredCustomer] = {}
     after: int | None = None
     while True:
-        page = ctx.store.customer_page(data_source_uuid=ds_uuid, after_id=after, limit=1000)
+        page = ctx.store.customers.page(data_source_uuid=ds_uuid, after_id=after, limit=1000)
         out.update({c.external_id: c for c in page.items})
         if not page.has_more or not page.items:
             return out
@@ -169,7 +169,7 @@ def list_activities(ctx: ApiContext, request: ApiRequest, params: Mapping[str, s
     found = AccountViews(ctx.store, ctx.grace).movements(ctx.now())
     customers = {
         (ds.uuid, cid): c
-        for ds in ctx.store.data_sources()
+        for ds in ctx.store.sources.all()
         for cid, c in _customers(ctx, ds.uuid).items()
     }
     return _answer(request, "act", _entries(ctx, found, customers))
@@ -180,8 +180,8 @@ def list_customer_activities(
 ) -> ApiResponse:
     customer = ctx.customer(params["uuid"])
     with ctx.store.selected(ctx.data_source(customer.data_source_uuid)):
-        views = ctx.store.subscription_views(customer.external_id)
-        plans = ctx.store.plans_by_external_id()
+        views = ctx.store.local.subscription_views(customer.external_id)
+        plans = ctx.store.local.plans_by_external_id()
     moves = customer_movements(views, plans, ctx.now(), ctx.grace)
     ds = customer.data_source_uuid
     found = [(ds, m) for m in moves]

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from saasync.destinations.local.rows import StoredCustomer
 from saasync.models import Customer
-from saasync.server.api_store import Page
+from saasync.server.api_sql import Page
 from saasync.server.context import ApiContext
 from saasync.server.docs import customer_docs
 from saasync.server.routing import Route, route
@@ -106,17 +106,17 @@ def create_customer(ctx: ApiContext, request: ApiRequest, params: Mapping[str, s
     customer = read_customer(fields, {"external_id": external_id or "?", "name": ""})
     fields.check()
     assert ds_uuid and external_id and customer
-    ds = ctx.store.data_source_by_uuid(ds_uuid)
+    ds = ctx.store.sources.by_uuid(ds_uuid)
     if ds is None:
         raise ApiError.invalid({"data_source_uuid": "Data source not found"})
     with ctx.store.selected(ds):
-        if ctx.store.get_customer(external_id) is not None:
+        if ctx.store.local.get_customer(external_id) is not None:
             raise ApiError.invalid({"external_id": DUPLICATE_CUSTOMER})
-        ctx.store.upsert_customer(customer)
-        stored = ctx.store.get_customer(external_id)
+        ctx.store.local.upsert_customer(customer)
+        stored = ctx.store.local.get_customer(external_id)
     assert stored is not None
     if extras:
-        ctx.store.set_customer_extras(stored.id, extras)
+        ctx.store.customers.set_extras(stored.id, extras)
     return ApiResponse(201, customer_docs(ctx, [stored])[0])
 
 
@@ -130,7 +130,7 @@ def list_customers(ctx: ApiContext, request: ApiRequest, params: Mapping[str, st
     if request.param("status") is not None:
         raise ApiError.bad_param("status", 'Parameter "status" is not supported by saasync serve')
     after, per_page = page_params(request, "cus")
-    page = ctx.store.customer_page(
+    page = ctx.store.customers.page(
         data_source_uuid=request.param("data_source_uuid"),
         external_id=request.param("external_id"),
         after_id=after,
@@ -147,7 +147,7 @@ def search_customers(
     if email is None:
         raise ApiError.bad_param("email", 'Parameter "email" is missing')
     after, per_page = page_params(request, "cus")
-    page = ctx.store.customer_page(email=email, after_id=after, limit=per_page)
+    page = ctx.store.customers.page(email=email, after_id=after, limit=per_page)
     if page.total == 0:
         message = f'Can\'t find any customers with email: "{email}"'
         raise ApiError(404, {"code": 404, "message": message, "param": "email"})
@@ -164,7 +164,7 @@ def update_customer(ctx: ApiContext, request: ApiRequest, params: Mapping[str, s
     stored = ctx.customer(params["uuid"])
     body = request.json_object()
     fields = Fields(body)
-    old = ctx.store.customer_extras([stored.id]).get(stored.id, {})
+    old = ctx.store.customers.extras([stored.id]).get(stored.id, {})
     extras = read_extras(fields, body, old)
     customer = read_customer(fields, stored.customer.model_dump())
     status = fields.choice("status", LEAD_STATUSES)
@@ -173,15 +173,15 @@ def update_customer(ctx: ApiContext, request: ApiRequest, params: Mapping[str, s
     if status is not None:
         extras["lead_status"] = status
     if customer != stored.customer:
-        ctx.store.update_customer(stored.id, customer)
+        ctx.store.customers.update(stored.id, customer)
     if extras != old:
-        ctx.store.set_customer_extras(stored.id, extras)
+        ctx.store.customers.set_extras(stored.id, extras)
     return ApiResponse(200, customer_docs(ctx, [ctx.customer(stored.uuid)])[0])
 
 
 def delete_customer(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]) -> ApiResponse:
     """Removes the customer with its invoices and subscriptions."""
-    ctx.store.delete_customer(ctx.customer(params["uuid"]).id)
+    ctx.store.customers.delete(ctx.customer(params["uuid"]).id)
     return ApiResponse(204)
 
 

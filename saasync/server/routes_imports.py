@@ -99,14 +99,14 @@ def _plans(store: ApiStore, body: Mapping[str, Any], tally: _Tally) -> None:
         name = fields.text("name", required=True)
         count = fields.integer("interval_count", required=True, minimum=1)
         unit = fields.choice("interval_unit", INTERVAL_UNITS, required=True)
-        if not fields.errors and store.get_plan(external_id or "") is not None:
+        if not fields.errors and store.local.get_plan(external_id or "") is not None:
             fields.fail("external_id", DUPLICATE_PLAN)
         if fields.errors:
             tally.fail("plans", "plans", external_id, fields.errors)
             continue
         assert external_id and name and count and unit
         plan = Plan(external_id=external_id, name=name, interval_unit=unit, interval_count=count)
-        store.upsert_plan(plan)
+        store.local.upsert_plan(plan)
         tally.ok("plans", "plans")
 
 
@@ -117,16 +117,16 @@ def _customers(store: ApiStore, body: Mapping[str, Any], tally: _Tally) -> None:
         external_id = fields.text("external_id", required=True)
         extras = read_extras(fields, record, {})
         customer = read_customer(fields, {"external_id": external_id or "?", "name": ""})
-        if not fields.errors and store.get_customer(external_id or "") is not None:
+        if not fields.errors and store.local.get_customer(external_id or "") is not None:
             fields.fail("external_id", DUPLICATE_CUSTOMER)
         group = external_id or UNMATCHED
         if fields.errors or customer is None:
             tally.fail(group, "customers", external_id, fields.errors)
             continue
-        store.upsert_customer(customer)
-        stored = store.get_customer(customer.external_id)
+        store.local.upsert_customer(customer)
+        stored = store.local.get_customer(customer.external_id)
         if extras and stored is not None:
-            store.set_customer_extras(stored.id, extras)
+            store.customers.set_extras(stored.id, extras)
         tally.ok(group, "customers")
 
 
@@ -152,7 +152,7 @@ def _invoices(store: ApiStore, body: Mapping[str, Any], tally: _Tally) -> None:
             "transactions": len(record["transactions"]),
         }
         try:
-            if not isinstance(customer_id, str) or store.get_customer(customer_id) is None:
+            if not isinstance(customer_id, str) or store.local.get_customer(customer_id) is None:
                 raise InvoiceInvalid({"customer_external_id": "Customer not found"})
             import_parsed(
                 store, customer_id, parse_invoice(record, customer_id, plan_external_id_resolver)
@@ -182,7 +182,7 @@ def _events(ctx: ApiContext, body: Mapping[str, Any], tally: _Tally) -> None:
         effective = fields.time("effective_date", required=True)
         sub_id = fields.text("subscription_external_id", required=kind == "subscription_cancelled")
         group = customer_id or UNMATCHED
-        sub = store.get_subscription(customer_id or "", sub_id or "") if not fields.errors else None
+        sub = store.local.get_subscription(customer_id or "", sub_id or "") if not fields.errors else None
         if kind == "subscription_cancelled" and not fields.errors and sub is None:
             fields.fail("subscription_external_id", "Subscription not found")
         if effective and kind == "subscription_cancelled" and effective > ctx.now():
@@ -192,7 +192,7 @@ def _events(ctx: ApiContext, body: Mapping[str, Any], tally: _Tally) -> None:
             continue
         if kind == "subscription_cancelled" and sub is not None and effective is not None:
             dates = sorted({*sub.cancellation_dates, effective})
-            store.set_cancellation_dates(sub.customer_external_id, sub.external_id, dates)
+            store.local.set_cancellation_dates(sub.customer_external_id, sub.external_id, dates)
         tally.ok(group, "subscription_events")
 
 
@@ -219,13 +219,13 @@ def create_import(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str
     status = (
         "failed" if failed and not imported else "completed_with_errors" if failed else "completed"
     )
-    ctx.store.save_json_import(ds, import_id, {**doc, "status": status,
+    ctx.store.json_imports.save(ds, import_id, {**doc, "status": status,
                                                "status_details": tally.details()})  # fmt: skip
     return ApiResponse(202, doc)
 
 
 def get_import(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]) -> ApiResponse:
-    doc = ctx.store.json_import(ctx.data_source(params["uuid"]), params["id"])
+    doc = ctx.store.json_imports.get(ctx.data_source(params["uuid"]), params["id"])
     if doc is None:
         raise ApiError.not_found("Import")
     return ApiResponse(200, doc)

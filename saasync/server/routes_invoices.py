@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from saasync.destinations.local.rows import StoredInvoice
-from saasync.server.api_store import Page
+from saasync.server.api_sql import Page
 from saasync.server.context import ApiContext
 from saasync.server.docs import invoice_docs
 from saasync.server.invoice_input import (
@@ -61,7 +61,7 @@ def import_invoices(ctx: ApiContext, request: ApiRequest, params: Mapping[str, s
                 entries.append(_refused(raw, exc.errors))
                 refused = True
                 continue
-            stored = store.get_invoice_by_uuid(uuid)
+            stored = store.local.get_invoice_by_uuid(uuid)
             assert stored is not None
             entries.append(invoice_docs(ctx, [stored])[0])
     return ApiResponse(422 if refused else 201, {"invoices": entries})
@@ -77,7 +77,7 @@ def list_customer_invoices(
 ) -> ApiResponse:
     customer = ctx.customer(params["uuid"])
     after, per_page = page_params(request, "inv")
-    page = ctx.store.invoice_page(customer_uuid=customer.uuid, after_id=after, limit=per_page)
+    page = ctx.store.invoices.page(customer_uuid=customer.uuid, after_id=after, limit=per_page)
     return ApiResponse(200, {"customer_uuid": customer.uuid, **_listing(ctx, page, per_page)})
 
 
@@ -85,7 +85,7 @@ def list_invoices(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str
     """Filters ``customer_uuid``, ``data_source_uuid``, ``external_id``. The emulator stores
     only valid invoices, so ``validation_type=invalid`` lists none."""
     after, per_page = page_params(request, "inv")
-    page = ctx.store.invoice_page(
+    page = ctx.store.invoices.page(
         data_source_uuid=request.param("data_source_uuid"),
         customer_uuid=request.param("customer_uuid"),
         external_id=request.param("external_id"),
@@ -103,7 +103,7 @@ def get_invoice(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str])
 
 def delete_invoice(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]) -> ApiResponse:
     """A subscription whose only invoice this was disappears with it (§5.5)."""
-    ctx.store.delete_invoice(ctx.invoice(params["uuid"]))
+    ctx.store.invoices.delete(ctx.invoice(params["uuid"]))
     return ApiResponse(204)
 
 
@@ -114,9 +114,9 @@ def delete_customer_invoices(
     customer = ctx.customer(params["uuid"])
     if customer.data_source_uuid != ds.uuid:
         raise ApiError.not_found("Customer")
-    while page := ctx.store.invoice_page(customer_uuid=customer.uuid, limit=200).items:
+    while page := ctx.store.invoices.page(customer_uuid=customer.uuid, limit=200).items:
         for stored in page:
-            ctx.store.delete_invoice(stored)
+            ctx.store.invoices.delete(stored)
     return ApiResponse(204)
 
 
@@ -128,11 +128,11 @@ def update_status(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str
     status = fields.choice("status", ("voided", "written_off"), required=True)
     fields.check()
     with ctx.store.selected(ds):
-        stored = ctx.store.get_invoice(params["external_id"])
+        stored = ctx.store.local.get_invoice(params["external_id"])
         if stored is None:
             raise ApiError.not_found("Invoice")
-        ctx.store.set_invoice_status(stored, "written_off" if status == "written_off" else "voided")
-        updated = ctx.store.get_invoice(params["external_id"])
+        ctx.store.invoices.set_status(stored, "written_off" if status == "written_off" else "voided")
+        updated = ctx.store.local.get_invoice(params["external_id"])
     assert updated is not None
     return ApiResponse(
         200, {"message": "Invoice updated", "invoice": invoice_docs(ctx, [updated])[0]}
@@ -146,7 +146,7 @@ def add_transaction(ctx: ApiContext, request: ApiRequest, params: Mapping[str, s
     fields.check()
     assert parsed is not None
     transaction, extras = parsed
-    uuid = ctx.store.add_transaction(stored, transaction, extras)
+    uuid = ctx.store.invoices.add_transaction(stored, transaction, extras)
     if uuid is None:
         raise ApiError.invalid({"external_id": "has already been taken"})
     doc = {

@@ -26,22 +26,22 @@ def create_plan(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str])
     external_id = fields.text("external_id") or str(uuid4())
     fields.check()
     assert ds_uuid and name and count and unit
-    ds = ctx.store.data_source_by_uuid(ds_uuid)
+    ds = ctx.store.sources.by_uuid(ds_uuid)
     if ds is None:
         raise ApiError.invalid({"data_source_uuid": "Data source not found"})
     with ctx.store.selected(ds):
-        if ctx.store.get_plan(external_id) is not None:
+        if ctx.store.local.get_plan(external_id) is not None:
             raise ApiError.invalid({"external_id": DUPLICATE_PLAN})
         plan = Plan(external_id=external_id, name=name, interval_unit=unit, interval_count=count)
-        ctx.store.upsert_plan(plan)
-        stored = ctx.store.get_plan(external_id)
+        ctx.store.local.upsert_plan(plan)
+        stored = ctx.store.local.get_plan(external_id)
     assert stored is not None
     return ApiResponse(201, stored.doc())
 
 
 def list_plans(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]) -> ApiResponse:
     after, per_page = page_params(request, "pl")
-    page = ctx.store.plan_page(
+    page = ctx.store.plans.page(
         data_source_uuid=request.param("data_source_uuid"),
         external_id=request.param("external_id"),
         after_id=after,
@@ -72,14 +72,14 @@ def update_plan(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str])
         interval_count=count or stored.plan.interval_count,
     )
     with ctx.store.selected(ctx.data_source(stored.data_source_uuid)):
-        ctx.store.upsert_plan(plan)
+        ctx.store.local.upsert_plan(plan)
     return ApiResponse(202, ctx.plan(stored.uuid).doc())
 
 
 def delete_plan(ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]) -> ApiResponse:
     """A plan that invoices still use is refused with a 422 (an emulator choice: deleting it
     would leave subscriptions without an interval to compute MRR from)."""
-    if not ctx.store.delete_plan(ctx.plan(params["uuid"]).id):
+    if not ctx.store.plans.delete(ctx.plan(params["uuid"]).id):
         raise ApiError.invalid({"plan": PLAN_IN_USE})
     return ApiResponse(204)
 

@@ -30,7 +30,7 @@ def create_data_source(
     if not isinstance(name, str) or not name.strip():
         raise ApiError.invalid({"name": NAME_REQUIRED})
     auto_churn = _auto_churn(body.get("auto_churn_subscription_setting"))
-    ds = ctx.store.create_data_source(name.strip(), auto_churn)
+    ds = ctx.store.sources.create(name.strip(), auto_churn)
     if ds is None:
         raise ApiError.invalid({"name": NAME_TAKEN})
     return ApiResponse(201, data_source_doc(ds, request, ctx))
@@ -57,7 +57,7 @@ def list_data_sources(
     name, system = request.param("name"), request.param("system")
     sources = [
         ds
-        for ds in ctx.store.data_sources()
+        for ds in ctx.store.sources.all()
         if (name is None or ds.name == name) and (system is None or system == "Import API")
     ]
     return ApiResponse(200, {"data_sources": [data_source_doc(ds, request, ctx) for ds in sources]})
@@ -71,7 +71,7 @@ def delete_data_source(
     ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]
 ) -> ApiResponse:
     """Removes everything in the source at once (ChartMogul does it in the background)."""
-    ctx.store.delete_data_source(ctx.data_source(params["uuid"]))
+    ctx.store.sources.delete(ctx.data_source(params["uuid"]))
     return ApiResponse(204)
 
 
@@ -79,7 +79,7 @@ def empty_data_source(
     ctx: ApiContext, request: ApiRequest, params: Mapping[str, str]
 ) -> ApiResponse:
     """``DELETE …/all``: no customers, plans or invoices remain; the source stays."""
-    ctx.store.empty_data_source(ctx.data_source(params["uuid"]))
+    ctx.store.sources.empty(ctx.data_source(params["uuid"]))
     return ApiResponse(204)
 
 

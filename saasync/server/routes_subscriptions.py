@@ -18,7 +18,7 @@ def list_import_view(
     """``sub_…`` uuids with their cancellation dates, as saasync writes them."""
     customer = ctx.customer(params["uuid"])
     after, per_page = page_params(request, "sub")
-    page = ctx.store.subscription_page(customer, after_id=after, limit=per_page)
+    page = ctx.store.subscriptions.page(customer, after_id=after, limit=per_page)
     last = page.items[-1].id if page.items else None
     return ApiResponse(
         200,
@@ -57,7 +57,7 @@ def update_cancellations(
     dates = _new_dates(ctx, fields, sub.cancellation_dates)
     fields.check()
     with ctx.store.selected(ctx.data_source(sub.data_source_uuid)):
-        ctx.store.set_cancellation_dates(sub.customer_external_id, sub.external_id, dates)
+        ctx.store.local.set_cancellation_dates(sub.customer_external_id, sub.external_id, dates)
     return ApiResponse(202, subscription_docs(ctx, [ctx.subscription(sub.uuid)])[0])
 
 
@@ -69,11 +69,11 @@ def list_metrics_view(
     customer = ctx.customer(params["uuid"])
     after, per_page = page_params(request, "msub")
     store = ctx.store
-    page = store.subscription_page(customer, after_id=after, limit=per_page)
+    page = store.subscriptions.page(customer, after_id=after, limit=per_page)
     with store.selected(ctx.data_source(customer.data_source_uuid)):
-        views = {v.external_id: v for v in store.subscription_views(customer.external_id)}
-        plans = store.plans_by_external_id()
-    sets = store.subscription_line_extras([s.id for s in page.items])
+        views = {v.external_id: v for v in store.local.subscription_views(customer.external_id)}
+        plans = store.local.plans_by_external_id()
+    sets = store.subscriptions.line_extras([s.id for s in page.items])
     now = ctx.now()
     entries = [
         subscription_entry(

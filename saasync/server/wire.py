@@ -19,7 +19,7 @@ from typing import Any
 
 from saasync.destinations.local.schema import api_time
 from saasync.models import to_utc
-from saasync.server.api_store import Page
+from saasync.server.api_sql import Page
 
 MAX_PER_PAGE = 200  # ChartMogul's default and maximum (§1.8)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors.files import FilesConnector
+from connectors.files.connector import FilesConnector
 from connectors.files.mapping import INVOICE_STATUSES, SUBSCRIPTION_STATUSES
 from saasync.connector import (
     Connector,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import saasync
-from connectors.files import FilesConnector
+from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.models import (
     AccountStatus,

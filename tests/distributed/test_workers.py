@@ -30,7 +30,7 @@ from saasync.distributed.options import DistributedOptions
 from saasync.distributed.tasks import TASK_NAME, lock_key
 from saasync.logs import configure_logging
 from saasync.runner import run_connection
-from saasync.server import ServerHandle, make_server
+from saasync.server.app import ServerHandle, make_server
 from saasync.server.limits import SlidingWindow
 from saasync.settings import load_settings
 from saasync.state import StateStore

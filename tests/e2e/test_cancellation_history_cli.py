@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from saasync.sample import COLUMNS
-from saasync.server import ServerHandle, make_server
+from saasync.server.app import ServerHandle, make_server
 from tests.e2e.conftest import RunCli, run_json
 
 KEY = "cm-history-key"

@@ -18,10 +18,11 @@ import structlog
 
 from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext
-from saasync.destinations.chartmogul import ChartMogulDestination
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.engine import Engine
 from saasync.rules.builder import RuleSettings
-from saasync.server import FaultConfig, ServerHandle, make_server
+from saasync.server.app import ServerHandle, make_server
+from saasync.server.faults import FaultConfig
 from saasync.settings import DestinationSettings
 from saasync.state import StateStore
 from tests.e2e.conftest import SAMPLE, RunCli, run_json

@@ -154,7 +154,10 @@ def test_workers_on_a_connector_that_cannot_split_says_so(config: Path, run_cli:
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from connectors.files.connector import FilesConnector
 
-    monkeypatch.delattr(FilesConnector, "partition")
+    class Unsplittable(FilesConnector):
+        partition = None  # not Partitionable
+
+    monkeypatch.setattr("saasync.runner.load_connector_class", lambda name: Unsplittable)
     code, out, err = run_cli("sync", "--config", str(config), "--dry-run", "--workers", "2", "--json")
     assert code == 0 and json.loads(out)["counts"]["balanced"]
     assert "reads in one process: --workers is not used" in err

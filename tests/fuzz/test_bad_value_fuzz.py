@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.files import FilesConnector
+from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.models import RecordError
 from saasync.sample import COLUMNS

@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from saasync.cli import main
-from saasync.console import ProgressFn
 from saasync.destinations.chartmogul import readback
-from saasync.server import make_server
+from saasync.sending import ProgressFn
+from saasync.server.app import make_server
 from tests.reports.conftest import T, sample_config
 
 KEY_ENV = "SAASYNC_TEST_CHARTMOGUL_KEY"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from saasync.connector import Quarantined
-from saasync.destinations.chartmogul import DestinationSnapshot
+from saasync.destinations.chartmogul.readback import DestinationSnapshot
 from saasync.models import Customer, SourceRecord, SourceSubscription
 from saasync.reasons import Reason, StatusCause
 from saasync.reports.reconciliation import (

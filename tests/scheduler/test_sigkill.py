@@ -1,6 +1,9 @@
 """Crash safety, proven: SIGKILL a sync at random points, many times, then let it finish.
 
 The store must end exactly as after one clean run: nothing missing, nothing twice.
+A kill point is an amount of progress, not a moment: the test watches the destination's
+invoices grow (read-only, the store is in WAL mode) and kills the sync once a randomly
+chosen share of the invoices still missing has arrived, however fast the machine is.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +26,35 @@ def sync(config: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def invoices_in(db: Path) -> int:
+    """How many invoices the store file holds now; 0 before the sync has created it."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    try:
+        return int(conn.execute("SELECT count(*) FROM invoices").fetchone()[0])
+    except sqlite3.OperationalError:  # no schema yet
+        return 0
+    finally:
+        conn.close()
+
+
+def kill_at_progress(proc: subprocess.Popen[bytes], db: Path, share: float, total: int) -> bool:
+    """SIGKILL ``proc`` once ``share`` of the invoices ``db`` still misses (at least one) have
+    arrived; False when the sync finished first."""
+    target = (before := invoices_in(db)) + max(1, int(share * (total - before)))
+    deadline = time.monotonic() + 120
+    while proc.poll() is None:
+        if invoices_in(db) >= target:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+            return True
+        assert time.monotonic() < deadline, "the sync made no progress"
+        time.sleep(0.005)
+    return False
+
+
 def fingerprint(folder: Path) -> str:
     with LocalStore(folder / "store" / "analytics.db") as store:
         return store.fingerprint()
@@ -30,9 +63,8 @@ def fingerprint(folder: Path) -> str:
 def test_sigkill_at_random_points_then_finish_equals_one_clean_run(tmp_path: Path) -> None:
     clean = tmp_path / "clean"
     clean.mkdir()
-    started = time.monotonic()
     assert sync(write_config(clean, SAMPLE)).wait(timeout=120) == 0
-    duration = time.monotonic() - started  # kill points are cut inside a run this long
+    total = invoices_in(clean / "store" / "analytics.db")
 
     crashy = tmp_path / "crashy"
     crashy.mkdir()
@@ -40,12 +72,8 @@ def test_sigkill_at_random_points_then_finish_equals_one_clean_run(tmp_path: Pat
     rng = random.Random(20261121)
     kills = 0
     for _ in range(8):
-        proc = sync(config)
-        time.sleep(rng.uniform(0.15, 0.7) * duration)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            kills += 1
-        proc.wait(timeout=60)
+        kills += kill_at_progress(sync(config), crashy / "store" / "analytics.db",
+                                  rng.uniform(0.15, 0.7), total)
     assert kills >= 3, "the kill points should mostly land inside a run"
     assert sync(config).wait(timeout=120) == 0
     assert fingerprint(crashy) == fingerprint(clean)
@@ -56,7 +84,7 @@ def test_sigkill_at_random_points_then_finish_equals_one_clean_run(tmp_path: Pat
 
 def test_sigkill_against_the_chartmogul_server_then_finish_equals_one_clean_run(tmp_path: Path) -> None:
     """The same, with the destination the ChartMogul-compatible server over real HTTP."""
-    from saasync.server import make_server
+    from saasync.server.app import make_server
     from tests.e2e.test_chartmogul_server import KEY, chartmogul_config
 
     env = {**os.environ, "CM_TEST_KEY": KEY}
@@ -67,22 +95,17 @@ def test_sigkill_against_the_chartmogul_server_then_finish_equals_one_clean_run(
 
     with make_server(tmp_path / "clean.db", api_key=KEY, rate_limit=0, max_concurrency=0) as clean:
         (tmp_path / "c").mkdir()
-        started = time.monotonic()
         assert cm_sync(chartmogul_config(tmp_path / "c", clean.url)).wait(timeout=180) == 0
-        duration = time.monotonic() - started
         expected = clean.store.fingerprint()
+    total = invoices_in(tmp_path / "clean.db")
     with make_server(tmp_path / "crashy.db", api_key=KEY, rate_limit=0, max_concurrency=0) as server:
         (tmp_path / "k").mkdir()
         config = chartmogul_config(tmp_path / "k", server.url)
         rng = random.Random(7)
         kills = 0
         for _ in range(6):
-            proc = cm_sync(config)
-            time.sleep(rng.uniform(0.15, 0.7) * duration)
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                kills += 1
-            proc.wait(timeout=60)
+            kills += kill_at_progress(cm_sync(config), tmp_path / "crashy.db",
+                                      rng.uniform(0.15, 0.7), total)
         assert kills >= 3
         assert cm_sync(config).wait(timeout=180) == 0
         assert server.store.fingerprint() == expected

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from saasync.server import ServerHandle, make_server
+from saasync.server.app import ServerHandle, make_server
 
 KEY = "test-key"
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from typing import Any
 import chartmogul
 import pytest
 
-from saasync.server import ServerHandle
+from saasync.server.app import ServerHandle
 from tests.server.conftest import Api, monthly_invoice
 
 MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01", "2024-06-01"]

@@ -27,68 +27,68 @@ def _invoice(external_id: str, month: int, plan: str = "pro", sub: str = "s1") -
 def store(tmp_path: Path) -> ApiStore:
     store = ApiStore(tmp_path / "api.db")
     store.local.ensure_data_source("billing")
-    store.upsert_plan(Plan(external_id="pro", name="Pro", interval_unit="month"))
-    store.upsert_plan(Plan(external_id="max", name="Max", interval_unit="month"))
-    store.upsert_customer(Customer(external_id="c1", name="One"))
+    store.local.upsert_plan(Plan(external_id="pro", name="Pro", interval_unit="month"))
+    store.local.upsert_plan(Plan(external_id="max", name="Max", interval_unit="month"))
+    store.local.upsert_customer(Customer(external_id="c1", name="One"))
     return store
 
 
 def test_deleting_an_invoice_drops_a_subscription_left_without_lines(store: ApiStore) -> None:
-    store.import_invoices("c1", [_invoice("i1", 1), _invoice("i2", 2, plan="max"),
+    store.local.import_invoices("c1", [_invoice("i1", 1), _invoice("i2", 2, plan="max"),
                                  _invoice("i3", 2, sub="s2")])  # fmt: skip
-    [i2] = [i for i in store.invoice_page().items if i.external_id == "i2"]
-    store.delete_invoice(i2)
-    assert store.get_subscription("c1", "s1").plan_external_id == "pro"  # type: ignore[union-attr]
-    [i3] = [i for i in store.invoice_page().items if i.external_id == "i3"]
-    store.delete_invoice(i3)
+    [i2] = [i for i in store.invoices.page().items if i.external_id == "i2"]
+    store.invoices.delete(i2)
+    assert store.local.get_subscription("c1", "s1").plan_external_id == "pro"  # type: ignore[union-attr]
+    [i3] = [i for i in store.invoices.page().items if i.external_id == "i3"]
+    store.invoices.delete(i3)
     assert [s.external_id for s in store.local.list_subscriptions()] == ["s1"]
-    assert not store.delete_plan(store.get_plan("pro").id)  # type: ignore[union-attr]
-    assert store.delete_plan(store.get_plan("max").id)  # type: ignore[union-attr]
+    assert not store.plans.delete(store.local.get_plan("pro").id)  # type: ignore[union-attr]
+    assert store.plans.delete(store.local.get_plan("max").id)  # type: ignore[union-attr]
 
 
 def test_transactions_are_appended_and_written_off_invoices_stop_counting(store: ApiStore) -> None:
-    store.import_invoices("c1", [_invoice("i1", 1)])
-    stored = store.get_invoice("i1")
+    store.local.import_invoices("c1", [_invoice("i1", 1)])
+    stored = store.local.get_invoice("i1")
     assert stored is not None and stored.status == "open"
     payment = OutTransaction("payment", "successful", _at(1), 1000, "pay-1")
-    assert store.add_transaction(stored, payment, {"transaction_fees_in_cents": 30})
-    assert store.add_transaction(stored, payment, {}) is None  # external id taken
-    paid = store.get_invoice("i1")
+    assert store.invoices.add_transaction(stored, payment, {"transaction_fees_in_cents": 30})
+    assert store.invoices.add_transaction(stored, payment, {}) is None  # external id taken
+    paid = store.local.get_invoice("i1")
     assert paid is not None and paid.status == "paid" and len(paid.invoice.transactions) == 1
-    extras = store.invoice_extras([paid.id])[paid.id]
+    extras = store.invoices.extras([paid.id])[paid.id]
     assert list(extras.transactions.values()) == [{"transaction_fees_in_cents": 30}]
-    store.set_invoice_status(paid, "written_off")
-    assert store.subscription_views() == []
-    assert store.invoice_extras([paid.id])[paid.id].invoice == {"status": "written_off"}
-    store.set_invoice_status(paid, "voided")
-    assert store.invoice_extras([paid.id])[paid.id].invoice == {}
+    store.invoices.set_status(paid, "written_off")
+    assert store.local.subscription_views() == []
+    assert store.invoices.extras([paid.id])[paid.id].invoice == {"status": "written_off"}
+    store.invoices.set_status(paid, "voided")
+    assert store.invoices.extras([paid.id])[paid.id].invoice == {}
 
 
 def test_pages_filter_across_data_sources_and_deletes_cascade(store: ApiStore) -> None:
-    other = store.create_data_source("other")
-    assert other is not None and store.create_data_source("other") is None
+    other = store.sources.create("other")
+    assert other is not None and store.sources.create("other") is None
     with store.selected(other):
-        store.upsert_customer(Customer(external_id="c1", name="Elsewhere"))
-    everyone = store.customer_page(external_id="c1")
+        store.local.upsert_customer(Customer(external_id="c1", name="Elsewhere"))
+    everyone = store.customers.page(external_id="c1")
     assert [c.data_source_uuid for c in everyone.items] == [
-        store.data_sources()[0].uuid,
+        store.sources.all()[0].uuid,
         other.uuid,
     ]
-    first = store.customer_page(limit=1)
+    first = store.customers.page(limit=1)
     assert (len(first.items), first.has_more, first.total) == (1, True, 2)
-    rest = store.customer_page(after_id=first.items[0].id, limit=1)
+    rest = store.customers.page(after_id=first.items[0].id, limit=1)
     assert (rest.has_more, rest.items[0].customer.name) == (False, "Elsewhere")
-    store.import_invoices("c1", [_invoice("i1", 1)])
-    customer = store.customer_page(data_source_uuid=store.local.data_source.uuid).items[0]  # type: ignore[union-attr]
-    store.set_customer_extras(customer.id, {"city": "Utrecht"})
-    store.delete_customer(customer.id)
-    assert store.counts()["invoices"] == 0 and store.customer_extras([customer.id]) == {}
-    store.delete_data_source(other)
-    assert [ds.name for ds in store.data_sources()] == ["billing"]
+    store.local.import_invoices("c1", [_invoice("i1", 1)])
+    customer = store.customers.page(data_source_uuid=store.local.data_source.uuid).items[0]  # type: ignore[union-attr]
+    store.customers.set_extras(customer.id, {"city": "Utrecht"})
+    store.customers.delete(customer.id)
+    assert store.counts()["invoices"] == 0 and store.customers.extras([customer.id]) == {}
+    store.sources.delete(other)
+    assert [ds.name for ds in store.sources.all()] == ["billing"]
 
 
 def test_a_plain_local_store_still_reads_a_served_file(store: ApiStore, tmp_path: Path) -> None:
-    store.import_invoices("c1", [_invoice("i1", 1)])
+    store.local.import_invoices("c1", [_invoice("i1", 1)])
     fingerprint = store.fingerprint()
     store.close()
     with LocalStore(tmp_path / "api.db") as plain:
@@ -98,17 +98,17 @@ def test_a_plain_local_store_still_reads_a_served_file(store: ApiStore, tmp_path
 def test_the_wrapper_applies_automatic_churn_and_a_plain_local_store_does_not(
     store: ApiStore, tmp_path: Path
 ) -> None:
-    ds = store.create_data_source("churning", {"enabled": True, "interval": 30})
+    ds = store.sources.create("churning", {"enabled": True, "interval": 30})
     assert ds is not None
     with store.selected(ds):
-        store.upsert_plan(Plan(external_id="pro", name="Pro", interval_unit="month"))
-        store.upsert_customer(Customer(external_id="c1", name="One"))
-        store.import_invoices("c1", [_invoice("i1", 1)])
-        assert [v.auto_churn_after for v in store.subscription_views()] == [timedelta(days=30)]
-        assert store.local.reader.subscription_views() == store.subscription_views()
+        store.local.upsert_plan(Plan(external_id="pro", name="Pro", interval_unit="month"))
+        store.local.upsert_customer(Customer(external_id="c1", name="One"))
+        store.local.import_invoices("c1", [_invoice("i1", 1)])
+        assert [v.auto_churn_after for v in store.local.subscription_views()] == [timedelta(days=30)]
+        assert store.local.reader.subscription_views() == store.local.subscription_views()
     store.local.select_data_source("billing")
-    store.import_invoices("c1", [_invoice("i2", 1)])
-    assert [v.auto_churn_after for v in store.subscription_views()] == [None]  # setting off
+    store.local.import_invoices("c1", [_invoice("i2", 1)])
+    assert [v.auto_churn_after for v in store.local.subscription_views()] == [None]  # setting off
     store.close()
     with LocalStore(tmp_path / "api.db", data_source="churning") as plain:
         assert [v.auto_churn_after for v in plain.subscription_views()] == [None]

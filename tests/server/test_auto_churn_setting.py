@@ -9,10 +9,10 @@ from typing import Any
 import structlog
 
 from saasync.connector import ReadWindow
-from saasync.destinations.chartmogul import ChartMogulDestination
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.engine import Engine
 from saasync.rules.builder import RuleSettings
-from saasync.server import ServerHandle
+from saasync.server.app import ServerHandle
 from saasync.settings import DestinationSettings
 from saasync.state import StateStore
 from tests.factories import customer, dt, invoice, plan, sub_line

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from saasync.destinations.chartmogul import ChartMogulDestination
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.destinations.local import LocalStore
 from saasync.models import SourceRecord
-from saasync.server import FaultConfig, ServerHandle, make_server
+from saasync.server.app import ServerHandle, make_server
+from saasync.server.faults import FaultConfig
 from saasync.settings import DestinationSettings
 from tests.destinations.helpers import push, store_with
 from tests.factories import customer, invoice, one_time, paid, sub_line, subscription

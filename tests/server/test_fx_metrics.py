@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from saasync.fx import RateTable, parse_rates
-from saasync.server import ServerHandle, command, make_server
+from saasync.server import command
+from saasync.server.app import ServerHandle, make_server
 from saasync.server.command import serve
 from saasync.server.context import Account
 from tests.server.conftest import NOW, Api, monthly_invoice

@@ -59,7 +59,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 import requests
 
-from saasync.server import FaultConfig, ServerHandle, make_server
+from saasync.server.app import ServerHandle, make_server
+from saasync.server.faults import FaultConfig
 from tests.server.conftest import KEY
 
 pytest.importorskip("yaml")

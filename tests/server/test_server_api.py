@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from saasync.server import ServerHandle
+from saasync.server.app import ServerHandle
 from tests.server.conftest import KEY, Api, monthly_invoice
 
 DUPLICATE_INVOICE = "The external ID for this invoice already exists in our system."

@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from saasync.cli import main
-from saasync.server import ServerHandle, command, make_server
+from saasync.server import command
+from saasync.server.app import ServerHandle, make_server
 from saasync.server.faults import FaultConfig
 from saasync.server.limits import MAX_BODY_BYTES
 from tests.server.conftest import KEY, Api

@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 import requests
 
-from saasync.server import FaultConfig, ServerHandle, make_server
 from saasync.server.api_store import ApiStore
-from saasync.server.app import ROUTES, App, RawRequest
+from saasync.server.app import ROUTES, App, RawRequest, ServerHandle, make_server
 from saasync.server.context import ApiContext
-from saasync.server.faults import FaultInjector
+from saasync.server.faults import FaultConfig, FaultInjector
 from saasync.server.limits import InFlightGate, SlidingWindow
 from saasync.server.routing import route
 from tests.server.conftest import KEY, Api

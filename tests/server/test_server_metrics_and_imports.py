@@ -9,7 +9,7 @@ import pytest
 
 from saasync.destinations.local import LocalStore
 from saasync.reports.metrics import monthly_series
-from saasync.server import ServerHandle
+from saasync.server.app import ServerHandle
 from tests.server.conftest import Api, monthly_invoice
 
 MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01", "2024-06-01",

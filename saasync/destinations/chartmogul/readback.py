@@ -38,6 +38,7 @@ from saasync.destinations.chartmogul.mapping import (
     marker_from_api,
     plan_from_api,
 )
+from saasync.http import Paced
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import CancellationMarker, OutInvoice
 
@@ -128,10 +129,10 @@ class _Spacer:
     @classmethod
     def of(cls, client: ChartMogulClient) -> _Spacer:
         """At the client's own pace (``requests_per_second``), when it has one."""
-        limiter = getattr(client.http, "limiter", None)
-        rate, per = getattr(limiter, "rate", None), getattr(limiter, "per", None)
-        fits = isinstance(rate, int) and rate > 0 and isinstance(per, int | float)
-        return cls(float(per) / float(rate) if fits else 0.0)  # type: ignore[arg-type]
+        limiter = client.http.limiter
+        if isinstance(limiter, Paced) and limiter.rate > 0:
+            return cls(float(limiter.per) / limiter.rate)
+        return cls(0.0)
 
     def wait(self) -> None:
         if self.interval <= 0:

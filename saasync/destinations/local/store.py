@@ -7,7 +7,8 @@ ChartMogul would leave behind, without the network.
 ``LocalStore`` is built from its parts and holds them: ``db`` (the open file, its schema
 and transactions), ``selection`` (the data source every call works on, one object shared
 by the others), ``reader`` and ``writer``. Its methods are theirs, delegated, so callers
-keep one object; the server wraps a ``LocalStore`` the same way (``saasync.server.api_store``).
+keep one object; the server's ``ApiStore`` (``saasync.server.api_store``) holds a
+``LocalStore`` next to its own parts, one per kind of record.
 """
 
 from __future__ import annotations

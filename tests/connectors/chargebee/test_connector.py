@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from connectors.chargebee import ChargebeeConnector
-from connectors.chargebee.connector import DEFAULT_API_KEY_ENV, base_url_from
+from connectors.chargebee.connector import DEFAULT_API_KEY_ENV, ChargebeeConnector, base_url_from
 from saasync.connector import Connector, ConnectorContext, load_connector_class
 from saasync.errors import ConfigError
 from saasync.http import SlidingWindowLimiter

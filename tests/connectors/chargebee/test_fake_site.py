@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.chargebee import ChargebeeConnector
+from connectors.chargebee.connector import ChargebeeConnector
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine

@@ -16,7 +16,7 @@ import pytest
 import responses
 from responses import matchers
 
-from connectors.chargebee import ChargebeeConnector
+from connectors.chargebee.connector import ChargebeeConnector
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.errors import AuthError, FatalError
 from saasync.http import RetryPolicy, UnlimitedLimiter

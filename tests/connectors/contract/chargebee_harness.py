@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.chargebee import ChargebeeConnector
+from connectors.chargebee.connector import ChargebeeConnector
 from saasync.connector import ConnectorContext
 from saasync.http import RetryPolicy, UnlimitedLimiter
 from tests.connectors.chargebee.fake_api import FakeChargebee

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from saasync.destinations.chartmogul import ChartMogulDestination
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
 from saasync.rules.builder import RuleSettings
-from saasync.server import make_server
+from saasync.server.app import make_server
 from saasync.settings import DestinationSettings
 from saasync.state import StateStore
 from tests.connectors.contract.harness import ContractHarness

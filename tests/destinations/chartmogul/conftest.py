@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import responses
 
-from saasync.destinations.chartmogul import ChartMogulDestination
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from tests.destinations.chartmogul.helpers import FakeClock, make_destination
 
 

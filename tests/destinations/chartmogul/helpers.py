@@ -9,7 +9,7 @@ from typing import Any
 import responses
 from responses import matchers
 
-from saasync.destinations.chartmogul import ChartMogulDestination
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.settings import DestinationSettings
 from tests.destinations.chartmogul.cassettes import find
 

@@ -8,7 +8,8 @@ import pytest
 import responses
 from responses import matchers
 
-from saasync.destinations.chartmogul import BulkImporter, BulkResult, ChartMogulDestination
+from saasync.destinations.chartmogul.bulk import BulkImporter, BulkResult
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.errors import FatalError
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import OutInvoice, OutLine, OutTransaction

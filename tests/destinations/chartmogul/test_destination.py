@@ -13,7 +13,8 @@ import responses
 from responses import matchers
 
 from saasync.destinations.base import Destination
-from saasync.destinations.chartmogul import ChartMogulDestination, RecordConflict
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
+from saasync.destinations.chartmogul.mapping import RecordConflict
 from saasync.errors import AuthError, BadRecordError, ConfigError, ConflictError
 from saasync.http import HttpClient, SecretRegistry
 from saasync.models import Customer, Plan

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from saasync.destinations.chartmogul import ChartMogulDestination
 from saasync.destinations.chartmogul.client import ChartMogulClient
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.errors import FatalError
 from saasync.run_report import RunReport
 from saasync.runner import run_connection
-from saasync.server import ServerHandle, make_server
+from saasync.server.app import ServerHandle, make_server
 from saasync.settings import ConnectionSettings, Settings
 from saasync.state import StateStore
 from tests.e2e.conftest import SAMPLE

@@ -10,8 +10,8 @@ import responses
 from responses import matchers
 
 from saasync.destinations.base import InvoiceResult
-from saasync.destinations.chartmogul import ChartMogulDestination, InvoiceConflict
-from saasync.destinations.chartmogul.mapping import parse_time
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
+from saasync.destinations.chartmogul.mapping import InvoiceConflict, parse_time
 from saasync.errors import BadRecordError
 from saasync.rules.changeset import OutInvoice, OutLine, OutTransaction
 from tests.destinations.chartmogul.cassettes import find

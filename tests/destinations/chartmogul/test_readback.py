@@ -7,9 +7,9 @@ from typing import Any
 import responses
 from responses import matchers
 
-from saasync.destinations.chartmogul import ChartMogulDestination, DestinationSnapshot
+from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.destinations.chartmogul.mapping import comparable_doc
-from saasync.destinations.chartmogul.readback import read_customer, read_state
+from saasync.destinations.chartmogul.readback import DestinationSnapshot, read_customer, read_state
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import CancellationMarker, OutInvoice, OutLine, OutTransaction
 from tests.destinations.chartmogul.cassettes import find

@@ -1,5 +1,5 @@
-"""Invoices and subscriptions of the local store as a ChartMogul account (``ApiStore``):
-pages across data sources, look-ups by uuid, delete, void / write off, extra transactions."""
+"""Invoices across the account (``ApiStore.invoices``): pages over every data source,
+look-up by uuid, delete, void / write off, extra transactions, and their API-only fields."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from saasync.destinations.local.rows import StoredCustomer, StoredInvoice, StoredSubscription
+from saasync.destinations.local.rows import StoredInvoice
 from saasync.destinations.local.writer import InvoiceWriter
 from saasync.rules.changeset import OutTransaction
-from saasync.server.api_store_base import ApiBase, InvoiceExtras, Page, marks, where_clause
+from saasync.server.api_sources import DataSources
+from saasync.server.api_sql import InvoiceExtras, Page, Sql, marks, page_of, where_clause
 
 
-class InvoiceApi(ApiBase):
-    """The invoice and subscription calls of ``ApiStore``."""
+class Invoices:
+    def __init__(self, sql: Sql, sources: DataSources) -> None:
+        self.sql = sql
+        self.sources = sources
 
-    # -- invoices -----------------------------------------------------------------------
-
-    def invoice_page(
+    def page(
         self,
         *,
         data_source_uuid: str | None = None,
@@ -36,49 +37,43 @@ class InvoiceApi(ApiBase):
             "JOIN customers c ON c.id = i.customer_id "
             f"JOIN data_sources d ON d.id = i.data_source_id WHERE 1 = 1{where}"
         )
-        total = self._count(base, params)
-        after = " AND i.id > ?" if after_id is not None else ""
-        heads = self._conn.execute(
-            f"{base}{after} ORDER BY i.id LIMIT ?",
-            [*params, *([after_id] if after_id is not None else []), limit + 1],
-        ).fetchall()
+        heads = self.sql.after(base, params, "i.id", after_id, limit)
         by_source: dict[int, list[int]] = {}
         for head in heads:
             by_source.setdefault(int(head[1]), []).append(int(head[0]))
-        sources = {ds.id: ds for ds in self.data_sources()}
+        sources = {ds.id: ds for ds in self.sources.all()}
         found: list[StoredInvoice] = []
         for ds_id, ids in by_source.items():
-            with self.selected(sources[ds_id]):
-                found += self.local.reader.invoices_matching(f" AND i.id IN ({marks(ids)})", ids)
+            with self.sources.selected(sources[ds_id]):
+                reader = self.sources.local.reader
+                found += reader.invoices_matching(f" AND i.id IN ({marks(ids)})", ids)
         found.sort(key=lambda stored: stored.id)
-        return self._page(found, limit, total)
+        return page_of(found, limit, self.sql.count(base, params))
 
-    def invoice_by_uuid(self, uuid: str) -> StoredInvoice | None:
-        ds = self.owner_of("invoices", uuid)
+    def by_uuid(self, uuid: str) -> StoredInvoice | None:
+        ds = self.sources.owner_of("invoices", uuid)
         if ds is None:
             return None
-        with self.selected(ds):
-            return self.get_invoice_by_uuid(uuid)
+        with self.sources.selected(ds):
+            return self.sources.local.get_invoice_by_uuid(uuid)
 
-    def delete_invoice(self, stored: StoredInvoice) -> None:
-        ds = self._source_of(stored.data_source_uuid)
-        with self._db.transaction() as conn:
-            InvoiceWriter(conn, ds.id, self._db.new_uuid).delete(stored.id)
+    def delete(self, stored: StoredInvoice) -> None:
+        ds = self.sources.of(stored.data_source_uuid)
+        with self.sql.db.transaction() as conn:
+            InvoiceWriter(conn, ds.id, self.sql.db.new_uuid).delete(stored.id)
 
-    def set_invoice_status(
-        self, stored: StoredInvoice, status: Literal["voided", "written_off"]
-    ) -> None:
+    def set_status(self, stored: StoredInvoice, status: Literal["voided", "written_off"]) -> None:
         """Void or write off (§5.4). Both stop counting, as the default invoice-handling
         setting prescribes; ``written_off`` is kept apart so responses can tell them apart."""
-        ds = self._source_of(stored.data_source_uuid)
-        extras = self.invoice_extras([stored.id]).get(stored.id, InvoiceExtras()).invoice
+        ds = self.sources.of(stored.data_source_uuid)
+        extras = self.extras([stored.id]).get(stored.id, InvoiceExtras()).invoice
         extras = (
             {**extras, "status": status}
             if status == "written_off"
             else {k: v for k, v in extras.items() if k != "status"}
         )
-        with self._db.transaction() as conn:
-            InvoiceWriter(conn, ds.id, self._db.new_uuid).void(stored.id)
+        with self.sql.db.transaction() as conn:
+            InvoiceWriter(conn, ds.id, self.sql.db.new_uuid).void(stored.id)
             conn.execute(
                 "INSERT OR REPLACE INTO api_invoice_extras (invoice_id, doc) VALUES (?, ?)",
                 [stored.id, json.dumps(extras)],
@@ -88,8 +83,8 @@ class InvoiceApi(ApiBase):
         self, stored: StoredInvoice, transaction: OutTransaction, extras: Mapping[str, Any]
     ) -> str | None:
         """Append a transaction; None when its external id is taken in the data source."""
-        ds = self._source_of(stored.data_source_uuid)
-        with self._db.transaction() as conn:
+        ds = self.sources.of(stored.data_source_uuid)
+        with self.sql.db.transaction() as conn:
             if (
                 transaction.external_id
                 and conn.execute(
@@ -98,7 +93,7 @@ class InvoiceApi(ApiBase):
                 ).fetchone()
             ):
                 return None
-            uuid = InvoiceWriter(conn, ds.id, self._db.new_uuid).append_transaction(
+            uuid = InvoiceWriter(conn, ds.id, self.sql.db.new_uuid).append_transaction(
                 stored.id, transaction
             )
             if extras:
@@ -109,17 +104,17 @@ class InvoiceApi(ApiBase):
                 )
         return uuid
 
-    def invoice_extras(self, invoice_ids: Sequence[int]) -> dict[int, InvoiceExtras]:
+    def extras(self, invoice_ids: Sequence[int]) -> dict[int, InvoiceExtras]:
         """The API-only fields of these invoices, their lines and their transactions."""
         if not invoice_ids:
             return {}
-        heads = self._docs("api_invoice_extras", "invoice_id", invoice_ids)
+        heads = self.sql.docs("api_invoice_extras", "invoice_id", invoice_ids)
         out = {i: InvoiceExtras(invoice=heads.get(i, {})) for i in invoice_ids}
         for table, extras, key, attr in (
             ("line_items", "api_line_extras", "line_item_id", "lines"),
             ("transactions", "api_transaction_extras", "transaction_id", "transactions"),
         ):
-            rows = self._conn.execute(
+            rows = self.sql.conn.execute(
                 f"SELECT t.invoice_id, t.uuid, e.doc FROM {table} t JOIN {extras} e "
                 f"ON e.{key} = t.id WHERE t.invoice_id IN ({marks(invoice_ids)})",
                 list(invoice_ids),
@@ -128,7 +123,7 @@ class InvoiceApi(ApiBase):
                 getattr(out[invoice_id], attr)[uuid] = json.loads(doc)
         return out
 
-    def set_invoice_extras(
+    def set_extras(
         self,
         invoice_uuid: str,
         invoice: Mapping[str, Any],
@@ -137,7 +132,7 @@ class InvoiceApi(ApiBase):
     ) -> None:
         """Store API-only fields of a just-imported invoice; lines and transactions are
         matched by their position in the import."""
-        with self._db.transaction() as conn:
+        with self.sql.db.transaction() as conn:
             row = conn.execute("SELECT id FROM invoices WHERE uuid = ?", [invoice_uuid]).fetchone()
             if row is None:
                 return
@@ -157,43 +152,3 @@ class InvoiceApi(ApiBase):
                     f"INSERT OR REPLACE INTO {extras} ({key}, doc) VALUES (?, ?)",
                     [[r[0], json.dumps(dict(doc))] for r, doc in zip(ids, docs) if doc],
                 )
-
-    # -- subscriptions ------------------------------------------------------------------
-
-    def subscription_page(
-        self, customer: StoredCustomer, *, after_id: int | None = None, limit: int = 200
-    ) -> Page[StoredSubscription]:
-        ds = self._source_of(customer.data_source_uuid)
-        with self.selected(ds):
-            rows = self.local.list_subscriptions(
-                customer.external_id, after_id=after_id, limit=limit + 1
-            )
-        total = int(
-            self._conn.execute(
-                "SELECT count(*) FROM subscriptions WHERE customer_id = ?", [customer.id]
-            ).fetchone()[0]
-        )
-        return self._page(rows, limit, total)
-
-    def subscription_by_uuid(self, uuid: str) -> StoredSubscription | None:
-        ds = self.owner_of("subscriptions", uuid)
-        if ds is None:
-            return None
-        with self.selected(ds):
-            return self.local.get_subscription_by_uuid(uuid)
-
-    def subscription_line_extras(
-        self, subscription_ids: Sequence[int]
-    ) -> dict[int, dict[str, Any]]:
-        """Per subscription, the API-only fields of its latest line (its set id, say)."""
-        if not subscription_ids:
-            return {}
-        rows = self._conn.execute(
-            "SELECT li.subscription_id, e.doc FROM line_items li "
-            "JOIN api_line_extras e ON e.line_item_id = li.id "
-            "JOIN invoices i ON i.id = li.invoice_id "
-            f"WHERE li.subscription_id IN ({marks(subscription_ids)}) "
-            "ORDER BY i.date, li.service_period_start, li.id",
-            list(subscription_ids),
-        )
-        return {int(sub_id): json.loads(doc) for sub_id, doc in rows}
