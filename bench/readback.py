@@ -8,7 +8,7 @@ counting every HTTP request the client sends and the wall time (source read incl
     python bench/readback.py --invoices 10k        # also a bench/generate.py data set
     python bench/readback.py --invoices 10k --json out.json
 
-The sample is judged --at 2026-11-15 (saasync/sample_data/SCENARIOS.md); explain tells
+The sample is judged --at 2026-11-15 (connectors/files/sample/SCENARIOS.md); explain tells
 one subscription of the sample (``--id``), or of the generated set its first customer's.
 """
 
