@@ -23,14 +23,14 @@ def build(end: date, seed: int = 7, as_of: datetime | None = None) -> Export:
     The export is taken on the 15th of ``end``'s month unless ``as_of`` says when (the
     demo takes it "now", so renewals due up to today exist and nothing looks late).
     """
-    x = _empty_export(end, as_of)
+    x = empty_export(end, as_of)
     Scenarios(x).add_all()
     add_bulk(x, random.Random(seed))
     _sort(x)
     return x
 
 
-def _empty_export(end: date, as_of: datetime | None) -> Export:
+def empty_export(end: date, as_of: datetime | None) -> Export:
     """An export of ``end``'s month with the plans and no other rows."""
     month0 = datetime(end.year, end.month, 1, tzinfo=UTC)
     x = Export(end, month0, as_of or month0 + timedelta(days=14))
@@ -64,7 +64,7 @@ def build_invoices_only(end: date, as_of: datetime | None = None) -> Export:
     sample"). One customer per case: stopped paying months ago, paying every month,
     stopped and came back.
     """
-    x = _empty_export(end, as_of)
+    x = empty_export(end, as_of)
     for slug, name, plan, months in INVOICES_ONLY:
         cid = f"cus_{slug}"
         x.customer(cid, name, x.month(max(months), -2))
@@ -142,6 +142,11 @@ def generate(out_dir: Path, *, end: date, seed: int = 7, fmt: str = "csv",
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
     export = build_invoices_only(end, as_of) if invoices_only else build(end, seed, as_of)
-    out_dir = Path(out_dir)
+    write_export(export, Path(out_dir), fmt)
+
+
+def write_export(x: Export, out_dir: Path, fmt: str = "csv") -> None:
+    """Write the rows of ``x`` as the files connector reads them (``fmt``: csv or jsonl);
+    a table without rows gets no file."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (_write_csv if fmt == "csv" else _write_jsonl)(export, out_dir)
+    (_write_csv if fmt == "csv" else _write_jsonl)(x, out_dir)
