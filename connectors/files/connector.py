@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator
 
+from connectors.files.bundled import SAMPLES, FilesSamples
 from connectors.files.columns import INVOICE_KEY, TABLES
 from connectors.files.formats import (
     FORMATS,
@@ -39,7 +40,6 @@ from connectors.files.mapping import (
     to_plan,
     to_subscription,
 )
-from connectors.files.sample import SAMPLES, FilesSamples
 from saasync.connector import (
     ConnectorContext,
     Quarantined,

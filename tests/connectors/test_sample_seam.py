@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import csv
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,8 +19,9 @@ import pytest
 
 import saasync
 from connectors.files import FilesConnector
+from connectors.files.bundled import SAMPLES
 from connectors.files.columns import COLUMNS, REQUIRED, TABLES, optional
-from connectors.files.sample import SAMPLES, Export
+from connectors.files.sample import Export
 from connectors.files.sample.writers import empty_export, write_export
 from saasync import samples as seam
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
@@ -114,6 +117,16 @@ def test_any_other_path_is_left_as_it_is(tmp_path: Path, registry: FakeSamples,
     assert connector_options(settings, conn, clock) == {"path": path}
     assert registry.written == [] and not (tmp_path / ".saasync").exists()
     assert called == ([] if path == "tiny" else [1])
+
+
+def test_reading_exports_does_not_load_the_generator() -> None:
+    code = ("import sys, connectors.files.connector; "
+            "print(sorted(m for m in sys.modules if m.startswith('connectors.files.sample')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+    assert SAMPLES.describe("sample-invoices-only", end=date(2026, 11, 1),
+                            as_of=datetime(2026, 11, 15, tzinfo=UTC))["customers"]
 
 
 def test_the_core_never_imports_a_connector() -> None:
