@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import csv
+import inspect
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -199,3 +201,30 @@ def test_required_columns_are_what_the_reader_requires(tmp_path: Path, table: st
         _without(folder, table, column)
         problems = _quarantined(folder)
         assert bool(problems) == (column in REQUIRED[table]), (column, problems)
+
+
+def _documented() -> dict[str, tuple[set[str], set[str]]]:
+    """BEHAVIOR.md's field tables: table -> (every field, the ones in bold)."""
+    behavior = Path(inspect.getfile(FilesConnector)).parent / "BEHAVIOR.md"
+    lines = behavior.read_text("utf-8").splitlines()
+    found: dict[str, tuple[set[str], set[str]]] = {}
+    table = None
+    for line in lines:
+        if line.startswith("### "):
+            table = line[4:].strip().replace("invoice lines", "invoice_lines")
+            table = table if table in COLUMNS else None
+        elif table and line.startswith("| ") and "(JSON Lines)" not in line:
+            cell = line.split("|")[1]
+            names = set(re.findall(r"`(\w+)`", cell)) - {"field"}
+            every, bold = found.setdefault(table, (set(), set()))
+            every |= names
+            bold |= names if cell.strip().startswith("**") else set()
+    return found
+
+
+def test_behavior_md_documents_the_columns_and_which_are_required() -> None:
+    documented = _documented()
+    assert set(documented) == set(COLUMNS)
+    for table, (every, bold) in documented.items():
+        assert every == set(COLUMNS[table]), table
+        assert bold == REQUIRED[table], table
