@@ -24,7 +24,7 @@ CASE_COLUMNS = (("exercises", ""), ("codes", "audit: "), ("reason, field", "bad 
 def scenario_cases(invoices_only: bool = False) -> dict[str, str]:
     """Customer id -> its case, from the tables of SCENARIOS.md (main sample, or the
     invoices-only sample's section)."""
-    text = resources.files("connectors.files.sample").joinpath("SCENARIOS.md").read_text("utf-8")
+    text = resources.files(__name__.rpartition(".")[0]).joinpath("SCENARIOS.md").read_text("utf-8")
     main, _, rest = text.partition(INVOICES_ONLY_HEADING)
     cases: dict[str, str] = {}
     header: list[str] = []
