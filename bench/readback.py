@@ -8,7 +8,7 @@ counting every HTTP request the client sends and the wall time (source read incl
     python bench/readback.py --invoices 10k        # also a bench/generate.py data set
     python bench/readback.py --invoices 10k --json out.json
 
-The sample is judged --at 2026-11-15 (saasync/sample_data/SCENARIOS.md); explain tells
+The sample is judged --at 2026-11-15 (connectors/files/sample/SCENARIOS.md); explain tells
 one subscription of the sample (``--id``), or of the generated set its first customer's.
 """
 
@@ -21,12 +21,12 @@ import io
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any, Self
 
@@ -39,13 +39,14 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from generate import customers_for, generate
 
+from connectors.files.sample import generate as generate_sample
 from saasync.cli import main as saasync
 from saasync.server.app import make_server
 from saasync.server.faults import FaultConfig
 
 KEY_ENV = "SAASYNC_BENCH_CHARTMOGUL_KEY"
 KEY = "bench"
-SAMPLE = ROOT / "saasync" / "sample_data"
+SAMPLE_END = date(2026, 11, 1)  # the month of the frozen copy tests/fixtures/sample_data
 AT = "2026-11-15"
 SAMPLE_ID = "sub_0173"
 
@@ -169,7 +170,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         sample = root / "sample" / "data"
-        shutil.copytree(SAMPLE, sample, ignore=shutil.ignore_patterns("*.md"))
+        generate_sample(sample, end=SAMPLE_END)
         sets = [("sample", sample, args.id)]
         if args.invoices:
             scale = {"k": 1_000, "m": 1_000_000}.get(args.invoices[-1:].lower(), 1)

@@ -79,7 +79,7 @@ class LazyGroup(click.Group):
         "serve": "saasync.server.command:serve",
         "celery": "saasync.distributed.command:celery_group",
         "state": "saasync.state_commands:state_group",
-        "sample": "saasync.sample_describe:sample_group",
+        "sample": "saasync.sample_command:sample_group",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

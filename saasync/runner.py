@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -22,6 +22,7 @@ from saasync.engine import Engine, ProgressFn
 from saasync.errors import ConfigError
 from saasync.rules.builder import RuleSettings
 from saasync.run_report import Op, RunReport
+from saasync.samples import BUILTIN, builtin_path
 from saasync.sending import AutoBulk, ImportChoice
 from saasync.settings import ConnectionSettings, Settings
 from saasync.state import StateStore
@@ -44,28 +45,14 @@ def rule_settings(conn: ConnectionSettings) -> RuleSettings:
 
 
 # -- the connector ----------------------------------------------------------------------------
-# path = "builtin:NAME": the bundled sample NAME, generated into .saasync/NAME/<today>/
-BUILTIN_SAMPLES = {"sample": False, "sample-invoices-only": True}  # name: invoices_only
-
-
 def connector_options(settings: Settings, conn: ConnectionSettings,
                       clock: Callable[[], datetime]) -> dict[str, Any]:
-    """The connector's options; ``path = "builtin:NAME"`` becomes today's generated sample."""
+    """The connector's options; ``path = "builtin:NAME"`` becomes today's generated copy of
+    the connector's bundled sample NAME (saasync.samples)."""
     options = dict(conn.options)
     path = options.get("path")
-    sample = path.removeprefix("builtin:") if isinstance(path, str) else None
-    if sample in BUILTIN_SAMPLES and path != sample:
-        from saasync.sample import generate
-
-        now = clock()
-        today = now.date()
-        end = date(today.year, today.month, 1)
-        # the export is "taken" at the start of today, so statuses look as they would live
-        as_of = datetime(today.year, today.month, today.day, tzinfo=UTC)
-        target = settings.resolve(f".saasync/{sample}") / today.isoformat()
-        if not (target / "invoices.csv").exists():
-            generate(target, end=end, as_of=as_of, invoices_only=BUILTIN_SAMPLES[sample])
-        options["path"] = str(target)
+    if isinstance(path, str) and path.startswith(BUILTIN):
+        options["path"] = builtin_path(settings, conn.connector, path, clock())
     return options
 
 

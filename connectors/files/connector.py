@@ -20,6 +20,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator
 
+from connectors.files.bundled import SAMPLES, FilesSamples
+from connectors.files.columns import INVOICE_KEY, TABLES
 from connectors.files.formats import (
     FORMATS,
     OURS,
@@ -59,23 +61,11 @@ from saasync.models import (
 )
 from saasync.reasons import Reason
 
-FILES: dict[str, dict[str, str]] = {
-    "csv": {
-        "plan": "plans.csv",
-        "customer": "customers.csv",
-        "subscription": "subscriptions.csv",
-        "invoice": "invoices.csv",
-        "line": "invoice_lines.csv",
-        "transaction": "transactions.csv",
-    },
-    "jsonl": {
-        "plan": "plans.jsonl",
-        "customer": "customers.jsonl",
-        "subscription": "subscriptions.jsonl",
-        "invoice": "invoices.jsonl",
-    },
-}
 _RECORD_KINDS = ("plan", "customer", "subscription", "invoice")
+FILES: dict[str, dict[str, str]] = {  # format -> record kind -> file name
+    "csv": {kind: f"{table}.csv" for kind, table in TABLES.items()},
+    "jsonl": {kind: f"{TABLES[kind]}.jsonl" for kind in _RECORD_KINDS},  # lines nested
+}
 _KIND_OF: dict[type, str] = {
     Plan: "plan", Customer: "customer", SourceSubscription: "subscription", Invoice: "invoice"}
 MAX_RESCANS = 50  # duplicate invoice ids located per run (each costs a read of the file)
@@ -239,6 +229,7 @@ class FilesConnector:
 
     name: ClassVar[str] = "files"
     options_model: ClassVar[type[ConnectorOptions]] = FilesOptions
+    samples: ClassVar[FilesSamples] = SAMPLES  # path = "builtin:sample" (saasync.samples)
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         self.directory, self.format, self.encoding = _configure(options, context)
@@ -580,7 +571,7 @@ class FilesConnector:
         groups: dict[str, list[RawRow]] = {}
         problems: list[Quarantined] = []
         for row in self._rows(kind):
-            inv_id = _text(row.data.get("invoice_external_id"))
+            inv_id = _text(row.data.get(INVOICE_KEY))
             if row.whole_file or (row.error is not None and not inv_id):
                 problems.append(_quarantine(kind, row))
             elif not inv_id:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from connectors.files.columns import MONEY, fields
 from connectors.files.formats import RawRow
 from saasync.kit.records import MappingError
 from saasync.models import (
@@ -70,25 +71,12 @@ INTERVAL_UNITS = {
     **dict.fromkeys(("year", "years", "yearly", "annual", "annually"), "year"),
 }
 
-CUSTOMER_FIELDS = frozenset((
-    "external_id", "name", "email", "company", "country", "created_at",
-    "account_status", "billing_cycle_enabled", "updated_at",
-))  # fmt: skip
-PLAN_FIELDS = frozenset(("external_id", "name", "interval_unit", "interval_count", "updated_at"))
-SUBSCRIPTION_FIELDS = frozenset((
-    "external_id", "customer_external_id", "plan_external_id", "status", "started_at",
-    "cancelled_at", "paused_at", "current_period_end", "updated_at", "past_cancellation_dates",
-))  # fmt: skip
-INVOICE_FIELDS = frozenset((
-    "external_id", "customer_external_id", "issued_at", "due_at", "currency", "status",
-    "discount_amount", "discount_code", "updated_at",
-))  # fmt: skip
-LINE_FIELDS = frozenset((
-    "external_id", "kind", "subscription_external_id", "plan_external_id",
-    "service_period_start", "service_period_end", "quantity", "prorated", "amount",
-    "discount_amount", "tax_amount", "description",
-))  # fmt: skip
-TRANSACTION_FIELDS = frozenset(("external_id", "type", "result", "date", "amount"))
+CUSTOMER_FIELDS = fields("customer")
+PLAN_FIELDS = fields("plan")
+SUBSCRIPTION_FIELDS = fields("subscription")
+INVOICE_FIELDS = fields("invoice")
+LINE_FIELDS = fields("line")
+TRANSACTION_FIELDS = fields("transaction")
 SUBSCRIPTION_LINE_NEEDS = (
     "subscription_external_id",
     "plan_external_id",
@@ -225,7 +213,7 @@ def _line_data(row: Mapping[str, Any], currency: str) -> dict[str, Any]:
     data["kind"] = LINE_KINDS[kind]
     if "amount" not in data:
         raise MappingError("line", ext_id, "amount", "amount is required")
-    for name in ("amount", "discount_amount", "tax_amount"):
+    for name in MONEY:
         money("line", ext_id, data, name, currency)
     if data["kind"] == "subscription":
         missing = [name for name in SUBSCRIPTION_LINE_NEEDS if name not in data]

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from connectors.files.columns import COLUMNS
 from connectors.files.connector import FilesConnector
 from connectors.files.mapping import INVOICE_STATUSES, SUBSCRIPTION_STATUSES
+from connectors.files.sample import generate
 from saasync.connector import (
     Connector,
     ConnectorContext,
@@ -31,7 +33,6 @@ from saasync.models import (
     SubscriptionStatus,
 )
 from saasync.reasons import Reason
-from saasync.sample import COLUMNS, generate
 
 Row = dict[str, Any]
 

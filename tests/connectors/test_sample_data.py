@@ -10,13 +10,16 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import saasync
+from connectors.files.columns import COLUMNS
 from connectors.files.connector import FilesConnector
+from connectors.files.sample import generate
+from saasync.cli import main
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.models import (
     AccountStatus,
@@ -36,9 +39,9 @@ from saasync.rules.status import (
     subscription_status,
     views_for_customer,
 )
-from saasync.sample import COLUMNS, generate, main
 
-SAMPLE_DIR = Path(saasync.__file__).parent / "sample_data"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "sample_data"  # the frozen copy
+SCENARIOS_MD = resources.files("connectors.files.sample").joinpath("SCENARIOS.md")
 COMMITTED_END = date(2026, 11, 1)
 GENERATED = [f"{table}.csv" for table in COLUMNS]
 
@@ -171,11 +174,11 @@ def test_generator_is_deterministic(tmp_path: Path, fmt: str) -> None:
 
 
 def test_committed_copy_equals_a_fresh_generation(tmp_path: Path) -> None:
-    assert main([str(tmp_path), "--end", COMMITTED_END.isoformat()]) == 0
+    assert main(["sample", "generate", str(tmp_path), "--end", COMMITTED_END.isoformat()]) == 0
     for name in GENERATED:
         fresh, kept = (tmp_path / name).read_bytes(), (SAMPLE_DIR / name).read_bytes()
         assert fresh == kept, (
-            f"{name} is stale: python -m saasync.sample saasync/sample_data --end 2026-11-01"
+            f"{name} is stale: saasync sample generate tests/fixtures/sample_data --end 2026-11-01"
         )
     total = sum((SAMPLE_DIR / name).stat().st_size for name in GENERATED)
     assert total < 2_000_000
@@ -334,7 +337,7 @@ def test_every_audit_code_is_triggered(committed: list[SourceRecord | Quarantine
 
 
 def test_scenarios_md_names_every_scenario_customer() -> None:
-    text = (SAMPLE_DIR / "SCENARIOS.md").read_text(encoding="utf-8")
+    text = SCENARIOS_MD.read_text(encoding="utf-8")
     for slug in SCENARIOS:
         assert f"`cus_{slug}`" in text, slug
     for sid in RECONCILE:
@@ -378,7 +381,8 @@ def test_invoices_only_sample_has_no_subscription_rows_and_no_bad_row(tmp_path: 
 
 
 def test_invoices_only_sample_from_the_command_line(tmp_path: Path) -> None:
-    assert main([str(tmp_path / "a"), "--end", "2026-11-01", "--invoices-only"]) == 0
+    assert main(["sample", "generate", str(tmp_path / "a"), "--end", "2026-11-01",
+                 "--invoices-only"]) == 0
     generate(tmp_path / "b", end=COMMITTED_END, invoices_only=True)
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and len(names) == 5

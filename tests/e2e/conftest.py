@@ -12,7 +12,7 @@ import pytest
 
 from saasync.cli import main
 
-SAMPLE = Path(__file__).resolve().parents[2] / "saasync" / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_data"
 
 
 def write_config(folder: Path, data_dir: Path, *, open_invoices: str = "exclude", extra: str = "",

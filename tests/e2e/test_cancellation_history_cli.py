@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from saasync.sample import COLUMNS
+from connectors.files.columns import COLUMNS
 from saasync.server.app import ServerHandle, make_server
 from tests.e2e.conftest import RunCli, run_json
 

@@ -1,6 +1,6 @@
 """After a CLI sync of the sample data, the local store shows what docs/rules.md dictates.
 
-Expected values come from saasync/sample_data/SCENARIOS.md (worked by hand), at
+Expected values come from connectors/files/sample/SCENARIOS.md (worked by hand), at
 T = 2026-11-15 with open_invoices = "exclude" unless said otherwise.
 """
 

@@ -4,7 +4,7 @@ subscriptions an export without subscription rows only implies.
 
 It is generated for the month of the run, so every date is the first of a month counted
 back from the run's month: ``m(n)`` = the 1st, n months before it. Expected values are
-worked by hand from the rules (saasync/sample_data/SCENARIOS.md, "The invoices-only
+worked by hand from the rules (connectors/files/sample/SCENARIOS.md, "The invoices-only
 sample"), with ``auto_churn_days = 30``:
 
 - an inferred subscription is cancelled at the end of a service period followed by more

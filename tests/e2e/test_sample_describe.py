@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from connectors.files.sample import generate, iso
+from connectors.files.sample.describe import BULK_ID, scenario_cases
 from saasync.cli import main
 from saasync.money import to_minor
 from saasync.runner import connector_options
-from saasync.sample import generate, iso
-from saasync.sample_describe import BULK_ID, run_for, scenario_cases
+from saasync.sample_command import run_for
 from saasync.settings import load_settings
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import connectors.files.connector as files_connector
+from connectors.files.sample import generate
 from saasync.exit_status import ExitStatus
-from saasync.sample import generate
 from saasync.state import StateStore
 from tests.e2e.conftest import RunCli, run_json, write_config
 

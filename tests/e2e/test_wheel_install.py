@@ -4,7 +4,7 @@ Builds the wheel from a clean copy of the source tree, installs it into a fresh 
 environment outside the repository, and runs the commands a newcomer runs first, with
 the working directory outside the repository too, so nothing can be imported from the
 checkout. It fails when something a user needs (a module, ``saasync/defaults/*``,
-``saasync/sample_data/*``, a connector's BEHAVIOR.md...) is left out of the wheel.
+``connectors/files/sample/SCENARIOS.md``, a connector's BEHAVIOR.md...) is left out of the wheel.
 
 Slow (a build, a venv, a pip install: about 20 s with a warm pip cache), but it runs in
 the default ``python -m pytest``. Dependencies come from the package index pip is
@@ -107,7 +107,7 @@ def test_the_wheel_holds_every_file_of_the_packages(installed: Installed) -> Non
     not_installed = [f for f in _source_files() if not (installed.site / f).is_file()]
     assert not not_installed, not_installed
     for needed in ("saasync/defaults/default.toml", "saasync/defaults/fx_rates_sample.csv",
-                   "saasync/sample_data/SCENARIOS.md", "saasync/sample_data/invoices.csv",
+                   "connectors/files/sample/SCENARIOS.md",
                    *(f"connectors/{name}/BEHAVIOR.md" for name in BUILTINS)):
         assert needed in names, needed
 
@@ -151,26 +151,17 @@ def test_init_writes_configs_that_load(installed: Installed, tmp_path: Path) -> 
         installed.run("init", "--connector", name, str(target))
         config = tomllib.loads(target.read_text("utf-8"))
         assert config["connections"], name
-    # the files one runs, over the sample data the wheel ships (a dry run: nothing written)
+    # the files one runs, over an export written by the installed generator (a dry run:
+    # nothing written to a store)
     config = tmp_path / "files" / "saasync.toml"
-    shipped = installed.site / "saasync" / "sample_data"
-    config.write_text(config.read_text("utf-8").replace('path = "exports"', f'path = "{shipped.as_posix()}"'),
-                      "utf-8")
+    exports = tmp_path / "files" / "exports"
+    out = installed.run("sample", "generate", str(exports), "--end", "2026-11-01", cwd=tmp_path)
+    assert "wrote the csv sample for 2026-11" in out.stdout
     report = json.loads(installed.run("sync", "--config", str(config), "--dry-run", "--json",
                                       cwd=tmp_path).stdout)
     assert report["dry_run"] and report["counts"]["balanced"]
     assert report["counts"]["read"] > 1000
     assert not (tmp_path / "files" / ".saasync" / "analytics.db").exists()
-    # and over a fresh export written by the installed generator
-    exports = tmp_path / "files" / "exports"
-    done = subprocess.run([str(installed.python), "-m", "saasync.sample", str(exports)],
-                          cwd=tmp_path, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    text = config.read_text("utf-8").replace(f'path = "{shipped.as_posix()}"', 'path = "exports"')
-    config.write_text(text, "utf-8")
-    report = json.loads(installed.run("sync", "--config", str(config), "--dry-run", "--json",
-                                      cwd=tmp_path).stdout)
-    assert report["counts"]["balanced"] and report["counts"]["read"] > 1000
 
 
 def _total(counts: dict[str, object]) -> int:

@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors.files.columns import COLUMNS
 from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.models import RecordError
-from saasync.sample import COLUMNS
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

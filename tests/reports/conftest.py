@@ -1,6 +1,6 @@
 """Shared set-up for the report commands: the bundled sample, synced once per module, and the CLI.
 
-The sample is exact at T = 2026-11-15 (``saasync/sample_data/SCENARIOS.md``), so every
+The sample is exact at T = 2026-11-15 (``connectors/files/sample/SCENARIOS.md``), so every
 report here is judged ``--at`` T.
 """
 

@@ -13,7 +13,7 @@ from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext
 from tests.connectors.contract.harness import SourceUnderTest
 
-SAMPLE = Path(__file__).resolve().parents[3] / "saasync" / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample_data"
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

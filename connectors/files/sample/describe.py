@@ -1,27 +1,19 @@
-"""``saasync sample describe``: the scenario customers of the bundled sample, with the exact
-dates and amounts of the export ``saasync sync`` generates this month.
+"""What ``saasync sample describe`` prints: the scenario customers of a generated export.
 
-``sample_data/SCENARIOS.md`` gives each scenario's dates relative to the run month ("M−2"
-= the 1st of the month two months before it), since the sample is generated for the
-current month (``path = "builtin:sample"``). This command prints them as dates: every
-figure is read from the rows of the generated export (``saasync.sample.build``), the same
-rows the CSV files get; only each customer's case (what it exercises) comes from
-SCENARIOS.md.
+SCENARIOS.md (beside this module) gives each scenario's dates relative to the run month
+("M−2" = the 1st of the month two months before it), since the sample is generated for
+the current month (``path = "builtin:sample"``). ``describe`` gives them as dates: every
+figure is read from the rows of the generated export (``build``), the same rows the files
+get; only each customer's case (what it exercises) comes from SCENARIOS.md.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any
 
-import click
-
-from saasync.errors import ConfigError
-from saasync.sample import Export, Row, _text, build, build_invoices_only
+from connectors.files.sample.export import Export, Row, as_text
 
 BULK_ID = re.compile(r"cus_\d{4}$")  # the seeded random bulk: not scenario customers
 INVOICES_ONLY_HEADING = "## The invoices-only sample"
@@ -29,33 +21,10 @@ INVOICES_ONLY_HEADING = "## The invoices-only sample"
 CASE_COLUMNS = (("exercises", ""), ("codes", "audit: "), ("reason, field", "bad row: "))
 
 
-@dataclass(frozen=True)
-class Run:
-    """The export a sync started at ``now`` generates (see ``connector_options`` in
-    saasync.runner): invoice months up to ``now``'s month, taken at the start of its day."""
-
-    end: date
-    as_of: datetime
-
-
-def run_for(month: str | None, now: datetime | None = None) -> Run:
-    now = now or datetime.now(UTC)
-    today = now.astimezone(UTC).date()
-    if month is None or month == f"{today:%Y-%m}":
-        return Run(date(today.year, today.month, 1),
-                   datetime(today.year, today.month, today.day, tzinfo=UTC))
-    try:
-        first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
-    except ValueError:
-        raise ConfigError(f"--month: not a month: {month!r} (expected YYYY-MM)") from None
-    # another month: as ``python -m saasync.sample --end`` writes it, taken on the 15th
-    return Run(first.date(), first.replace(day=15))
-
-
 def scenario_cases(invoices_only: bool = False) -> dict[str, str]:
     """Customer id -> its case, from the tables of SCENARIOS.md (main sample, or the
     invoices-only sample's section)."""
-    text = resources.files("saasync.sample_data").joinpath("SCENARIOS.md").read_text("utf-8")
+    text = resources.files(__name__.rpartition(".")[0]).joinpath("SCENARIOS.md").read_text("utf-8")
     main, _, rest = text.partition(INVOICES_ONLY_HEADING)
     cases: dict[str, str] = {}
     header: list[str] = []
@@ -87,8 +56,8 @@ def _when(row: Row, col: str) -> Any:
     """A date as the export file holds it (ISO 8601 UTC; a deliberately bad one as written)."""
     value = row.get(col)
     if isinstance(value, list):
-        return [_text(col, v, None) for v in value]
-    return _text(col, value, None) or None
+        return [as_text(col, v, None) for v in value]
+    return as_text(col, value, None) or None
 
 
 def describe(x: Export, invoices_only: bool = False) -> dict[str, Any]:
@@ -161,7 +130,7 @@ def _short(value: str | None) -> str:
     return value.removesuffix("T00:00:00Z").replace("T", " ").removesuffix("Z")
 
 
-def _render(d: dict[str, Any]) -> str:
+def render(d: dict[str, Any]) -> str:
     out = [
         (f"The {d['sample']} for {d['month']} (export taken {_short(d['as_of'])}, T). "
          "Amounts in minor units."),
@@ -209,34 +178,3 @@ def _render(d: dict[str, Any]) -> str:
                 out.append(f"      {tx['type']} {tx['result']} {_short(tx['date'])}: {tx['amount']}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
-
-
-# -- command --------------------------------------------------------------------------------
-@click.group("sample")
-def sample_group() -> None:
-    """The bundled sample business (path = "builtin:sample")."""
-
-
-@sample_group.command("describe")
-@click.option("--json", "as_json", is_flag=True, help="Print the scenario customers as JSON.")
-@click.option("--month", default=None, metavar="YYYY-MM",
-              help="The run month (default: this month, as `saasync sync` generates it today; "
-                   "another month is taken as of its 15th, like `python -m saasync.sample --end`).")
-@click.option("--invoices-only", is_flag=True,
-              help="The invoices-only sample (builtin:sample-invoices-only) instead.")
-def describe_command(as_json: bool, month: str | None, invoices_only: bool) -> int:
-    """Each scenario customer of the sample, its case (SCENARIOS.md) and the exact dates and
-    amounts of its rows in the export generated for the run month.
-
-    SCENARIOS.md gives the dates relative to the run month (M0 = its 1st, M-2 = the 1st of
-    the month two months before); this prints them.
-    """
-    run = run_for(month)
-    export = (build_invoices_only(run.end, run.as_of) if invoices_only
-              else build(run.end, as_of=run.as_of))  # fmt: skip
-    described = describe(export, invoices_only)
-    if as_json:
-        click.echo(json.dumps(described, indent=2))
-    else:
-        click.echo(_render(described), nl=False)
-    return 0
