@@ -28,14 +28,19 @@ class InvoiceApi(ApiBase):
         limit: int = 200,
     ) -> Page[StoredInvoice]:
         """Invoices with their lines and transactions, across sources, oldest first."""
+        # uuids become ids first (scalar subqueries): joined, SQLite filtered a customer's
+        # invoices through the data source's index, reading every invoice of the source
         where, params = where_clause(
-            {"d.uuid": data_source_uuid, "c.uuid": customer_uuid, "i.external_id": external_id}
+            {
+                "i.data_source_id": data_source_uuid,
+                "i.customer_id": customer_uuid,
+                "i.external_id": external_id,
+            }
         )
-        base = (
-            "SELECT i.id, i.data_source_id FROM invoices i "
-            "JOIN customers c ON c.id = i.customer_id "
-            f"JOIN data_sources d ON d.id = i.data_source_id WHERE 1 = 1{where}"
-        )
+        where = where.replace(
+            "i.data_source_id = ?", "i.data_source_id = (SELECT id FROM data_sources WHERE uuid = ?)"
+        ).replace("i.customer_id = ?", "i.customer_id = (SELECT id FROM customers WHERE uuid = ?)")
+        base = f"SELECT i.id, i.data_source_id FROM invoices i WHERE 1 = 1{where}"
         total = self._count(base, params)
         after = " AND i.id > ?" if after_id is not None else ""
         heads = self._conn.execute(
