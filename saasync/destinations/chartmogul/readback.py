@@ -229,8 +229,8 @@ class _Listings:
     """Import-view subscription listings, started as soon as a customer is known to need
     one, at most ``workers`` at a time, each spaced evenly at the client's pace."""
 
-    def __init__(self, pool: ThreadPoolExecutor, client: ChartMogulClient, spacer: _Spacer) -> None:
-        self.pool, self.client, self.spacer = pool, client, spacer
+    def __init__(self, pool: ThreadPoolExecutor, client: ChartMogulClient) -> None:
+        self.pool, self.client = pool, client  # a client that spaces its pages
         self.started: dict[str, Future[list[JSON]]] = {}
 
     def start(self, customer_uuid: str) -> Future[list[JSON]]:
@@ -239,7 +239,6 @@ class _Listings:
         return self.started[customer_uuid]
 
     def _list(self, customer_uuid: str) -> list[JSON]:
-        self.spacer.wait()
         return list(self.client.iter_subscriptions(customer_uuid))
 
 
@@ -272,7 +271,7 @@ def read_state(client: ChartMogulClient, data_source_uuid: str, *,
     try:
         customers = pool.submit(lambda: list(chained.iter_customers(ds)))
         plans = pool.submit(lambda: list(chained.iter_plans(ds)))
-        listings = _Listings(pool, spaced, spacer)
+        listings = _Listings(pool, spaced)
         reading.progress("invoices", 0, None)
         invoices: list[JSON] = []
         for raw in chained.iter_invoices(ds):
