@@ -426,6 +426,13 @@ class ChartMogulDestination:
             return DestinationSnapshot.empty()
         return read_state(self.client, uuid, progress=progress)
 
+    def settle_import(self, data_source_uuid: str, import_id: str,
+                      found: Mapping[str, Any]) -> list[Any] | None:
+        """A bulk import a dead run left in flight, polled until done: its records'
+        results (``saasync.inflight``); None when ChartMogul does not know it."""
+        return BulkImporter(self.client, data_source_uuid, sleep=self._sleep,
+                            clock=self._clock).settle(import_id, found)
+
     def bulk_importer(self, **options: Any) -> BulkImporter:
         """A BulkImporter on the selected data source, sharing client, sleep and clock."""
         return BulkImporter(self.client, self._lookups().ds, sleep=self._sleep, clock=self._clock,
