@@ -386,6 +386,8 @@ class StateStore:
 
     def imports_in_flight(self, connection: str) -> list[tuple[str, str, dict[str, Any]]]:
         """``(import id, data source uuid, manifest)``, oldest first."""
+        if not self._has_table("bulk_imports"):  # an older file opened read-only
+            return []
         rows = self.db.execute(
             "SELECT import_id, data_source_uuid, manifest FROM bulk_imports WHERE connection=? "
             "ORDER BY accepted_at, rowid", (connection,)).fetchall()
