@@ -6,7 +6,12 @@ counting every HTTP request the client sends and the wall time (source read incl
 
     python bench/readback.py                       # the bundled sample
     python bench/readback.py --invoices 10k        # also a bench/generate.py data set
-    python bench/readback.py --invoices 10k --json out.json
+    python bench/readback.py --invoices 10k --latency-ms 0,100 --json out.json
+    python bench/readback.py --quick               # the sample at 0 ms only (smoke test)
+
+``share`` is the requests sent per second of the whole command over ChartMogul's 40/s;
+``read_back`` is the same for the whole-account read alone (``read_state``: reconcile and
+dry runs), without the source read and the comparison around it.
 
 The sample is judged --at 2026-11-15 (connectors/files/sample/SCENARIOS.md); explain tells
 one subscription of the sample (``--id``), or of the generated set its first customer's.
@@ -41,6 +46,8 @@ from generate import customers_for, generate
 
 from connectors.files.sample import generate as generate_sample
 from saasync.cli import main as saasync
+from saasync.destinations.chartmogul import destination as cm_destination
+from saasync.destinations.chartmogul import readback as cm_readback
 from saasync.server.app import make_server
 from saasync.server.faults import FaultConfig
 
@@ -49,6 +56,8 @@ KEY = "bench"
 SAMPLE_END = date(2026, 11, 1)  # the month of the frozen copy tests/fixtures/sample_data
 AT = "2026-11-15"
 SAMPLE_ID = "sub_0173"
+LIMIT = 40  # ChartMogul's requests per second
+READ_STATE = "read_state"
 
 
 class Counter:
@@ -77,6 +86,38 @@ class Counter:
 
     def __exit__(self, *exc: object) -> None:
         requests.Session.send = self._send  # type: ignore[method-assign]
+
+
+class ReadBack:
+    """Times every whole-account read (``read_state``) and counts the requests it sent."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self.requests = 0
+        self.seconds = 0.0
+        self._real = cm_readback.read_state
+
+    def __enter__(self) -> Self:
+        def timed(*args: Any, **kw: Any) -> Any:
+            sent, started = self.counter.sent, time.monotonic()
+            try:
+                return self._real(*args, **kw)
+            finally:
+                self.seconds += time.monotonic() - started
+                self.requests += self.counter.sent - sent
+
+        for module in (cm_readback, cm_destination):  # the names it is called by
+            setattr(module, READ_STATE, timed)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for module in (cm_readback, cm_destination):
+            setattr(module, READ_STATE, self._real)
+
+
+def share(requests_sent: int, seconds: float) -> float:
+    """Requests per second as a share of ChartMogul's limit, in per cent."""
+    return round(100 * requests_sent / seconds / LIMIT, 1) if seconds > 0 else 0.0
 
 
 def write_config(folder: Path, data: Path, url: str, rate: float | None = None) -> Path:
@@ -125,7 +166,7 @@ def synced(data: Path, workdir: Path, latency_ms: int = 0) -> Iterator[Path]:
 
 
 def measure(*args: str) -> dict[str, Any]:
-    with Counter() as counter:
+    with Counter() as counter, ReadBack(counter) as read:
         started = time.monotonic()
         code, out = cli(*args)
         seconds = time.monotonic() - started
@@ -135,8 +176,14 @@ def measure(*args: str) -> dict[str, Any]:
         doc = json.loads(out)
         doc.pop("duration_s", None)
         out = json.dumps(doc, sort_keys=True)
-    return {"requests": counter.sent, "throttled": counter.throttled,
-            "seconds": round(seconds, 2), "output_sha": hashlib.sha256(out.encode()).hexdigest()[:12]}
+    figures: dict[str, Any] = {
+        "requests": counter.sent, "throttled": counter.throttled, "seconds": round(seconds, 2),
+        "share": share(counter.sent, seconds),
+        "output_sha": hashlib.sha256(out.encode()).hexdigest()[:12]}
+    if read.seconds:
+        figures["read_back"] = {"requests": read.requests, "seconds": round(read.seconds, 2),
+                                "share": share(read.requests, read.seconds)}
+    return figures
 
 
 def bench(label: str, data: Path, ident: str, workdir: Path,
@@ -156,6 +203,49 @@ def first_customer(data: Path) -> str:
         return str(json.loads(handle.readline())["external_id"])
 
 
+def data_sets(root: Path, invoices: str | None, months: int,
+              ident: str) -> list[tuple[str, Path, str]]:
+    """The sample (generated into ``root``), and a generated set of about ``invoices``."""
+    sample = root / "sample" / "data"
+    generate_sample(sample, end=SAMPLE_END)
+    sets = [("sample", sample, ident)]
+    if invoices:
+        scale = {"k": 1_000, "m": 1_000_000}.get(invoices[-1:].lower(), 1)
+        wanted = round(float(invoices.rstrip("kKmM")) * scale)
+        gen = root / "generated" / "data"
+        gen.mkdir(parents=True, exist_ok=True)
+        generate(gen, customers_for(wanted, months), months)
+        sets.append((f"{invoices} invoices", gen, first_customer(gen)))
+    return sets
+
+
+def run(root: Path, sets: list[tuple[str, Path, str]], latencies: list[int]) -> dict[str, Any]:
+    rows = []
+    for n, (label, data, ident) in enumerate(sets):
+        for latency in latencies:
+            rows.append(bench(label, data, ident, root / f"run-{n}-{latency}", latency))
+    return {"rate_limit": LIMIT, "rows": rows}
+
+
+def figures(workdir: Path, quick: bool) -> dict[str, Any]:
+    """The sample at 0 ms (``quick``), else the sample and 10k invoices at 0 and 100 ms."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    sets = data_sets(workdir, None if quick else "10k", 12, SAMPLE_ID)
+    return run(workdir, sets, [0] if quick else [0, 100])
+
+
+def show(found: dict[str, Any]) -> None:
+    print(f"{'data':<16}{'latency':>8}  {'command':<14}{'requests':>9}{'429s':>6}{'seconds':>9}"
+          f"{'share':>7}{'read-back s':>13}{'share':>7}")
+    for row in found["rows"]:
+        for what in ("explain", "reconcile", "sync_dry_run"):
+            r = row[what]
+            read = r.get("read_back")
+            back = f"{read['seconds']:>13.2f}{read['share']:>6.1f}%" if read else ""
+            print(f"{row['data']:<16}{row['latency_ms']:>6}ms  {what:<14}{r['requests']:>9}"
+                  f"{r['throttled']:>6}{r['seconds']:>9.2f}{r['share']:>6.1f}%{back}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoices", help="also a generated set of about N invoices (10k, 100k)")
@@ -163,35 +253,23 @@ def main() -> None:
     parser.add_argument("--id", default=SAMPLE_ID, help="the sample id explain tells")
     parser.add_argument("--latency-ms", default="0",
                         help="the server answers this late (comma-separated: one pass each)")
+    parser.add_argument("--quick", action="store_true", help="figures(quick=True): the sample "
+                        "at 0 ms; --invoices, --latency-ms and --id are not used")
+    parser.add_argument("--workdir", help="work here (kept) instead of a temporary folder")
     parser.add_argument("--json", dest="json_out", help="write the figures here too")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        sample = root / "sample" / "data"
-        generate_sample(sample, end=SAMPLE_END)
-        sets = [("sample", sample, args.id)]
-        if args.invoices:
-            scale = {"k": 1_000, "m": 1_000_000}.get(args.invoices[-1:].lower(), 1)
-            wanted = round(float(args.invoices.rstrip("kKmM")) * scale)
-            gen = root / "generated" / "data"
-            gen.mkdir(parents=True)
-            generate(gen, customers_for(wanted, args.months), args.months)
-            sets.append((f"{args.invoices} invoices", gen, first_customer(gen)))
-        for n, (label, data, ident) in enumerate(sets):
-            for latency in (int(ms) for ms in args.latency_ms.split(",")):
-                work = root / f"run-{n}-{latency}"
-                rows.append(bench(label, data, ident, work, latency))
-    print(f"{'data':<16}{'latency':>8}  {'command':<14}{'requests':>9}{'429s':>6}{'seconds':>9}"
-          f"{'req/s':>7}")
-    for row in rows:
-        for what in ("explain", "reconcile", "sync_dry_run"):
-            r = row[what]
-            print(f"{row['data']:<16}{row['latency_ms']:>6}ms  {what:<14}{r['requests']:>9}"
-                  f"{r['throttled']:>6}{r['seconds']:>9.2f}{r['requests'] / r['seconds']:>7.1f}")
+    with contextlib.ExitStack() as stack:
+        root = Path(args.workdir) if args.workdir else Path(
+            stack.enter_context(tempfile.TemporaryDirectory()))
+        if args.quick:
+            found = figures(root, quick=True)
+        else:
+            sets = data_sets(root, args.invoices, args.months, args.id)
+            found = run(root, sets, [int(ms) for ms in args.latency_ms.split(",")])
+    show(found)
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(rows, indent=2), encoding="utf-8")
+        Path(args.json_out).write_text(json.dumps(found, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from saasync.connector import (
 )
 from saasync.destinations.base import Baseline, BulkSink, Destination
 from saasync.errors import AuthError
+from saasync.inflight import settle_in_flight
 from saasync.mirror import (  # noqa: F401  (re-exported: engine users import them here)
     KIND_OF,
     MODEL_OF,
@@ -186,6 +187,9 @@ class Engine:
         fingerprint = self._fingerprint() if mode == "sync" else None  # before reading
         report.source_unchanged = self._source_unchanged(mode, fingerprint)
         try:
+            if self.destination is not None:  # before anything is sent again
+                report.settled_imports = settle_in_flight(self.state, self.connection,
+                                                          self.destination)
             with self._mirror() as mirror:
                 read, max_seen = self._read(window, report, mirror)
                 self._process(read, mirror, report)

@@ -71,6 +71,8 @@ class RunReport:
     # how the changes went to the destination (bulk | per_customer) and why (saasync.runner)
     import_mode: str | None = None
     import_mode_reason: str | None = None
+    # bulk imports an earlier run left in flight, settled first (saasync.inflight)
+    settled_imports: list[dict[str, Any]] = field(default_factory=list)
     _open: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict, repr=False)
     _details: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict, repr=False)
     _tally: Counter[tuple[str, str, str]] = field(default_factory=Counter, repr=False)
@@ -226,6 +228,8 @@ class RunReport:
         if self.import_mode is not None:
             out["import_mode"] = self.import_mode
             out["import_mode_reason"] = self.import_mode_reason
+        if self.settled_imports:
+            out["settled_imports"] = self.settled_imports
         if self.error:
             out["error"] = self.error
         if self.conflicts:

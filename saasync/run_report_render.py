@@ -33,6 +33,9 @@ def render_report(report: RunReport, console: Console, *, max_rows: int = 25) ->
     if report.source_unchanged:
         console.print("Source unchanged since the last sync: nothing was read "
                       "(customers waiting for a re-evaluation are still processed)")
+    for left in report.settled_imports:
+        console.print(f"Settled bulk import {left['import_id']} left in flight by an earlier run: "
+                      f"{left['accepted']} records accepted, {left['refused']} refused")
 
     verb = "would be" if report.dry_run else ""
     changes = Table(title=f"Destination changes{' (' + verb + ')' if verb else ''}", show_edge=False)

@@ -84,19 +84,23 @@ def make_destination(settings: Settings, conn: ConnectionSettings, *,
     return ChartMogulDestination(dest, os.environ, http=http)
 
 
-def read_back(destination: Destination, data_source: str) -> Baseline:
+def read_back(destination: Destination, data_source: str,
+              progress: ProgressFn | None = None) -> Baseline:
     """What the destination really holds (read-only calls), for a diff against it."""
     if not isinstance(destination, Snapshotting):
         raise ConfigError(f"destination {destination.name!r} cannot be read back")
-    return destination.snapshot(data_source)
+    return destination.snapshot(data_source, progress=progress)
 
 
 def destination_snapshot(settings: Settings, conn: ConnectionSettings,
-                         build: DestinationFactory = make_destination) -> Baseline:
-    """Read back what the connection's destination holds, and close it."""
+                         build: DestinationFactory = make_destination, *,
+                         show_progress: bool = False) -> Baseline:
+    """Read back what the connection's destination holds, and close it; on a terminal,
+    with a bar (``show_progress``)."""
     destination = build(settings, conn)
     try:
-        return read_back(destination, conn.destination.data_source)
+        with progress_bar(show_progress) as progress:
+            return read_back(destination, conn.destination.data_source, progress)
     finally:
         destination.close()
 
@@ -192,7 +196,8 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
         baseline, bulk = None, None
         if dry_run and conn.destination.type == "chartmogul":
             # diff against what ChartMogul really holds (read-only calls)
-            baseline = destination_snapshot(settings, conn, build_destination)
+            baseline = destination_snapshot(settings, conn, build_destination,
+                                            show_progress=show_progress)
         choice = import_choice(conn, mode, state.get_cursor(name))
         if destination is not None:
             bulk = import_sink(name, conn, destination, choice)

@@ -24,6 +24,7 @@ from saasync.destinations.base import (
     Destination,
 )
 from saasync.errors import BadRecordError, ConflictError
+from saasync.inflight import journal
 from saasync.mirror import KindView, content_hash
 from saasync.models import Customer, Plan
 from saasync.reasons import Reason
@@ -292,6 +293,15 @@ class BulkSender(LiveSender):
         self._failed_customers: set[str] = set()
         self._held: list[Held] | None = [] if self.choice is not None else None
         self._objects = 0  # plans, customers and new invoices held: what ``decide`` counts
+        self._in_flight: list[str] = []  # imports accepted and kept in the state file
+        watch = getattr(self.bulk, "watch", None)
+        if callable(watch):  # saasync.inflight: an accepted import outlives a crash
+            watch(self._accepted)
+
+    def _accepted(self, import_id: str, data_source_uuid: str, found: dict[str, Any]) -> None:
+        planned = {(kind, ext): entry[1] for (kind, _, ext), entry in self._pending.items()}
+        journal(self.state, self.connection, lambda: planned)(import_id, data_source_uuid, found)
+        self._in_flight.append(import_id)
 
     def send(self, op: Op, payload: Any, *, hash_: str, read: bool) -> bool | None:
         if op.kind not in ("customer", "plan", "cancellation") or self._live():
@@ -400,6 +410,9 @@ class BulkSender(LiveSender):
             self.state.mark_clean(self.connection, customer_id)
         self._awaiting_clean.clear()
         self._failed_customers.clear()
+        for import_id in self._in_flight:  # settled: in the commit of its pushed entries
+            self.state.forget_import(self.connection, import_id)
+        self._in_flight.clear()
         self.state.flush()
 
     def _settle(self, entry: Pending, error: str | None, conflict: bool) -> None:

@@ -95,12 +95,20 @@ CREATE TABLE IF NOT EXISTS rechecks (
   PRIMARY KEY (connection, customer_external_id));
 """
 
+BULK_IMPORTS = """
+CREATE TABLE IF NOT EXISTS bulk_imports (
+  connection TEXT NOT NULL, import_id TEXT NOT NULL, data_source_uuid TEXT NOT NULL,
+  manifest TEXT NOT NULL, accepted_at TEXT NOT NULL,
+  PRIMARY KEY (connection, import_id));
+"""
+
 #: Ordered schema steps: entry i turns version i into version i + 1, in one transaction.
 #: Append new steps at the end, one line each, e.g.
 #:     "ALTER TABLE source_records ADD COLUMN cancelled_at TEXT",  # 2: ...
 MIGRATIONS: tuple[Migration, ...] = (
     SCHEMA_V0,  # 1: the original tables
     CANCELLATION_HISTORY,  # 2: cancellation history and re-checks
+    BULK_IMPORTS,  # 3: bulk imports ChartMogul accepted and a run has not settled yet
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 WHAT = "state"  # the setting that names the file, for messages
@@ -363,6 +371,34 @@ class StateStore:
             "SELECT external_id, destination_id, hash FROM pushed WHERE connection=? "
             "AND kind=? AND external_id IN", (connection, kind), ids)
         return {row["external_id"]: (row["destination_id"], row["hash"]) for row in rows}
+
+    # -- bulk imports in flight --------------------------------------------------------------
+    def record_import(self, connection: str, import_id: str, data_source_uuid: str,
+                      manifest: Mapping[str, Any]) -> None:
+        """A bulk import ChartMogul accepted: committed at once, so that a run that dies
+        before it is settled leaves it for the next run (``saasync.inflight``)."""
+        self._write()
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO bulk_imports VALUES (?,?,?,?,?)",
+                            (connection, import_id, data_source_uuid,
+                             json.dumps(manifest, sort_keys=True), now_iso()))
+        self._last_commit = time.monotonic()
+
+    def imports_in_flight(self, connection: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(import id, data source uuid, manifest)``, oldest first."""
+        if not self._has_table("bulk_imports"):  # an older file opened read-only
+            return []
+        rows = self.db.execute(
+            "SELECT import_id, data_source_uuid, manifest FROM bulk_imports WHERE connection=? "
+            "ORDER BY accepted_at, rowid", (connection,)).fetchall()
+        return [(row["import_id"], row["data_source_uuid"], json.loads(row["manifest"]))
+                for row in rows]
+
+    def forget_import(self, connection: str, import_id: str) -> None:
+        """Settled: batched with the pushed-map entries it wrote (committed by ``flush``)."""
+        self._write()
+        self.db.execute("DELETE FROM bulk_imports WHERE connection=? AND import_id=?",
+                        (connection, import_id))
 
     def record_pushed(
         self, connection: str, kind: str, external_id: str, destination_id: str | None, hash_: str

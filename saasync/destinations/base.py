@@ -10,7 +10,7 @@ the HTTP layer has given up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -105,7 +105,9 @@ class Snapshotting(Protocol):
     """A destination that can read back what a data source holds (a dry run diffs against
     it; ``reconcile`` and ``explain`` read it)."""
 
-    def snapshot(self, data_source: str | None = None) -> Baseline: ...
+    def snapshot(self, data_source: str | None = None, *,
+                 progress: Callable[[str, int, int | None], None] | None = None,
+                 ) -> Baseline: ...
 
 
 @runtime_checkable

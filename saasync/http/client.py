@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 import structlog
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 
 from saasync import __version__
 from saasync.errors import (
@@ -116,6 +117,17 @@ def classify_response(response: requests.Response) -> Outcome:
     return Outcome.fatal()
 
 
+def _pooled_session(limiter: RateLimiter) -> requests.Session:
+    """A session that keeps as many connections to a host as the limiter lets be in
+    flight (requests keeps 10; an eleventh parallel request would open and drop one)."""
+    session = requests.Session()
+    in_flight = getattr(limiter, "max_concurrent", None)
+    if isinstance(in_flight, int) and in_flight > DEFAULT_POOLSIZE:
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, HTTPAdapter(pool_maxsize=in_flight))
+    return session
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """Seconds to connect and to wait for a response byte. Never infinite: a hung
@@ -162,7 +174,7 @@ class HttpClient:
             self.secrets.register(secret)
         self._log = logger if logger is not None else structlog.get_logger("saasync.http")
         self._clock = clock
-        self._session = session if session is not None else requests.Session()
+        self._session = session if session is not None else _pooled_session(self.limiter)
         self._session.auth = auth
         self._session.headers.update({"User-Agent": f"saasync/{__version__}",
                                       "Accept": "application/json"})

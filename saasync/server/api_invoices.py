@@ -29,14 +29,19 @@ class Invoices:
         limit: int = 200,
     ) -> Page[StoredInvoice]:
         """Invoices with their lines and transactions, across sources, oldest first."""
+        # uuids become ids first (scalar subqueries): joined, SQLite filtered a customer's
+        # invoices through the data source's index, reading every invoice of the source
         where, params = where_clause(
-            {"d.uuid": data_source_uuid, "c.uuid": customer_uuid, "i.external_id": external_id}
+            {
+                "i.data_source_id": data_source_uuid,
+                "i.customer_id": customer_uuid,
+                "i.external_id": external_id,
+            }
         )
-        base = (
-            "SELECT i.id, i.data_source_id FROM invoices i "
-            "JOIN customers c ON c.id = i.customer_id "
-            f"JOIN data_sources d ON d.id = i.data_source_id WHERE 1 = 1{where}"
-        )
+        where = where.replace(
+            "i.data_source_id = ?", "i.data_source_id = (SELECT id FROM data_sources WHERE uuid = ?)"
+        ).replace("i.customer_id = ?", "i.customer_id = (SELECT id FROM customers WHERE uuid = ?)")
+        base = f"SELECT i.id, i.data_source_id FROM invoices i WHERE 1 = 1{where}"
         heads = self.sql.after(base, params, "i.id", after_id, limit)
         by_source: dict[int, list[int]] = {}
         for head in heads:

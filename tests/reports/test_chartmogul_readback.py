@@ -132,3 +132,37 @@ def test_reconcile_shows_a_bar_on_a_terminal_only(
     monkeypatch.setattr("sys.stdout", Terminal())
     assert commands._show_progress(as_json=False) is True
     assert commands._show_progress(as_json=True) is False
+
+
+def test_a_dry_run_shows_its_read_back_on_a_terminal(
+        account: Path, sent: Sent, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sync --dry-run`` on a terminal: a bar hears of the invoices listed, then of the
+    subscription listings n of N, before the run's own bar; none with ``--json``."""
+    from saasync import runner
+
+    heard: list[tuple[str, int, int | None]] = []
+    shown: list[bool] = []
+
+    @contextlib.contextmanager
+    def bar(enabled: bool) -> Iterator[ProgressFn | None]:
+        shown.append(enabled)
+        yield (lambda *seen: heard.append(seen)) if enabled else None
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(runner, "progress_bar", bar)
+    monkeypatch.setattr("sys.stdout", Terminal())
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert main(["sync", "--dry-run", "--config", str(account)]) in (0, 5)
+    assert shown[:1] == [True]
+    stages = [stage for stage, _, _ in heard]
+    read_back = stages[:stages.index("subscriptions")]
+    assert read_back and set(read_back) == {"invoices"}
+    subscriptions = [(done, total) for stage, done, total in heard if stage == "subscriptions"]
+    total = subscriptions[-1][1]
+    assert total and subscriptions[-1] == (total, total) and len(subscriptions) == total + 1
+    shown.clear()
+    assert cli("sync", "--dry-run", "--json", "--config", str(account))[0] in (0, 5)
+    assert not any(shown)

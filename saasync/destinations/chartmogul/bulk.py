@@ -109,6 +109,12 @@ class BulkImporter:
         self._groups: dict[str, _Group] = {}
         self._records: dict[tuple[str, str], Customer | Plan | OutInvoice] = {}
         self._cancellations: list[tuple[str, str, tuple[datetime, ...]]] = []
+        self._accepted: Accepted | None = None
+
+    def watch(self, accepted: Accepted) -> None:
+        """``accepted(import_id, data_source_uuid, manifest)`` hears of each import as soon
+        as ChartMogul accepted it, before it is polled (to keep it across a crash)."""
+        self._accepted = accepted
 
     def add_plan(self, plan: Plan) -> None:
         self._plans[plan.external_id] = plan_body(plan, None)
@@ -201,8 +207,22 @@ class BulkImporter:
             text = f"bulk import refused ({exc.status}): {error_text(exc.body) or exc}"
             return _outcomes(plans, batch, {"status": "refused"}, None, text)
         import_id = str(created.get("id"))
+        if self._accepted is not None:
+            self._accepted(import_id, self.ds, manifest(plans, batch))
         status = self._wait(import_id, created)
         return _outcomes(plans, batch, status, import_id, None)
+
+    def settle(self, import_id: str, found: Mapping[str, Any]) -> list[BulkResult] | None:
+        """An import a dead run left in flight (``found``: its ``manifest``): polled until it
+        has finished, its records' results as ``flush`` gives them; None when ChartMogul
+        does not know the import (its records are simply sent again)."""
+        try:
+            status = self._wait(import_id, self.client.get_json_import(self.ds, import_id))
+        except BadRecordError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return results_of(found, status, import_id)
 
     def _wait(self, import_id: str, status: JSON) -> JSON:
         deadline = self.clock() + self.timeout
@@ -214,6 +234,29 @@ class BulkImporter:
             self.sleep(self.poll_interval)
             status = self.client.get_json_import(self.ds, import_id)
         return status
+
+
+# (import id, data source uuid, manifest): an import ChartMogul accepted
+Accepted = Callable[[str, str, dict[str, Any]], None]
+
+
+def manifest(plans: Mapping[str, JSON], batch: Mapping[str, _Group]) -> dict[str, Any]:
+    """What an import carries, by external id: enough to map its ``status_details`` back
+    (``results_of``) after the run that sent it died."""
+    return {"plans": list(plans),
+            "customers": {customer: {"customer": group.customer is not None,
+                                     "invoices": [str(i["external_id"]) for i in group.invoices]}
+                          for customer, group in batch.items()}}
+
+
+def results_of(found: Mapping[str, Any], status: JSON, import_id: str) -> list[BulkResult]:
+    """Per-record results of a finished import from its ``manifest``, as ``flush`` maps a
+    live one (``_outcomes``)."""
+    plans: dict[str, JSON] = {str(ext): {} for ext in found.get("plans") or ()}
+    batch = {str(customer): _Group(customer={} if entry.get("customer") else None,
+                                   invoices=[{"external_id": ext} for ext in entry["invoices"]])
+             for customer, entry in (found.get("customers") or {}).items()}
+    return _outcomes(plans, batch, status, import_id, None)
 
 
 def _outcomes(plans: Mapping[str, JSON], batch: Mapping[str, _Group], status: JSON,

@@ -149,15 +149,36 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+class _Paced:
+    """The HttpClient's ``request_json``, with ``wait()`` before each request (a reader's
+    own spacing on top of the client's pacing, which still applies)."""
+
+    def __init__(self, http: HttpClient, wait: Callable[[], None]) -> None:
+        self.http, self.wait = http, wait
+
+    def request_json(self, method: str, path_or_url: str, *,
+                     params: Mapping[str, Any] | None = None, json: Any = None,
+                     headers: Mapping[str, str] | None = None) -> Any:
+        self.wait()
+        return self.http.request_json(method, path_or_url, params=params, json=json,
+                                      headers=headers)
+
+
 class ChartMogulClient:
     """The Import API endpoints the sync uses; answers are ChartMogul's JSON objects."""
 
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient, *, before_page: Callable[[], None] | None = None) -> None:
         self.http = http
+        self._before_page = before_page
+
+    def paced(self, before_page: Callable[[], None]) -> ChartMogulClient:
+        """The same client whose listings call ``before_page()`` before asking each page."""
+        return ChartMogulClient(self.http, before_page=before_page)
 
     def _pages(self, path: str, key: str, params: Mapping[str, Any]) -> Iterator[JSON]:
         paginator = CursorPaginator(page_size=PAGE_SIZE)
-        for item in paginate(self.http, "GET", path, paginator, params, extract=key_path(key)):
+        http = self.http if self._before_page is None else _Paced(self.http, self._before_page)
+        for item in paginate(http, "GET", path, paginator, params, extract=key_path(key)):
             if isinstance(item, dict):
                 yield item
 

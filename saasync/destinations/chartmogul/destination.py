@@ -55,7 +55,7 @@ from saasync.destinations.chartmogul.mapping import (
     plan_patch,
     transaction_body,
 )
-from saasync.destinations.chartmogul.readback import DestinationSnapshot, read_state
+from saasync.destinations.chartmogul.readback import DestinationSnapshot, Progress, read_state
 from saasync.errors import BadRecordError, ConfigError, FatalError
 from saasync.http import BasicAuth, HttpClient, SecretRegistry, read_secret
 from saasync.models import Customer, Plan
@@ -417,10 +417,21 @@ class ChartMogulDestination:
                                subscription_external_id, dates)
 
     # -- read-back and bulk ---------------------------------------------------------------
-    def snapshot(self, data_source: str | None = None) -> DestinationSnapshot:
-        """What the data source holds (read-only); a source that does not exist is empty."""
+    def snapshot(self, data_source: str | None = None, *,
+                 progress: Progress | None = None) -> DestinationSnapshot:
+        """What the data source holds (read-only); a source that does not exist is empty.
+        ``progress(stage, done, total)`` hears of the listings as they go."""
         uuid = self.data_source_uuid if data_source is None else self.find_data_source(data_source)
-        return DestinationSnapshot.empty() if uuid is None else read_state(self.client, uuid)
+        if uuid is None:
+            return DestinationSnapshot.empty()
+        return read_state(self.client, uuid, progress=progress)
+
+    def settle_import(self, data_source_uuid: str, import_id: str,
+                      found: Mapping[str, Any]) -> list[Any] | None:
+        """A bulk import a dead run left in flight, polled until done: its records'
+        results (``saasync.inflight``); None when ChartMogul does not know it."""
+        return BulkImporter(self.client, data_source_uuid, sleep=self._sleep,
+                            clock=self._clock).settle(import_id, found)
 
     def bulk_importer(self, **options: Any) -> BulkImporter:
         """A BulkImporter on the selected data source, sharing client, sleep and clock."""

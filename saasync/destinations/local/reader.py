@@ -222,7 +222,11 @@ class StoreReader:
     ) -> list[StoredInvoice]:
         where, lim, params = _page(after_id, limit, "i.id")
         if customer_external_id is not None:
-            where, params = where + " AND c.external_id = ?", [*params, customer_external_id]
+            # the customer's id first, so that SQLite reads invoices_customer: filtered on
+            # c.external_id, it read every invoice of the data source for each customer
+            where += (" AND i.customer_id = (SELECT id FROM customers"
+                      " WHERE data_source_id = ? AND external_id = ?)")
+            params = [*params, self._selection.require().id, customer_external_id]
         if not include_voided:
             where += " AND i.status != 'voided'"
         return self.invoices_matching(where, params, lim)
@@ -295,7 +299,11 @@ class StoreReader:
     ) -> list[StoredSubscription]:
         where, lim, params = _page(after_id, limit, "s.id")
         if customer_external_id is not None:
-            where, params = where + " AND c.external_id = ?", [*params, customer_external_id]
+            # the customer's id first, so that SQLite reads subscriptions_customer (as for
+            # invoices: list_invoices)
+            where += (" AND s.customer_id = (SELECT id FROM customers"
+                      " WHERE data_source_id = ? AND external_id = ?)")
+            params = [*params, self._selection.require().id, customer_external_id]
         return self._subscriptions(where, params, lim)
 
     def get_subscription(

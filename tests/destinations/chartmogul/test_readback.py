@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 
+import pytest
 import responses
 from responses import matchers
 
 from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.destinations.chartmogul.mapping import comparable_doc
 from saasync.destinations.chartmogul.readback import DestinationSnapshot, read_customer, read_state
+from saasync.errors import BadRecordError
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import CancellationMarker, OutInvoice, OutLine, OutTransaction
 from tests.destinations.chartmogul.cassettes import find
@@ -61,11 +65,16 @@ def invoice_pages() -> tuple[dict[str, Any], dict[str, Any]]:
     return inv1, {**inv2, "has_more": False}
 
 
-def register_subscriptions(rsps: responses.RequestsMock) -> None:
+def subscription_pages() -> tuple[dict[str, Any], dict[str, Any]]:
     sub1, sub2 = (find(SUB_PAGES, "GET", "/subscriptions", i).response for i in (0, 1))
     for body in (sub1, sub2):
         body["subscriptions"] = [{**s, "data_source_uuid": DS} for s in body["subscriptions"]]
     sub2["subscriptions"][0]["cancellation_dates"] = ["2024-06-30T00:00:00.000Z"]
+    return sub1, sub2
+
+
+def register_subscriptions(rsps: responses.RequestsMock) -> None:
+    sub1, sub2 = subscription_pages()
     page(rsps, f"import/customers/{JOHN}/subscriptions", sub1)
     page(rsps, f"import/customers/{JOHN}/subscriptions", sub2, sub1["cursor"])
 
@@ -107,8 +116,48 @@ def test_read_state_reports_progress_listing_by_listing(rsps: responses.Requests
     heard: list[tuple[str, int, int | None]] = []
     snap = read_state(dest.client, DS, progress=lambda *a: heard.append(a))
     assert len(snap.subscriptions) == 2
-    assert heard == [("customers", 0, None), ("invoices", 0, None), ("subscriptions", 0, 1),
-                     ("subscriptions", 1, 1)]
+    assert heard == [("invoices", 0, None), ("subscriptions", 0, 1), ("subscriptions", 1, 1)]
+
+
+def test_read_state_lists_subscriptions_while_invoices_are_still_listed(
+        rsps: responses.RequestsMock, dest: ChartMogulDestination) -> None:
+    """John's first invoice page names a subscription: his subscription listing starts
+    before the second invoice page is answered (which waits for it, and for the customer
+    listing, up to 5 s each), so customers are listed beside the invoices. The snapshot is
+    the one the recorded account reads as."""
+    expected = read(rsps, dest)
+    subscriptions_asked, customers_asked = threading.Event(), threading.Event()
+    inv1, inv2 = invoice_pages()
+    first, second = (find(CUSTOMER_PAGES, "GET", "/customers", i).response for i in (0, 1))
+    customers = {**first, "entries": first["entries"] + second["entries"], "has_more": False}
+    sub1, sub2 = subscription_pages()
+
+    def answer(body: dict[str, Any], *, note: threading.Event | None = None,
+               after: tuple[threading.Event, ...] = ()) -> Any:
+        def respond(request: Any) -> tuple[int, dict[str, str], str]:
+            if note is not None:
+                note.set()
+            overlapped = all(event.wait(5) for event in after)
+            return (200 if overlapped else 599), {}, json.dumps(body)
+        return respond
+
+    def query(cursor: str | None = None, **filters: str) -> Any:
+        return [matchers.query_param_matcher(
+            {**filters, "per_page": "200", **({"cursor": cursor} if cursor else {})})]
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        page(mock, f"import/customers/{JOHN}/subscriptions", sub2, sub1["cursor"])
+        mock.add_callback(responses.GET, f"{BASE}/import/customers/{JOHN}/subscriptions",
+                          callback=answer(sub1, note=subscriptions_asked), match=query())
+        register_plans(mock)
+        mock.add_callback(responses.GET, f"{BASE}/customers", match=query(data_source_uuid=DS),
+                          callback=answer(customers, note=customers_asked))
+        page(mock, "invoices", inv1, data_source_uuid=DS)
+        mock.add_callback(responses.GET, f"{BASE}/invoices",
+                          match=query(inv1["cursor"], data_source_uuid=DS),
+                          callback=answer(inv2, after=(subscriptions_asked, customers_asked)))
+        snap = read_state(dest.client, DS)
+    assert snap == expected
 
 
 def test_read_customer_reads_one_customer_as_read_state_maps_it(
@@ -183,3 +232,17 @@ def test_snapshot_of_a_missing_data_source_is_empty(rsps: responses.RequestsMock
     snap = dest.snapshot("not-yet")
     assert snap == DestinationSnapshot.empty()
     assert snap.diff(Customer(external_id="c1", name="C")) is None
+
+
+def test_read_state_fails_when_a_subscription_listing_fails(
+        rsps: responses.RequestsMock, dest: ChartMogulDestination) -> None:
+    """A listing refused in a worker thread fails the read (no partial snapshot)."""
+    inv1 = invoice_pages()[0]
+    first = find(CUSTOMER_PAGES, "GET", "/customers", 0).response
+    page(rsps, "customers", {**first, "has_more": False}, data_source_uuid=DS)
+    register_plans(rsps)
+    page(rsps, "invoices", {**inv1, "has_more": False}, data_source_uuid=DS)
+    rsps.get(f"{BASE}/import/customers/{JOHN}/subscriptions", status=404,
+             json={"message": "gone"})
+    with pytest.raises(BadRecordError):
+        read_state(dest.client, DS)
