@@ -77,12 +77,45 @@ class NotGrouped(Exception):
 class StreamMirror(Mirror):
     """The mirror, with the invoices of the customer in hand held in memory, not staged."""
 
-    pending: list[Invoice] = field(default_factory=list)
+    pending: list[Invoice] = field(default_factory=list)  # of the customer in hand
+    holder: str | None = None  # that customer
+
+    def hold(self, invoice: Invoice) -> None:
+        self.holder = invoice.customer_external_id
+        self.pending.append(invoice)
 
     def history(self, customer_id: str) -> CustomerHistory:
         staged = super().history(customer_id)
+        if customer_id != self.holder or not self.pending:
+            return staged  # a customer with no invoice, built before the one in hand
         held, self.pending = self.pending, []
-        return staged.merge(held) if held else staged
+        return staged.merge(held)
+
+
+class CustomerReads(ReadSet):
+    """The read set of a one-pass run: what was read before the invoices (customers,
+    subscriptions, plans: few) as in ``ReadSet``, and the invoice ids of the customer in
+    hand only, as a plain set cleared after it is built. Only that customer's records are
+    asked about while it is built, so nothing is lost, and the invoice ids of a million-row
+    export are never all held at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.invoices: set[str] = set()
+
+    def add(self, kind: str, external_id: str, customer: str | None) -> None:
+        if kind == "invoice":
+            self.invoices.add(external_id)
+        else:
+            super().add(kind, external_id, customer)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        if key[0] == "invoice":
+            return key[1] in self.invoices
+        return super().__contains__(key)
+
+    def next_customer(self) -> None:
+        self.invoices = set()
 
 
 def applies(engine: Engine, report: RunReport) -> bool:
@@ -124,7 +157,7 @@ class _Stream:
     engine: Engine
     report: RunReport
     mirror: StreamMirror
-    read: ReadSet = field(default_factory=ReadSet)
+    read: CustomerReads = field(default_factory=CustomerReads)
     waiting: list[str] = field(default_factory=list)  # customers read so far, descending
     built: str = ""  # the last customer built ("" before the first)
     current: str | None = None  # the customer whose invoices are being read
@@ -183,6 +216,7 @@ class _Stream:
         if self.current is not None:
             self.build_up_to(self.current)
             self.build(self.current)
+            self.read.next_customer()
         self.current = customer
 
 
@@ -225,7 +259,7 @@ def stream(engine: Engine, window: ReadWindow, report: RunReport,
             customer = item.customer_external_id
             run.invoice_of(customer)
             read.add("invoice", item.external_id, customer)
-            mirror.pending.append(item)
+            mirror.hold(item)
         if not run.started:
             mirror.stage(chunk, read)
             run.begin()
