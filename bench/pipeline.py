@@ -15,47 +15,139 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import FLOOR, ROOT, dataset, fresh, log, measure, parse_size, saasync_sync, write_config
+from run import (
+    FLOOR,
+    ROOT,
+    TreeMemory,
+    dataset,
+    fresh,
+    log,
+    parse_size,
+    run_counts,
+    write_config,
+)
 
 Figures = dict[str, Any]
 TARGET = 5.0  # × the floor, on 2 processes
 QUICK_SIZE = "2k"
 
 
-def floor_seconds(workdir: Path, data: Path, repeat: int) -> float:
+def measure(cmd: list[str], out: Path) -> Figures:
+    """``bench/run.py``'s measure, with the CPU time of the process tree (user + system,
+    children included): on a shared machine, wall times follow the other load, CPU less."""
+    with out.open("wb") as stdout, out.with_suffix(".err").open("w+b") as stderr:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, cwd=ROOT)
+        sampler = TreeMemory(proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        sampler.done.set()
+        sampler.join()
+        stderr.seek(0)
+        err = stderr.read().decode(errors="replace")
+    out.with_suffix(".err").unlink()
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
+    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "peak_mb": max(usage.ru_maxrss / 1024, sampler.peak_mb), "stderr": err}
+
+
+def floor_runs(workdir: Path, data: Path, repeat: int) -> list[Figures]:
     out = workdir / "floor.out"
-    best = min(measure([sys.executable, "-c", FLOOR, str(data)], out)[0] for _ in range(repeat))
+    runs = [measure([sys.executable, "-c", FLOOR, str(data)], out) for _ in range(repeat)]
     out.unlink()
-    return best
+    return runs
 
 
 def dry_runs(workdir: Path, label: str, data: Path, repeat: int,
              workers: int | None) -> list[Figures]:
-    name = f"pipeline-{label}-{workers or 'auto'}"
-    return [saasync_sync(write_config(fresh(workdir / name), data), dry_run=True, workers=workers)
-            for _ in range(repeat)]
+    runs = []
+    for _ in range(repeat):
+        config = write_config(fresh(workdir / f"pipeline-{label}-{workers or 'auto'}"), data)
+        cmd = [sys.executable, "-m", "saasync", "sync", "--config", str(config), "--json",
+               "--dry-run"] + (["--workers", str(workers)] if workers else [])
+        out = config.with_name("report.json")
+        run = measure(cmd, out)
+        counts = run_counts(out, run.pop("stderr"))
+        out.unlink()
+        runs.append({**run, **{key: counts.get(key) for key in
+                               ("status", "balanced", "read", "pushed", "unchanged")}})
+    return runs
+
+
+# CPU seconds of each stage of a one-process dry run, in one fresh process: importing
+# saasync, decoding every line (the floor's work), then the files connector's whole read
+# (decoding, mapping, validating into the models), under the run's GC settings.
+STAGES = """import json, sys, time
+from decimal import Decimal
+from pathlib import Path
+started = time.process_time()
+import saasync.cli, saasync.engine
+from connectors.files.connector import FilesConnector
+from saasync.connector import ConnectorContext, ReadWindow
+from saasync.lean import tuned_gc
+imported = time.process_time()
+with tuned_gc():
+    for path in sorted(Path(sys.argv[1]).glob("*.jsonl")):
+        with path.open("rb") as handle:
+            for raw in handle:
+                text = raw.decode("utf-8")
+                if text.strip():
+                    json.loads(text, parse_float=Decimal)
+    decoded = time.process_time()
+    connector = FilesConnector({"path": sys.argv[1]}, ConnectorContext())
+    for _ in connector.read(ReadWindow("incremental", None, None)):
+        pass
+    read = time.process_time()
+print(json.dumps({"startup": imported - started, "decode": decoded - imported,
+                  "read": read - decoded}))
+"""
+
+
+def stages(data: Path, invoices: int, dry_run_cpu: float) -> Figures:
+    """µs of CPU per invoice: start-up (imports), decoding, mapping and validating (the
+    connector's read less decoding), and the rest of a one-process dry run (grouping,
+    rules, diff, report: its CPU time less the other three)."""
+    done = subprocess.run([sys.executable, "-c", STAGES, str(data)], cwd=ROOT, check=True,
+                          capture_output=True, text=True)
+    cpu = json.loads(done.stdout)
+    per = 1e6 / invoices
+    return {"startup": cpu["startup"] * per, "decode": cpu["decode"] * per,
+            "map_and_validate": (cpu["read"] - cpu["decode"]) * per,
+            "build_diff_report": (dry_run_cpu - cpu["startup"] - cpu["read"]) * per,
+            "total": dry_run_cpu * per}
 
 
 def size_figures(workdir: Path, label: str, repeat: int, months: int = 12,
                  seed: int = 7) -> Figures:
     data, meta = dataset(workdir, parse_size(label), months, seed)
     log(f"pipeline {label}: {meta['invoices']:,} invoices; floor, then dry runs")
-    floor = floor_seconds(workdir, data, repeat)
+    floors = floor_runs(workdir, data, repeat)
     two = dry_runs(workdir, label, data, repeat, None)
     one = dry_runs(workdir, label, data, repeat, 1)
+    floor = min(r["seconds"] for r in floors)
+    floor_cpu = min(r["cpu_seconds"] for r in floors)
     best2 = min(r["seconds"] for r in two)
     best1 = min(r["seconds"] for r in one)
+    cpu2 = min(r["cpu_seconds"] for r in two)
+    cpu1 = min(r["cpu_seconds"] for r in one)
     runs = two + one
     return {
         "size": label, "invoices": meta["invoices"], "input_mb": meta["input_mb"],
         "floor_seconds": floor, "seconds_2proc": best2, "seconds_1proc": best1,
         "ratio_2proc": best2 / floor, "ratio_1proc": best1 / floor,
+        "floor_cpu_seconds": floor_cpu, "cpu_seconds_2proc": cpu2, "cpu_seconds_1proc": cpu1,
+        "cpu_ratio_1proc": cpu1 / floor_cpu,
         "all_2proc_seconds": [r["seconds"] for r in two],
         "all_1proc_seconds": [r["seconds"] for r in one],
         "peak_mb_2proc": max(r["peak_mb"] for r in two),
@@ -65,6 +157,7 @@ def size_figures(workdir: Path, label: str, repeat: int, months: int = 12,
                            == (runs[0]["read"], runs[0]["pushed"], runs[0]["unchanged"])
                            for r in runs),
         "report_ok": all(r["status"] == "ok" and r["balanced"] for r in runs),
+        "stages_us_per_invoice": stages(data, meta["invoices"], cpu1),
     }
 
 
@@ -77,13 +170,19 @@ def figures(workdir: Path, quick: bool, sizes: str = "100k,1m", repeat: int = 3)
 
 
 def table(result: Figures) -> str:
-    lines = ["size   invoices   floor s  2-proc s  ratio  1-proc s  ratio  peak MB (2p/1p)  same"]
+    lines = [("size   invoices   floor s  2-proc s  ratio  1-proc s  ratio  peak MB (2p/1p)  same"
+              "   CPU s floor / 2p / 1p")]
     for s in result["sizes"]:
         lines.append(
             f"{s['size']:<6} {s['invoices']:>9,} {s['floor_seconds']:>8.2f} "
             f"{s['seconds_2proc']:>9.2f} {s['ratio_2proc']:>5.1f}× {s['seconds_1proc']:>8.2f} "
             f"{s['ratio_1proc']:>5.1f}× {s['peak_mb_2proc']:>7.0f} / {s['peak_mb_1proc']:<6.0f} "
-            f"{'yes' if s['same_counts'] and s['report_ok'] else 'NO'}")
+            f"{'yes' if s['same_counts'] and s['report_ok'] else 'NO':<4} "
+            f"{s['floor_cpu_seconds']:>7.2f} / {s['cpu_seconds_2proc']:.2f} / "
+            f"{s['cpu_seconds_1proc']:.2f}")
+    for s in result["sizes"]:
+        lines.append(f"{s['size']}: µs of CPU per invoice, one process: " + ", ".join(
+            f"{name} {value:.1f}" for name, value in s["stages_us_per_invoice"].items()))
     return "\n".join(lines)
 
 
