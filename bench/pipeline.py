@@ -161,6 +161,43 @@ def size_figures(workdir: Path, label: str, repeat: int, months: int = 12,
     }
 
 
+# A one-process dry run with some of the issue #18 target 4 changes turned off (in
+# process, before the run), to measure what each one is worth: --without NAME[,NAME].
+WITHOUT = """import contextlib, sys
+from saasync import cli, engine, lean, mirror, models
+off = set(sys.argv[1].split(","))
+if "one_pass" in off:  # every dry run stages what it reads, then reloads it
+    engine.stream_fresh = lambda *args: None
+if "gc" in off:  # the collector as Python sets it
+    engine.tuned_gc = contextlib.nullcontext
+if "date_cache" in off:  # every ISO date parsed again
+    models._iso_utc = models._iso_utc.__wrapped__
+if "customer_reads" in off:  # every invoice id read kept for the whole run
+    lean.CustomerReads.add = mirror.ReadSet.add
+    lean.CustomerReads.__contains__ = mirror.ReadSet.__contains__
+sys.exit(cli.main(sys.argv[2:]))
+"""
+CHANGES = ("one_pass", "gc", "date_cache", "customer_reads")
+
+
+def without(workdir: Path, label: str, names: list[str], repeat: int) -> Figures:
+    """Best CPU and wall seconds of a one-process dry run with each of ``names`` turned off
+    alone, and with none ("none") turned off."""
+    data, _ = dataset(workdir, parse_size(label), 12, 7)
+    out: Figures = {}
+    for name in ["none", *names]:
+        runs = []
+        for _ in range(repeat):
+            config = write_config(fresh(workdir / f"pipeline-{label}-without"), data)
+            cmd = [sys.executable, "-c", WITHOUT, name, "sync", "--config", str(config),
+                   "--json", "--dry-run", "--workers", "1"]
+            runs.append(measure(cmd, config.with_name("report.json")))
+        out[name] = {"cpu_seconds": min(r["cpu_seconds"] for r in runs),
+                     "seconds": min(r["seconds"] for r in runs)}
+        log(f"without {name}: {out[name]['cpu_seconds']:.2f} s of CPU")
+    return out
+
+
 def figures(workdir: Path, quick: bool, sizes: str = "100k,1m", repeat: int = 3) -> Figures:
     """Every figure at ``sizes`` (``quick``: one run at 2k invoices)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +230,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / ".bench")
     parser.add_argument("--quick", action="store_true", help=f"one run at {QUICK_SIZE}")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    parser.add_argument("--without", default=None,
+                        help=f"instead: one-process runs at the first size with each of "
+                        f"{', '.join(CHANGES)} turned off in turn (comma-separated, or all)")
     args = parser.parse_args(argv)
+    if args.without:
+        names = list(CHANGES) if args.without == "all" else args.without.split(",")
+        label = QUICK_SIZE if args.quick else args.sizes.split(",")[0].strip()
+        result = {"size": label, "without": without(args.workdir.resolve(), label, names,
+                                                    1 if args.quick else args.repeat)}
+        for name, run in result["without"].items():
+            print(f"{label} one process, without {name}: {run['cpu_seconds']:.2f} s of CPU, "
+                  f"{run['seconds']:.2f} s")
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return
     result = figures(args.workdir.resolve(), args.quick, args.sizes, args.repeat)
     print(table(result))
     if args.json:

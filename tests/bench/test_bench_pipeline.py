@@ -32,3 +32,17 @@ def test_bench_pipeline_writes_every_figure(tmp_path: Path) -> None:
     assert set(stages) == {"startup", "decode", "map_and_validate", "build_diff_report", "total"}
     assert stages["decode"] > 0 and stages["map_and_validate"] > 0
     assert "2k" in done.stdout and "µs of CPU per invoice" in done.stdout
+
+
+def test_bench_pipeline_without_turns_changes_off(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    done = subprocess.run(
+        [sys.executable, "bench/pipeline.py", "--quick", "--without", "one_pass,gc",
+         "--workdir", str(tmp_path), "--json", str(out)],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(out.read_text())["without"]
+    assert set(runs) == {"none", "one_pass", "gc"}
+    assert all(run["cpu_seconds"] > 0 for run in runs.values())
+    assert "without one_pass" in done.stdout
