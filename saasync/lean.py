@@ -122,10 +122,22 @@ def applies(engine: Engine, report: RunReport) -> bool:
     """A dry run over a state that knows nothing of the connection, of a source that can be
     read again should the attempt be dropped."""
     state, name = engine.state, engine.connection
-    return (engine.dry_run and engine.baseline is None and not report.source_unchanged
-            and bool(getattr(engine.connector, "rereadable", False))
-            and next(iter(state.mirror_keys(name)), None) is None
-            and not state.dirty_customers(name))
+    if not (engine.dry_run and engine.baseline is None and not report.source_unchanged
+            and getattr(engine.connector, "rereadable", False)):
+        return False
+    keys = state.mirror_keys(name)
+    try:
+        fresh = next(keys, None) is None
+    finally:
+        _close(keys)
+    return fresh and not state.dirty_customers(name)
+
+
+def _close(items: object) -> None:
+    """Close a generator left part way (its open files, its database cursor)."""
+    close = getattr(items, "close", None)
+    if callable(close):
+        close()
 
 
 def stream_fresh(engine: Engine, window: ReadWindow,
@@ -233,8 +245,9 @@ def stream(engine: Engine, window: ReadWindow, report: RunReport,
     max_seen: datetime | None = None
     chunk: list[SourceRecord] = []
     held: list[Quarantined] = []
+    items = engine.connector.read(window)
     try:
-        for item in engine.connector.read(window):
+        for item in items:
             if isinstance(item, Quarantined):
                 if run.started:
                     run.invoice_of(raw_customer(item.raw) if item.kind == "invoice" else None)
@@ -269,6 +282,8 @@ def stream(engine: Engine, window: ReadWindow, report: RunReport,
         run.build_up_to(None)
     except _Stopped:
         pass
+    finally:
+        _close(items)  # read to the end, or left at the first invoice out of order
     for item in held:
         book.queue_read(item)
     engine._sender.finish()
