@@ -171,3 +171,27 @@ def test_lead_with_lists_as_if_the_keys_were_sealed_first(monkeypatch: pytest.Mo
     assert listed == ["bad"]
     assert [op for op in report._details] == [("invoice", "bad"), ("invoice", "i0"), ("invoice", "i1")]
     assert report.counts()["read"] == 5
+
+
+def test_a_stop_between_customers_ends_the_one_pass_run(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from saasync.runner import run_connection
+    from saasync.settings import load_settings
+
+    data = generated(tmp_path / "data", customers=12)
+    config = write_config(tmp_path, data)
+    settings = load_settings(config)
+    name, conn = settings.connection(None)
+    spy = Spy(monkeypatch, tmp_path)
+    asked = 0
+
+    def stop() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > 5  # five customers built, then stop
+
+    report = run_connection(settings, name, conn, mode="sync", dry_run=True, workers=1,
+                            should_stop=stop)
+    assert spy.outcomes == ["streamed"] and report.status == "stopped"
+    built = {op.customer_external_id for op in report.ops if op.customer_external_id}
+    assert len(built) == 5 and report.counts()["balanced"]
