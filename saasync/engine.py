@@ -14,7 +14,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from saasync.connector import (
 from saasync.destinations.base import Baseline, BulkSink, Destination
 from saasync.errors import AuthError
 from saasync.inflight import settle_in_flight
+from saasync.lean import stream_fresh, tuned_gc
 from saasync.mirror import (  # noqa: F401  (re-exported: engine users import them here)
     KIND_OF,
     MODEL_OF,
@@ -173,6 +174,10 @@ class Engine:
     def run(
         self, mode: str = "sync", since: datetime | None = None, until: datetime | None = None
     ) -> RunReport:
+        with tuned_gc() if self.dry_run else nullcontext():  # saasync.lean
+            return self._run(mode, since, until)
+
+    def _run(self, mode: str, since: datetime | None, until: datetime | None) -> RunReport:
         started = time.monotonic()
         run_start = self.clock()
         self._now = run_start
@@ -190,9 +195,15 @@ class Engine:
             if self.destination is not None:  # before anything is sent again
                 report.settled_imports = settle_in_flight(self.state, self.connection,
                                                           self.destination)
-            with self._mirror() as mirror:
-                read, max_seen = self._read(window, report, mirror)
-                self._process(read, mirror, report)
+            streamed = stream_fresh(self, window, report)  # a fresh dry run: saasync.lean
+            if streamed is not None:
+                settled = report.settled_imports
+                report, max_seen = streamed
+                report.settled_imports = settled
+            else:
+                with self._mirror() as mirror:
+                    read, max_seen = self._read(window, report, mirror)
+                    self._process(read, mirror, report)
             self._commit(mode, report, max_seen, run_start, fingerprint)
             if report.status == "ok" and (report.failed_ops or report.conflicts):
                 report.status = "partial"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 
 from dateutil import parser as dateparser
@@ -114,6 +115,18 @@ def _lenient(text: str) -> datetime:
     return first
 
 
+@lru_cache(maxsize=1 << 16)
+def _iso_utc(value: str) -> datetime | None:
+    """ISO 8601 text as aware UTC by the standard library's C parser, None if it is not.
+    Cached: exports repeat the same few thousand dates (the result is immutable), and a
+    lookup costs a tenth of the parse (issue #18 target 4)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return _aware_utc(parsed, value)
+
+
 def to_utc(value: Any) -> Any:
     """Parse what sources send (ISO strings, dates, epoch seconds) into aware UTC datetimes.
 
@@ -123,12 +136,9 @@ def to_utc(value: Any) -> Any:
     that says what is accepted; nothing else escapes.
     """
     if type(value) is str and value[:1].isdigit() and not value.isdigit():
-        try:  # the common case, ISO 8601 text, parsed by the standard library's C parser
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return _aware_utc(parsed, value)
+        parsed = _iso_utc(value)  # the common case, ISO 8601 text: parsed once per text
+        if parsed is not None:
+            return parsed
     if value is None or value == "":
         return None
     if isinstance(value, bool):

@@ -114,6 +114,18 @@ class RunReport:
                 self._details[key] = record
         self._open.clear()
 
+    def lead_with(self, keys: list[tuple[str, str]]) -> None:
+        """List the records ``keys`` (sealed) first, and keep the others listed as if they had
+        been sealed after them: a run that read and built in one pass (``saasync.lean``)
+        then lists what a run that read everything first would."""
+        self.seal()
+        first = {key: self._details[key] for key in keys if key in self._details}
+        listed = dict(first)
+        for key, record in self._details.items():
+            if key not in first and (len(listed) < DETAIL_CAP or record.outcome == "quarantined"):
+                listed[key] = record
+        self._details = listed
+
     def add_op(self, op: Op) -> None:
         if op.kind == "plan":
             self._plan_ops.add((op.external_id, op.action))

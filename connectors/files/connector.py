@@ -230,6 +230,7 @@ class FilesConnector:
     name: ClassVar[str] = "files"
     options_model: ClassVar[type[ConnectorOptions]] = FilesOptions
     samples: ClassVar[FilesSamples] = SAMPLES  # path = "builtin:sample" (saasync.samples)
+    rereadable: ClassVar[bool] = True  # reading the files again is cheap (saasync.lean)
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         self.directory, self.format, self.encoding = _configure(options, context)

@@ -27,12 +27,16 @@ class IntSet:
             new, self._zero = not self._zero, True
             self._len += new
             return new
-        at = self._find(key)
-        if self._slots[at] == key:
-            return False
-        self._slots[at] = key
+        # the probe of ``_find``, inlined: half the cost of an add (one per invoice read)
+        slots, mask = self._slots, self._mask
+        at = key & mask
+        while found := slots[at]:
+            if found == key:
+                return False
+            at = (at + 1) & mask
+        slots[at] = key
         self._len += 1
-        if 2 * self._len > self._mask:
+        if 2 * self._len > mask:
             self._grow()
         return True
 
