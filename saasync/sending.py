@@ -20,6 +20,7 @@ from saasync.destinations.base import (
     AutoChurnReporting,
     BulkOutcome,
     BulkSink,
+    CommitBatching,
     CustomerCreating,
     Destination,
 )
@@ -113,6 +114,10 @@ class LiveSender:
     def start(self) -> None:
         self.destination.ensure_data_source(self.data_source)
         self._warn_double_churn()
+        if isinstance(self.destination, CommitBatching):
+            # one destination commit per state commit, always the destination's first
+            self.destination.hold_commits()
+            self.state.before_commit = self.destination.commit_held
 
     def send(self, op: Op, payload: Any, *, hash_: str, read: bool) -> bool | None:
         try:
@@ -182,10 +187,14 @@ class LiveSender:
     def customer_done(self, customer_id: str, ok: bool) -> None:
         if ok:
             self.state.mark_clean(self.connection, customer_id)
-            self.state.flush(every=0.25)
+            # each commit costs the state file's fsyncs and the destination's held batch
+            # (committed first): once a second bounds what a crash sends again
+            self.state.flush(every=1.0)
 
     def finish(self) -> None:
-        pass
+        if isinstance(self.destination, CommitBatching):
+            self.destination.hold_commits(False)  # commits what is held
+            self.state.before_commit = None
 
     def _warn_double_churn(self) -> None:
         """Automatic churn on both sides cancels the same subscriptions twice, at different
@@ -345,6 +354,7 @@ class BulkSender(LiveSender):
     def finish(self) -> None:
         self._choose(final=True)
         self.flush()
+        super().finish()
 
     # -- import_mode auto ----------------------------------------------------------------
     def _live(self) -> bool:

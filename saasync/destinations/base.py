@@ -130,3 +130,14 @@ class CustomerCreating(Protocol):
     lookup and a create)."""
 
     def create_customer(self, customer: Customer) -> str: ...
+
+
+@runtime_checkable
+class CommitBatching(Protocol):
+    """A destination that can hold its writes in one transaction and make them durable on
+    request (the local store): a sync holds them and has them committed right before each
+    commit of the state file, so the state never records what the destination could lose."""
+
+    def hold_commits(self, hold: bool = True) -> None: ...
+
+    def commit_held(self) -> None: ...

@@ -30,7 +30,7 @@ from saasync.destinations.local.rows import (
     StoredPlan,
     StoredSubscription,
 )
-from saasync.destinations.local.schema import random_uuid, to_text, utcnow
+from saasync.destinations.local.schema import to_text, utcnow
 from saasync.models import Customer, Plan
 from saasync.rules.changeset import OutInvoice
 from saasync.rules.status import SubscriptionView
@@ -105,7 +105,7 @@ class ApiBase:
         path: str | Path = ":memory:",
         *,
         clock: Callable[[], datetime] = utcnow,
-        new_uuid: Callable[[str], str] = random_uuid,
+        new_uuid: Callable[[str], str] | None = None,
     ) -> None:
         self.local = LocalStore(
             path,
