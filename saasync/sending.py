@@ -161,6 +161,7 @@ class LiveSender:
             return False
         ok = True
         by_id = {inv.external_id: inv for inv in creates}
+        accepted: list[tuple[str, str | None, str]] = []
         for result in results:
             inv = by_id[result.external_id]
             read = inv.external_id in read_ids
@@ -170,10 +171,10 @@ class LiveSender:
                 self.book.refused(Op("invoice", inv.external_id, "create", cid), error)
                 self.book.outcome("invoice", inv.external_id, False, read)
             else:
-                self.state.record_pushed(self.connection, "invoice", inv.external_id,
-                                         result.destination_id, content_hash(inv.doc()))
+                accepted.append((inv.external_id, result.destination_id, content_hash(inv.doc())))
                 self.book.accept(f"invoice:{inv.external_id}")
                 self.book.outcome("invoice", inv.external_id, True, read)
+        self.state.record_pushed_many(self.connection, "invoice", accepted)
         return ok
 
     def remember(self, marker: CancellationMarker) -> None:

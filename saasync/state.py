@@ -387,12 +387,19 @@ class StateStore:
         self, connection: str, kind: str, external_id: str, destination_id: str | None, hash_: str
     ) -> None:
         """Batched: committed by ``flush``."""
+        self.record_pushed_many(connection, kind, [(external_id, destination_id, hash_)])
+
+    def record_pushed_many(
+        self, connection: str, kind: str, rows: Iterable[tuple[str, str | None, str]]
+    ) -> None:
+        """(external id, destination id, hash) of several pushed records; like ``record_pushed``."""
         self._write()
-        self.db.execute(
+        stamp = now_iso()
+        self.db.executemany(
             "INSERT INTO pushed VALUES (?,?,?,?,?,?) ON CONFLICT(connection, kind, external_id) "
             "DO UPDATE SET destination_id=excluded.destination_id, hash=excluded.hash, "
             "pushed_at=excluded.pushed_at",
-            (connection, kind, external_id, destination_id, hash_, now_iso()),
+            [(connection, kind, ext, dest, hash_, stamp) for ext, dest, hash_ in rows],
         )
 
     def pushed_count(self, connection: str) -> dict[str, int]:

@@ -111,9 +111,11 @@ class StoreWriter:
         ChartMogul's duplicate message. An unknown customer refuses the whole call.
         """
         writer = self.invoice_writer()
+        writer.deferring = True  # one plan refresh per subscription, at the end
         with self._db.transaction():
             customer_id = self._customer_id(customer_external_id)
             plan_ids = writer.plan_ids(invoices)
+            known = writer.existing_invoices([invoice.external_id for invoice in invoices])
             results: list[InvoiceResult] = []
             for invoice in invoices:
                 problem = invoice_problem(invoice, plan_ids)
@@ -125,8 +127,12 @@ class StoreWriter:
                 results.append(
                     InvoiceResult(invoice.external_id, None, problem)
                     if problem is not None
-                    else self._import_one(writer, customer_id, invoice, plan_ids)
+                    else self._import_one(
+                        writer, customer_id, invoice, plan_ids, invoice.external_id in known
+                    )
                 )
+                known.add(invoice.external_id)  # a repeat in the same call is checked
+            writer.refresh_plans()
         return results
 
     def _import_one(
@@ -135,8 +141,10 @@ class StoreWriter:
         customer_id: int,
         invoice: OutInvoice,
         plan_ids: Mapping[str, int],
+        known: bool,
     ) -> InvoiceResult:
-        existing = self._reader.get_invoice(invoice.external_id)
+        """``known``: the external id may be stored already (else it surely is not)."""
+        existing = self._reader.get_invoice(invoice.external_id) if known else None
         if existing is not None:
             if existing.invoice == invoice:
                 return InvoiceResult(invoice.external_id, existing.uuid)
@@ -144,8 +152,12 @@ class StoreWriter:
         taken = writer.taken_child_ids(invoice, own_invoice_id=None)
         if taken is not None:
             return InvoiceResult(invoice.external_id, None, taken)
-        with self._db.savepoint():
-            uuid = writer.insert(customer_id, invoice, plan_ids)
+        try:
+            with self._db.savepoint():
+                uuid = writer.insert(customer_id, invoice, plan_ids)
+        except BaseException:
+            writer.forget()
+            raise
         return InvoiceResult(invoice.external_id, uuid)
 
     def replace_invoice(self, invoice: OutInvoice) -> str:

@@ -108,6 +108,36 @@ class InvoiceWriter:
         self._conn = conn
         self._ds_id = ds_id
         self._new_uuid = new_uuid
+        # While ``deferring``: subscriptions whose plan ``refresh_plans`` sets once for the
+        # whole call (instead of once per invoice), and the ids found or made so far.
+        self.deferring = False
+        self._stale: set[int] = set()
+        self._sub_ids: dict[tuple[int, str], int] = {}
+
+    def forget(self) -> None:
+        """The last write was rolled back: ids it made may be gone."""
+        self._sub_ids.clear()
+
+    def refresh_plans(self) -> None:
+        """Set the plan of every subscription written to while deferring (its latest line's)."""
+        self._conn.executemany(_REFRESH_PLAN, [[sub_id] for sub_id in sorted(self._stale)])
+        self._stale.clear()
+
+    def existing_invoices(self, external_ids: Sequence[str]) -> set[str]:
+        """Which of these invoice external ids the data source holds (a query per 500)."""
+        found: set[str] = set()
+        for start in range(0, len(external_ids), 500):
+            chunk = external_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in self._conn.execute(
+                    f"SELECT external_id FROM invoices WHERE data_source_id = ? "
+                    f"AND external_id IN ({marks})",
+                    [self._ds_id, *chunk],
+                )
+            )
+        return found
 
     def plan_ids(self, invoices: Sequence[OutInvoice]) -> dict[str, int]:
         """Internal ids of the plans these invoices name (a query per 500, not per line)."""
@@ -216,6 +246,12 @@ class InvoiceWriter:
 
     def _subscription_id(self, customer_id: int, external_id: str) -> int:
         """The subscription a line belongs to, created by its first line (ChartMogul §6.1)."""
+        key = (customer_id, external_id)
+        if key not in self._sub_ids:
+            self._sub_ids[key] = self._find_or_make_subscription(customer_id, external_id)
+        return self._sub_ids[key]
+
+    def _find_or_make_subscription(self, customer_id: int, external_id: str) -> int:
         row = self._conn.execute(
             "SELECT id FROM subscriptions WHERE data_source_id = ? AND customer_id = ? "
             "AND external_id = ?",
@@ -260,4 +296,7 @@ class InvoiceWriter:
                 for position, t in enumerate(invoice.transactions)
             ],
         )  # fmt: skip
-        self._conn.executemany(_REFRESH_PLAN, [[sub_id] for sub_id in subs.values()])
+        if self.deferring:
+            self._stale.update(subs.values())
+        else:
+            self._conn.executemany(_REFRESH_PLAN, [[sub_id] for sub_id in subs.values()])
