@@ -13,6 +13,7 @@ import pytest
 from saasync.connector import ReadWindow
 from saasync.destinations.local import LocalStore
 from saasync.destinations.local.schema import OrderedUuids
+from saasync.destinations.local.writer import DUPLICATE_LINE
 from saasync.engine import Engine
 from saasync.errors import BadRecordError
 from saasync.models import SourceRecord
@@ -158,3 +159,19 @@ def test_the_state_commits_only_what_the_store_already_committed(tmp_path: Path)
                data_source="s").run("sync")
         assert state.before_commit is None  # the run is over: no more coupling
     assert len(checks) >= 30 and max(checks) == 90
+
+
+def test_a_line_id_taken_earlier_in_the_same_call_is_refused(tmp_path: Path) -> None:
+    """Lines are written together at the end of a call: one still held back counts as taken."""
+    store = LocalStore(tmp_path / "a.db")
+    store.ensure_data_source("test")
+    store.upsert_customer(customer("cus_1"))
+    store.upsert_plan(plan())
+    results = store.import_invoices("cus_1", [
+        out("in_1", sub(5000, ext="li-1")),
+        out("in_2", sub(5000, "2026-02-01", ext="li-1"), date="2026-02-01"),
+        out("in_3", sub(5000, "2026-03-01", ext="li-3"), date="2026-03-01"),
+    ])
+    assert [r.error for r in results] == [None, DUPLICATE_LINE, None]
+    assert [i.external_id for i in store.list_invoices()] == ["in_1", "in_3"]
+    store.close()

@@ -10,6 +10,7 @@ import secrets
 import sqlite3
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from uuid import uuid4
 
 from saasync.sqlite_files import Migration, migrate, prepare_private, unusable
@@ -174,7 +175,8 @@ def open_database(path: str, *, check_same_thread: bool = True) -> sqlite3.Conne
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode = WAL")  # answers "memory" for ":memory:"; harmless
         conn.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, much faster
-        conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: a backfill's hot index pages stay cached
+        # 32 MiB of page cache: a backfill's hot index pages stay in memory
+        conn.execute("PRAGMA cache_size = -32768")
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn, MIGRATIONS, path, WHAT)
     except sqlite3.Error as exc:
@@ -229,8 +231,11 @@ def utcnow() -> datetime:
 
 def to_text(value: datetime | None) -> str | None:
     """Store a datetime as fixed-width UTC text (naive values are taken as UTC)."""
-    if value is None:
-        return None
+    return None if value is None else _to_text(value)
+
+
+@lru_cache(maxsize=8192)  # a backfill's invoices share few distinct dates
+def _to_text(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime(_TS_FORMAT)

@@ -2,9 +2,9 @@
 
 External ids are unique per data source, a differing duplicate invoice is refused with
 ChartMogul's own wording, subscriptions come into existence only from subscription lines
-(§6.1), and a voided invoice stops counting. Every call is one SQLite transaction; each
-imported invoice is atomic on its own (a savepoint), so one refused invoice never leaves
-half of itself behind. The row-level work is ``writer.InvoiceWriter``'s.
+(§6.1), and a voided invoice stops counting. Every call is one SQLite transaction (or,
+while a sync holds commits, one savepoint of its batch); an imported invoice is refused
+before any of it is written, and a write that fails anyway undoes the whole call. The row-level work is ``writer.InvoiceWriter``'s.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class StoreWriter:
                     )
                 )
                 known.add(invoice.external_id)  # a repeat in the same call is checked
-            writer.refresh_plans()
+            writer.finish()
         return results
 
     def _import_one(
@@ -144,7 +144,10 @@ class StoreWriter:
         known: bool,
     ) -> InvoiceResult:
         """``known``: the external id may be stored already (else it surely is not)."""
-        existing = self._reader.get_invoice(invoice.external_id) if known else None
+        existing = None
+        if known:
+            writer.write_children()  # the invoice may be one of this call: read it whole
+            existing = self._reader.get_invoice(invoice.external_id)
         if existing is not None:
             if existing.invoice == invoice:
                 return InvoiceResult(invoice.external_id, existing.uuid)
@@ -152,13 +155,9 @@ class StoreWriter:
         taken = writer.taken_child_ids(invoice, own_invoice_id=None)
         if taken is not None:
             return InvoiceResult(invoice.external_id, None, taken)
-        try:
-            with self._db.savepoint():
-                uuid = writer.insert(customer_id, invoice, plan_ids)
-        except BaseException:
-            writer.forget()
-            raise
-        return InvoiceResult(invoice.external_id, uuid)
+        # refusals are found above, before anything is written; a write that fails anyway
+        # fails the whole call, rolled back with its transaction
+        return InvoiceResult(invoice.external_id, writer.insert(customer_id, invoice, plan_ids))
 
     def replace_invoice(self, invoice: OutInvoice) -> str:
         """Store new content under a known invoice, keeping its uuid.

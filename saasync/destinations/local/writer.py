@@ -108,18 +108,28 @@ class InvoiceWriter:
         self._conn = conn
         self._ds_id = ds_id
         self._new_uuid = new_uuid
-        # While ``deferring``: subscriptions whose plan ``refresh_plans`` sets once for the
-        # whole call (instead of once per invoice), and the ids found or made so far.
+        # While ``deferring`` (one import call): lines and transactions are inserted
+        # together by ``write_children``, subscriptions get their plan once at the end
+        # (``finish``) instead of once per invoice, and the ids found or made are kept.
         self.deferring = False
         self._stale: set[int] = set()
         self._sub_ids: dict[tuple[int, str], int] = {}
+        self._lines: list[list[object]] = []
+        self._transactions: list[list[object]] = []
+        self._child_ids: dict[str, set[str]] = {"line_items": set(), "transactions": set()}
 
-    def forget(self) -> None:
-        """The last write was rolled back: ids it made may be gone."""
-        self._sub_ids.clear()
+    def write_children(self) -> None:
+        """Insert the lines and transactions held back while deferring."""
+        self._conn.executemany(_INSERT_LINE, self._lines)
+        self._conn.executemany(_INSERT_TRANSACTION, self._transactions)
+        self._lines, self._transactions = [], []
+        for ids in self._child_ids.values():
+            ids.clear()
 
-    def refresh_plans(self) -> None:
-        """Set the plan of every subscription written to while deferring (its latest line's)."""
+    def finish(self) -> None:
+        """The end of a deferring call: what is held back written, then every subscription
+        written to gets the plan of its latest line."""
+        self.write_children()
         self._conn.executemany(_REFRESH_PLAN, [[sub_id] for sub_id in sorted(self._stale)])
         self._stale.clear()
 
@@ -168,8 +178,8 @@ class InvoiceWriter:
             ("transactions", [t.external_id for t in invoice.transactions], DUPLICATE_TRANSACTION),
         ):
             given = [i for i in ids if i]
-            if len(given) != len(set(given)):
-                return message
+            if len(given) != len(set(given)) or self._child_ids[table].intersection(given):
+                return message  # twice in this invoice, or in one of this call not written yet
             for ext in given:
                 row = self._conn.execute(
                     f"SELECT invoice_id FROM {table} WHERE data_source_id = ? AND external_id = ?",
@@ -275,9 +285,7 @@ class InvoiceWriter:
             sub = line.subscription_external_id
             if line.kind == "subscription" and sub and sub not in subs:
                 subs[sub] = self._subscription_id(customer_id, sub)
-        self._conn.executemany(
-            _INSERT_LINE,
-            [
+        lines: list[list[object]] = [
                 [self._new_uuid("li"), invoice_id, self._ds_id, position, line.kind,
                  subs.get(line.subscription_external_id or "") if line.kind == "subscription"
                  else None,
@@ -286,17 +294,21 @@ class InvoiceWriter:
                  line.discount_amount, line.tax_amount, int(line.prorated), line.external_id,
                  line.description]
                 for position, line in enumerate(invoice.lines)
-            ],
-        )  # fmt: skip
-        self._conn.executemany(
-            _INSERT_TRANSACTION,
-            [
+        ]  # fmt: skip
+        transactions: list[list[object]] = [
                 [self._new_uuid("tr"), invoice_id, self._ds_id, position, t.type, t.result,
                  to_text(t.date), t.amount, t.external_id]
                 for position, t in enumerate(invoice.transactions)
-            ],
-        )  # fmt: skip
+        ]  # fmt: skip
         if self.deferring:
+            self._lines += lines
+            self._transactions += transactions
+            self._child_ids["line_items"].update(li.external_id for li in invoice.lines
+                                                 if li.external_id)
+            self._child_ids["transactions"].update(t.external_id for t in invoice.transactions
+                                                   if t.external_id)
             self._stale.update(subs.values())
-        else:
-            self._conn.executemany(_REFRESH_PLAN, [[sub_id] for sub_id in subs.values()])
+            return
+        self._conn.executemany(_INSERT_LINE, lines)
+        self._conn.executemany(_INSERT_TRANSACTION, transactions)
+        self._conn.executemany(_REFRESH_PLAN, [[sub_id] for sub_id in subs.values()])
