@@ -146,7 +146,7 @@ class StoreWriter:
         """``known``: the external id may be stored already (else it surely is not)."""
         existing = None
         if known:
-            writer.write_children()  # the invoice may be one of this call: read it whole
+            writer.write_held()  # the invoice may be one of this call: read it whole
             existing = self._reader.get_invoice(invoice.external_id)
         if existing is not None:
             if existing.invoice == invoice:

@@ -23,9 +23,9 @@ DUPLICATE_LINE = (
 DUPLICATE_TRANSACTION = "transactions.external_id: has already been taken"
 
 _INSERT_INVOICE = """
-INSERT INTO invoices (uuid, data_source_id, customer_id, external_id, date, due_date,
+INSERT INTO invoices (id, uuid, data_source_id, customer_id, external_id, date, due_date,
     currency, status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 _INSERT_LINE = """
 INSERT INTO line_items (uuid, invoice_id, data_source_id, position, type, subscription_id,
@@ -108,28 +108,31 @@ class InvoiceWriter:
         self._conn = conn
         self._ds_id = ds_id
         self._new_uuid = new_uuid
-        # While ``deferring`` (one import call): lines and transactions are inserted
-        # together by ``write_children``, subscriptions get their plan once at the end
-        # (``finish``) instead of once per invoice, and the ids found or made are kept.
+        # While ``deferring`` (one import call): new invoices, their lines and transactions
+        # are inserted together by ``write_held``, subscriptions get their plan once at the
+        # end (``finish``) instead of once per invoice, and the ids found or made are kept.
         self.deferring = False
         self._stale: set[int] = set()
         self._sub_ids: dict[tuple[int, str], int] = {}
+        self._next_id: int | None = None  # of the next new invoice, while deferring
+        self._invoices: list[list[object]] = []
         self._lines: list[list[object]] = []
         self._transactions: list[list[object]] = []
         self._child_ids: dict[str, set[str]] = {"line_items": set(), "transactions": set()}
 
-    def write_children(self) -> None:
-        """Insert the lines and transactions held back while deferring."""
+    def write_held(self) -> None:
+        """Insert the invoices, lines and transactions held back while deferring."""
+        self._conn.executemany(_INSERT_INVOICE, self._invoices)
         self._conn.executemany(_INSERT_LINE, self._lines)
         self._conn.executemany(_INSERT_TRANSACTION, self._transactions)
-        self._lines, self._transactions = [], []
+        self._invoices, self._lines, self._transactions = [], [], []
         for ids in self._child_ids.values():
             ids.clear()
 
     def finish(self) -> None:
         """The end of a deferring call: what is held back written, then every subscription
         written to gets the plan of its latest line."""
-        self.write_children()
+        self.write_held()
         self._conn.executemany(_REFRESH_PLAN, [[sub_id] for sub_id in sorted(self._stale)])
         self._stale.clear()
 
@@ -192,13 +195,21 @@ class InvoiceWriter:
     def insert(self, customer_id: int, invoice: OutInvoice, plan_ids: Mapping[str, int]) -> str:
         """Store a new invoice with its lines and transactions; return its ``inv_…`` uuid."""
         uuid = self._new_uuid("inv")
-        cursor = self._conn.execute(
-            _INSERT_INVOICE,
-            [uuid, self._ds_id, customer_id, invoice.external_id, to_text(invoice.date),
-             to_text(invoice.due_date), invoice.currency, status_from(invoice)],
-        )  # fmt: skip
-        assert cursor.lastrowid is not None
-        self._insert_children(cursor.lastrowid, customer_id, invoice, plan_ids)
+        row = [uuid, self._ds_id, customer_id, invoice.external_id, to_text(invoice.date),
+               to_text(invoice.due_date), invoice.currency, status_from(invoice)]  # fmt: skip
+        if self.deferring:
+            # the id SQLite would give (the largest + 1): the caller's write transaction
+            # keeps every other writer out until ``write_held`` inserts it
+            if self._next_id is None:
+                found = self._conn.execute("SELECT max(id) FROM invoices").fetchone()[0]
+                self._next_id = int(found or 0) + 1
+            invoice_id, self._next_id = self._next_id, self._next_id + 1
+            self._invoices.append([invoice_id, *row])
+        else:
+            cursor = self._conn.execute(_INSERT_INVOICE, [None, *row])
+            assert cursor.lastrowid is not None
+            invoice_id = cursor.lastrowid
+        self._insert_children(invoice_id, customer_id, invoice, plan_ids)
         return uuid
 
     def rewrite(
