@@ -412,20 +412,21 @@ class StateStore:
 
     # -- review queue ----------------------------------------------------------------------
     def upsert_review(self, connection: str, item: ReviewItem) -> None:
+        """Batched (committed by ``flush``): a run that dies before that leaves the read
+        uncommitted or the refused record's customer dirty, so the next run queues it again."""
         self._write()
-        with self._committing():
-            self.db.execute(
-                "INSERT INTO review VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(connection, key) "
-                "DO UPDATE SET reason=excluded.reason, field=excluded.field, "
-                "message=excluded.message, location=excluded.location, raw=excluded.raw, "
-                "customer_external_id=excluded.customer_external_id, last_seen=excluded.last_seen",
-                (
-                    connection, item.key, item.kind, item.external_id, item.customer_external_id,
-                    item.reason, item.field, item.message, item.location,
-                    json.dumps(item.raw, default=str) if item.raw is not None else None,
-                    item.first_seen, item.last_seen,
-                ),
-            )
+        self.db.execute(
+            "INSERT INTO review VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(connection, key) "
+            "DO UPDATE SET reason=excluded.reason, field=excluded.field, "
+            "message=excluded.message, location=excluded.location, raw=excluded.raw, "
+            "customer_external_id=excluded.customer_external_id, last_seen=excluded.last_seen",
+            (
+                connection, item.key, item.kind, item.external_id, item.customer_external_id,
+                item.reason, item.field, item.message, item.location,
+                json.dumps(item.raw, default=str) if item.raw is not None else None,
+                item.first_seen, item.last_seen,
+            ),
+        )
 
     def resolve_review(self, connection: str, keys: Iterable[str]) -> int:
         self._write()
