@@ -3,11 +3,14 @@
     python bench/store.py --sizes 100k,1m            # target: the real sync within 2× the dry run
     python bench/store.py --sizes 10k --repeat 3 --json out.json
 
-For each size: a dry run (its default processes) and a first sync into an empty local store
-(state and store files fresh), both as fresh processes on bench/generate.py's data (cached in
-the workdir like bench/run.py's). Printed per size: wall seconds of each, their ratio, CPU
-seconds (user + system, every process of the run; steadier than wall time on a busy
-machine) and the store's size. The counts of the two runs must agree (read and pushed).
+For each size: a dry run (its default processes), a dry run in one process and a first sync
+into an empty local store (state and store files fresh), all fresh processes on
+bench/generate.py's data (cached in the workdir like bench/run.py's). Printed per size: wall
+seconds of each, the real sync ÷ the dry run (the target), "writing" = the real sync − the
+one-process dry run (a real sync reads and builds in one process, so that is what the
+store, the pushed map and the on-disk mirror cost), CPU seconds (user + system, every
+process of the run; steadier than wall time on a busy machine) and the store's size. The
+counts of every run must agree (read and pushed).
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ Figures = dict[str, Any]
 TARGET = 2.0  # the real sync's wall time ÷ the dry run's
 
 
-def timed_sync(config: Path, *, dry_run: bool) -> Figures:
+def timed_sync(config: Path, *, dry_run: bool, workers: int | None = None) -> Figures:
     """One ``saasync sync`` as a fresh process: wall and CPU seconds, and its counts."""
     cmd = [sys.executable, "-m", "saasync", "sync", "--config", str(config), "--json"]
     cmd += ["--dry-run"] if dry_run else []
+    cmd += ["--workers", str(workers)] if workers else []
     out, err = config.with_name("report.json"), config.with_name("report.err")
     with out.open("wb") as stdout, err.open("wb") as stderr:
         started = time.perf_counter()
@@ -53,25 +57,31 @@ def timed_sync(config: Path, *, dry_run: bool) -> Figures:
 
 def one_size(workdir: Path, label: str, repeat: int) -> Figures:
     data, meta = dataset(workdir, parse_size(label), 12, 7)
-    dry_runs, real_runs = [], []
-    for _ in range(repeat):  # alternated, so a busy spell of the machine hits both alike
+    dry_runs, one_runs, real_runs = [], [], []
+    for _ in range(repeat):  # alternated, so a busy spell of the machine hits all alike
         dry_runs.append(timed_sync(write_config(fresh(workdir / f"store-dry-{label}"), data),
                                    dry_run=True))
+        one_runs.append(timed_sync(write_config(fresh(workdir / f"store-dry-{label}"), data),
+                                   dry_run=True, workers=1))
         run_dir = fresh(workdir / f"store-real-{label}")
         real_runs.append(timed_sync(write_config(run_dir, data), dry_run=False))
-    dry = min(dry_runs, key=lambda r: r["seconds"])
-    real = min(real_runs, key=lambda r: r["seconds"])
+    dry, one, real = (min(runs, key=lambda r: r["seconds"])
+                      for runs in (dry_runs, one_runs, real_runs))
     store = run_dir / "state" / "analytics.db"
     return {"size": label, "invoices": meta["invoices"], "customers": meta["customers"],
             "dry_seconds": dry["seconds"], "real_seconds": real["seconds"],
             "ratio": real["seconds"] / dry["seconds"],
+            # a real sync reads and builds in one process: what it adds to a one-process
+            # dry run is the cost of writing (the store, the pushed map, the mirror on disk)
+            "dry_one_process_seconds": one["seconds"],
+            "writing_seconds": real["seconds"] - one["seconds"],
             "dry_cpu_seconds": dry["cpu_seconds"], "real_cpu_seconds": real["cpu_seconds"],
             "cpu_ratio": real["cpu_seconds"] / dry["cpu_seconds"],
             "store_mb": store.stat().st_size / 2**20,
             "same_counts": all(r["read"] == dry["read"] and r["pushed"] == dry["pushed"]
-                               for r in dry_runs + real_runs),
-            "ok": all(r["status"] == "ok" for r in dry_runs + real_runs),
-            "runs": {"dry": dry_runs, "real": real_runs}}
+                               for r in dry_runs + one_runs + real_runs),
+            "ok": all(r["status"] == "ok" for r in dry_runs + one_runs + real_runs),
+            "runs": {"dry": dry_runs, "dry_one_process": one_runs, "real": real_runs}}
 
 
 def figures(workdir: Path, quick: bool, sizes: list[str] | None = None,
@@ -84,11 +94,13 @@ def figures(workdir: Path, quick: bool, sizes: list[str] | None = None,
 
 
 def table(result: Figures) -> str:
-    lines = ["size  invoices  dry run  real sync  ratio  verdict  cpu dry / real  store"]
+    head = "size  invoices  dry run  real sync  ratio  verdict  1-process dry  writing"
+    lines = [head + "  cpu dry / real  store"]
     for s in result["sizes"]:
         verdict = "met" if s["ratio"] <= result["target_ratio"] else "missed"
         lines.append(f"{s['size']:>4}  {s['invoices']:>8,}  {s['dry_seconds']:6.2f} s  "
                      f"{s['real_seconds']:7.2f} s  {s['ratio']:4.2f}×  {verdict:7}  "
+                     f"{s['dry_one_process_seconds']:11.2f} s  {s['writing_seconds']:5.2f} s  "
                      f"{s['dry_cpu_seconds']:6.1f} / {s['real_cpu_seconds']:.1f} s  "
                      f"{s['store_mb']:.0f} MB")
     return "\n".join(lines)
