@@ -110,14 +110,17 @@ class LiveSender:
         self.data_source = data_source
         self.rules = rules
         self._creator = destination if isinstance(destination, CustomerCreating) else None
+        self._flush_every = 0.25  # seconds between the state's commits (see ``start``)
 
     def start(self) -> None:
         self.destination.ensure_data_source(self.data_source)
         self._warn_double_churn()
         if isinstance(self.destination, CommitBatching):
-            # one destination commit per state commit, always the destination's first
+            # one destination commit per state commit, always the destination's first;
+            # each costs both files' fsyncs: once a second bounds what a crash sends again
             self.destination.hold_commits()
             self.state.before_commit = self.destination.commit_held
+            self._flush_every = 1.0
 
     def send(self, op: Op, payload: Any, *, hash_: str, read: bool) -> bool | None:
         try:
@@ -188,9 +191,7 @@ class LiveSender:
     def customer_done(self, customer_id: str, ok: bool) -> None:
         if ok:
             self.state.mark_clean(self.connection, customer_id)
-            # each commit costs the state file's fsyncs and the destination's held batch
-            # (committed first): once a second bounds what a crash sends again
-            self.state.flush(every=1.0)
+            self.state.flush(every=self._flush_every)
 
     def finish(self) -> None:
         if isinstance(self.destination, CommitBatching):

@@ -11,7 +11,6 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
-from uuid import uuid4
 
 from saasync.sqlite_files import Migration, migrate, prepare_private, unusable
 
@@ -186,11 +185,6 @@ def open_database(path: str, *, check_same_thread: bool = True) -> sqlite3.Conne
         conn.close()
         raise
     return conn
-
-
-def random_uuid(prefix: str) -> str:
-    """A ChartMogul-style id (``cus_…``): random, so ids never collide across stores."""
-    return f"{prefix}_{uuid4()}"
 
 
 class OrderedUuids:
