@@ -20,6 +20,7 @@ from saasync.destinations.base import (
     AutoChurnReporting,
     BulkOutcome,
     BulkSink,
+    CommitBatching,
     CustomerCreating,
     Destination,
 )
@@ -110,10 +111,17 @@ class LiveSender:
         self.data_source = data_source
         self.rules = rules
         self._creator = destination if isinstance(destination, CustomerCreating) else None
+        self._flush_every = 0.25  # seconds between the state's commits (see ``start``)
 
     def start(self) -> None:
         self.destination.ensure_data_source(self.data_source)
         self._warn_double_churn()
+        if isinstance(self.destination, CommitBatching):
+            # one destination commit per state commit, always the destination's first;
+            # each costs both files' fsyncs: once a second bounds what a crash sends again
+            self.destination.hold_commits()
+            self.state.before_commit = self.destination.commit_held
+            self._flush_every = 1.0
 
     def send(self, op: Op, payload: Any, *, hash_: str, read: bool) -> bool | None:
         try:
@@ -157,6 +165,7 @@ class LiveSender:
             return False
         ok = True
         by_id = {inv.external_id: inv for inv in creates}
+        accepted: list[tuple[str, str | None, str]] = []
         for result in results:
             inv = by_id[result.external_id]
             read = inv.external_id in read_ids
@@ -166,10 +175,10 @@ class LiveSender:
                 self.book.refused(Op("invoice", inv.external_id, "create", cid), error)
                 self.book.outcome("invoice", inv.external_id, False, read)
             else:
-                self.state.record_pushed(self.connection, "invoice", inv.external_id,
-                                         result.destination_id, content_hash(inv.doc()))
+                accepted.append((inv.external_id, result.destination_id, content_hash(inv.doc())))
                 self.book.accept(f"invoice:{inv.external_id}")
                 self.book.outcome("invoice", inv.external_id, True, read)
+        self.state.record_pushed_many(self.connection, "invoice", accepted)
         return ok
 
     def remember(self, marker: CancellationMarker) -> None:
@@ -183,10 +192,12 @@ class LiveSender:
     def customer_done(self, customer_id: str, ok: bool) -> None:
         if ok:
             self.state.mark_clean(self.connection, customer_id)
-            self.state.flush(every=0.25)
+            self.state.flush(every=self._flush_every)
 
     def finish(self) -> None:
-        pass
+        if isinstance(self.destination, CommitBatching):
+            self.destination.hold_commits(False)  # commits what is held
+            self.state.before_commit = None
 
     def _warn_double_churn(self) -> None:
         """Automatic churn on both sides cancels the same subscriptions twice, at different
@@ -355,6 +366,7 @@ class BulkSender(LiveSender):
     def finish(self) -> None:
         self._choose(final=True)
         self.flush()
+        super().finish()
 
     # -- import_mode auto ----------------------------------------------------------------
     def _live(self) -> bool:

@@ -26,7 +26,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -164,11 +164,30 @@ class StateStore:
             self.db = _open(self.path, upgrade=True)
         self.db.row_factory = sqlite3.Row
         self._last_commit = time.monotonic()
+        #: Called right before every commit: a sync sets it to its destination's
+        #: ``commit_held``, so the pushed map never records what the destination could lose.
+        self.before_commit: Callable[[], None] | None = None
 
     def close(self) -> None:
         if not self.read_only and self.db.in_transaction:
-            self.db.commit()
+            self._commit_now()
         self.db.close()
+
+    def _commit_now(self) -> None:
+        if self.before_commit is not None:
+            self.before_commit()
+        self.db.commit()
+
+    @contextmanager
+    def _committing(self) -> Iterator[None]:
+        """Like ``with self.db``: commit at the end of the block (``before_commit`` first),
+        roll back on error."""
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        self._commit_now()
 
     def __enter__(self) -> Self:
         return self
@@ -195,7 +214,7 @@ class StateStore:
 
     def set_cursor(self, connection: str, value: str, stream: str = "all") -> None:
         self._write()
-        with self.db:
+        with self._committing():
             self.db.execute(
                 "INSERT INTO cursors VALUES (?,?,?,?) ON CONFLICT(connection, stream) "
                 "DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
@@ -253,7 +272,7 @@ class StateStore:
 
     def commit(self) -> None:
         if not self.read_only and self.db.in_transaction:
-            self.db.commit()
+            self._commit_now()
             self._last_commit = time.monotonic()
 
     def rollback(self) -> None:
@@ -271,7 +290,7 @@ class StateStore:
 
     def mark_dirty(self, connection: str, customer_ids: Iterable[str]) -> None:
         self._write()
-        with self.db:
+        with self._committing():
             self.db.executemany(
                 "INSERT OR IGNORE INTO dirty_customers VALUES (?,?)",
                 ((connection, cid) for cid in customer_ids),
@@ -297,7 +316,7 @@ class StateStore:
             return
         now = time.monotonic()
         if now - self._last_commit >= every:
-            self.db.commit()
+            self._commit_now()
             self._last_commit = now
 
     # -- cancellation history --------------------------------------------------------------
@@ -404,12 +423,19 @@ class StateStore:
         self, connection: str, kind: str, external_id: str, destination_id: str | None, hash_: str
     ) -> None:
         """Batched: committed by ``flush``."""
+        self.record_pushed_many(connection, kind, [(external_id, destination_id, hash_)])
+
+    def record_pushed_many(
+        self, connection: str, kind: str, rows: Iterable[tuple[str, str | None, str]]
+    ) -> None:
+        """(external id, destination id, hash) of several pushed records; like ``record_pushed``."""
         self._write()
-        self.db.execute(
+        stamp = now_iso()
+        self.db.executemany(
             "INSERT INTO pushed VALUES (?,?,?,?,?,?) ON CONFLICT(connection, kind, external_id) "
             "DO UPDATE SET destination_id=excluded.destination_id, hash=excluded.hash, "
             "pushed_at=excluded.pushed_at",
-            (connection, kind, external_id, destination_id, hash_, now_iso()),
+            [(connection, kind, ext, dest, hash_, stamp) for ext, dest, hash_ in rows],
         )
 
     def pushed_count(self, connection: str) -> dict[str, int]:
@@ -422,24 +448,25 @@ class StateStore:
 
     # -- review queue ----------------------------------------------------------------------
     def upsert_review(self, connection: str, item: ReviewItem) -> None:
+        """Batched (committed by ``flush``): a run that dies before that leaves the read
+        uncommitted or the refused record's customer dirty, so the next run queues it again."""
         self._write()
-        with self.db:
-            self.db.execute(
-                "INSERT INTO review VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(connection, key) "
-                "DO UPDATE SET reason=excluded.reason, field=excluded.field, "
-                "message=excluded.message, location=excluded.location, raw=excluded.raw, "
-                "customer_external_id=excluded.customer_external_id, last_seen=excluded.last_seen",
-                (
-                    connection, item.key, item.kind, item.external_id, item.customer_external_id,
-                    item.reason, item.field, item.message, item.location,
-                    json.dumps(item.raw, default=str) if item.raw is not None else None,
-                    item.first_seen, item.last_seen,
-                ),
-            )
+        self.db.execute(
+            "INSERT INTO review VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(connection, key) "
+            "DO UPDATE SET reason=excluded.reason, field=excluded.field, "
+            "message=excluded.message, location=excluded.location, raw=excluded.raw, "
+            "customer_external_id=excluded.customer_external_id, last_seen=excluded.last_seen",
+            (
+                connection, item.key, item.kind, item.external_id, item.customer_external_id,
+                item.reason, item.field, item.message, item.location,
+                json.dumps(item.raw, default=str) if item.raw is not None else None,
+                item.first_seen, item.last_seen,
+            ),
+        )
 
     def resolve_review(self, connection: str, keys: Iterable[str]) -> int:
         self._write()
-        with self.db:
+        with self._committing():
             cur = self.db.executemany(
                 "DELETE FROM review WHERE connection=? AND key=?", ((connection, k) for k in keys)
             )
@@ -469,7 +496,7 @@ class StateStore:
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, connection: str, mode: str) -> int:
         self._write()
-        with self.db:
+        with self._committing():
             cur = self.db.execute(
                 "INSERT INTO runs (connection, mode, dry_run, started_at, status) VALUES (?,?,0,?,?)",
                 (connection, mode, now_iso(), "running"),
@@ -478,7 +505,7 @@ class StateStore:
 
     def finish_run(self, run_id: int, status: str, report: dict[str, Any]) -> None:
         self._write()
-        with self.db:
+        with self._committing():
             self.db.execute(
                 "UPDATE runs SET finished_at=?, status=?, report=? WHERE id=?",
                 (now_iso(), status, json.dumps(report, default=str), run_id),
@@ -522,7 +549,7 @@ class StateStore:
             with StateStore(self.path) as writable, writable.db:
                 writable.db.execute(sql, row)
         else:
-            with self.db:
+            with self._committing():
                 self.db.execute(sql, row)
         _restrict_permissions(self.path)
 
@@ -539,7 +566,7 @@ class StateStore:
 
     def save_item_mapping(self, connection: str, mapping: ItemMapping) -> None:
         self._write()
-        with self.db:
+        with self._committing():
             self.db.execute(
                 "INSERT INTO item_mappings VALUES (?,?,?,?) ON CONFLICT(connection, item) DO "
                 "UPDATE SET doc=excluded.doc, updated_at=excluded.updated_at",
@@ -552,7 +579,7 @@ class StateStore:
         """Never two runs of one connection at once. A lock left by a dead process is taken over."""
         self._write()
         owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
-        with self.db:
+        with self._committing():
             row = self.db.execute(
                 "SELECT owner, pid, host, acquired_at FROM locks WHERE connection=?", (connection,)
             ).fetchone()
@@ -572,14 +599,14 @@ class StateStore:
         try:
             yield
         finally:
-            with self.db:
+            with self._committing():
                 self.db.execute(
                     "DELETE FROM locks WHERE connection=? AND owner=?", (connection, owner)
                 )
 
     def force_unlock(self, connection: str) -> bool:
         self._write()
-        with self.db:
+        with self._committing():
             cur = self.db.execute("DELETE FROM locks WHERE connection=?", (connection,))
         return cur.rowcount > 0
 

@@ -146,3 +146,14 @@ class CustomerSinceReading(Protocol):
 def customer_since_of(store: object) -> Mapping[str, datetime | None]:
     """``store.customer_since()`` when it can tell (``CustomerSinceReading``), else nothing."""
     return store.customer_since() if isinstance(store, CustomerSinceReading) else {}
+
+
+@runtime_checkable
+class CommitBatching(Protocol):
+    """A destination that can hold its writes in one transaction and make them durable on
+    request (the local store): a sync holds them and has them committed right before each
+    commit of the state file, so the state never records what the destination could lose."""
+
+    def hold_commits(self, hold: bool = True) -> None: ...
+
+    def commit_held(self) -> None: ...

@@ -26,7 +26,7 @@ from typing import Any
 
 from saasync.destinations.local import LocalStore
 from saasync.destinations.local.rows import DataSourceInfo
-from saasync.destinations.local.schema import random_uuid, utcnow
+from saasync.destinations.local.schema import utcnow
 from saasync.server.api_customers import Customers
 from saasync.server.api_invoices import Invoices
 from saasync.server.api_json_imports import JsonImports
@@ -45,7 +45,7 @@ class ApiStore:
         path: str | Path = ":memory:",
         *,
         clock: Callable[[], datetime] = utcnow,
-        new_uuid: Callable[[str], str] = random_uuid,
+        new_uuid: Callable[[str], str] | None = None,
     ) -> None:
         self.local = LocalStore(
             path,

@@ -29,7 +29,7 @@ from saasync.destinations.local.rows import (
     StoredPlan,
     StoredSubscription,
 )
-from saasync.destinations.local.schema import random_uuid, utcnow
+from saasync.destinations.local.schema import utcnow
 from saasync.destinations.local.store_writer import StoreWriter
 from saasync.errors import ConfigError
 from saasync.models import Customer, Plan
@@ -54,7 +54,7 @@ class LocalStore:
         *,
         data_source: str | None = None,
         clock: Callable[[], datetime] = utcnow,
-        new_uuid: Callable[[str], str] = random_uuid,
+        new_uuid: Callable[[str], str] | None = None,
         check_same_thread: bool = True,
         auto_churn: AutoChurnPolicy | None = None,
     ) -> None:
@@ -79,6 +79,16 @@ class LocalStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def hold_commits(self, hold: bool = True) -> None:
+        """Writes stay in one transaction until ``commit_held`` (or ``close``): a sync
+        commits once per batch of customers instead of once per call. ``False`` commits
+        and goes back to one transaction per call."""
+        self.db.hold_commits(hold)
+
+    def commit_held(self) -> None:
+        """Make every write accepted so far durable."""
+        self.db.commit_held()
 
     def __enter__(self) -> Self:
         return self

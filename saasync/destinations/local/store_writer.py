@@ -2,9 +2,9 @@
 
 External ids are unique per data source, a differing duplicate invoice is refused with
 ChartMogul's own wording, subscriptions come into existence only from subscription lines
-(§6.1), and a voided invoice stops counting. Every call is one SQLite transaction; each
-imported invoice is atomic on its own (a savepoint), so one refused invoice never leaves
-half of itself behind. The row-level work is ``writer.InvoiceWriter``'s.
+(§6.1), and a voided invoice stops counting. Every call is one SQLite transaction (or,
+while a sync holds commits, one savepoint of its batch); an imported invoice is refused
+before any of it is written, and a write that fails anyway undoes the whole call. The row-level work is ``writer.InvoiceWriter``'s.
 """
 
 from __future__ import annotations
@@ -111,9 +111,11 @@ class StoreWriter:
         ChartMogul's duplicate message. An unknown customer refuses the whole call.
         """
         writer = self.invoice_writer()
+        writer.deferring = True  # one plan refresh per subscription, at the end
         with self._db.transaction():
             customer_id = self._customer_id(customer_external_id)
             plan_ids = writer.plan_ids(invoices)
+            known = writer.existing_invoices([invoice.external_id for invoice in invoices])
             results: list[InvoiceResult] = []
             for invoice in invoices:
                 problem = invoice_problem(invoice, plan_ids)
@@ -125,8 +127,12 @@ class StoreWriter:
                 results.append(
                     InvoiceResult(invoice.external_id, None, problem)
                     if problem is not None
-                    else self._import_one(writer, customer_id, invoice, plan_ids)
+                    else self._import_one(
+                        writer, customer_id, invoice, plan_ids, invoice.external_id in known
+                    )
                 )
+                known.add(invoice.external_id)  # a repeat in the same call is checked
+            writer.finish()
         return results
 
     def _import_one(
@@ -135,8 +141,13 @@ class StoreWriter:
         customer_id: int,
         invoice: OutInvoice,
         plan_ids: Mapping[str, int],
+        known: bool,
     ) -> InvoiceResult:
-        existing = self._reader.get_invoice(invoice.external_id)
+        """``known``: the external id may be stored already (else it surely is not)."""
+        existing = None
+        if known:
+            writer.write_held()  # the invoice may be one of this call: read it whole
+            existing = self._reader.get_invoice(invoice.external_id)
         if existing is not None:
             if existing.invoice == invoice:
                 return InvoiceResult(invoice.external_id, existing.uuid)
@@ -144,9 +155,9 @@ class StoreWriter:
         taken = writer.taken_child_ids(invoice, own_invoice_id=None)
         if taken is not None:
             return InvoiceResult(invoice.external_id, None, taken)
-        with self._db.savepoint():
-            uuid = writer.insert(customer_id, invoice, plan_ids)
-        return InvoiceResult(invoice.external_id, uuid)
+        # refusals are found above, before anything is written; a write that fails anyway
+        # fails the whole call, rolled back with its transaction
+        return InvoiceResult(invoice.external_id, writer.insert(customer_id, invoice, plan_ids))
 
     def replace_invoice(self, invoice: OutInvoice) -> str:
         """Store new content under a known invoice, keeping its uuid.

@@ -23,9 +23,9 @@ DUPLICATE_LINE = (
 DUPLICATE_TRANSACTION = "transactions.external_id: has already been taken"
 
 _INSERT_INVOICE = """
-INSERT INTO invoices (uuid, data_source_id, customer_id, external_id, date, due_date,
+INSERT INTO invoices (id, uuid, data_source_id, customer_id, external_id, date, due_date,
     currency, status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 _INSERT_LINE = """
 INSERT INTO line_items (uuid, invoice_id, data_source_id, position, type, subscription_id,
@@ -108,6 +108,49 @@ class InvoiceWriter:
         self._conn = conn
         self._ds_id = ds_id
         self._new_uuid = new_uuid
+        # While ``deferring`` (one import call): new invoices, their lines and transactions
+        # are inserted together by ``write_held``, subscriptions get their plan once at the
+        # end (``finish``) instead of once per invoice, and the ids found or made are kept.
+        self.deferring = False
+        self._stale: set[int] = set()
+        self._sub_ids: dict[tuple[int, str], int] = {}
+        self._next_id: int | None = None  # of the next new invoice, while deferring
+        self._invoices: list[list[object]] = []
+        self._lines: list[list[object]] = []
+        self._transactions: list[list[object]] = []
+        self._child_ids: dict[str, set[str]] = {"line_items": set(), "transactions": set()}
+
+    def write_held(self) -> None:
+        """Insert the invoices, lines and transactions held back while deferring."""
+        self._conn.executemany(_INSERT_INVOICE, self._invoices)
+        self._conn.executemany(_INSERT_LINE, self._lines)
+        self._conn.executemany(_INSERT_TRANSACTION, self._transactions)
+        self._invoices, self._lines, self._transactions = [], [], []
+        for ids in self._child_ids.values():
+            ids.clear()
+
+    def finish(self) -> None:
+        """The end of a deferring call: what is held back written, then every subscription
+        written to gets the plan of its latest line."""
+        self.write_held()
+        self._conn.executemany(_REFRESH_PLAN, [[sub_id] for sub_id in sorted(self._stale)])
+        self._stale.clear()
+
+    def existing_invoices(self, external_ids: Sequence[str]) -> set[str]:
+        """Which of these invoice external ids the data source holds (a query per 500)."""
+        found: set[str] = set()
+        for start in range(0, len(external_ids), 500):
+            chunk = external_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in self._conn.execute(
+                    f"SELECT external_id FROM invoices WHERE data_source_id = ? "
+                    f"AND external_id IN ({marks})",
+                    [self._ds_id, *chunk],
+                )
+            )
+        return found
 
     def plan_ids(self, invoices: Sequence[OutInvoice]) -> dict[str, int]:
         """Internal ids of the plans these invoices name (a query per 500, not per line)."""
@@ -138,8 +181,8 @@ class InvoiceWriter:
             ("transactions", [t.external_id for t in invoice.transactions], DUPLICATE_TRANSACTION),
         ):
             given = [i for i in ids if i]
-            if len(given) != len(set(given)):
-                return message
+            if len(given) != len(set(given)) or self._child_ids[table].intersection(given):
+                return message  # twice in this invoice, or in one of this call not written yet
             for ext in given:
                 row = self._conn.execute(
                     f"SELECT invoice_id FROM {table} WHERE data_source_id = ? AND external_id = ?",
@@ -152,13 +195,21 @@ class InvoiceWriter:
     def insert(self, customer_id: int, invoice: OutInvoice, plan_ids: Mapping[str, int]) -> str:
         """Store a new invoice with its lines and transactions; return its ``inv_…`` uuid."""
         uuid = self._new_uuid("inv")
-        cursor = self._conn.execute(
-            _INSERT_INVOICE,
-            [uuid, self._ds_id, customer_id, invoice.external_id, to_text(invoice.date),
-             to_text(invoice.due_date), invoice.currency, status_from(invoice)],
-        )  # fmt: skip
-        assert cursor.lastrowid is not None
-        self._insert_children(cursor.lastrowid, customer_id, invoice, plan_ids)
+        row = [uuid, self._ds_id, customer_id, invoice.external_id, to_text(invoice.date),
+               to_text(invoice.due_date), invoice.currency, status_from(invoice)]  # fmt: skip
+        if self.deferring:
+            # the id SQLite would give (the largest + 1): the caller's write transaction
+            # keeps every other writer out until ``write_held`` inserts it
+            if self._next_id is None:
+                found = self._conn.execute("SELECT max(id) FROM invoices").fetchone()[0]
+                self._next_id = int(found or 0) + 1
+            invoice_id, self._next_id = self._next_id, self._next_id + 1
+            self._invoices.append([invoice_id, *row])
+        else:
+            cursor = self._conn.execute(_INSERT_INVOICE, [None, *row])
+            assert cursor.lastrowid is not None
+            invoice_id = cursor.lastrowid
+        self._insert_children(invoice_id, customer_id, invoice, plan_ids)
         return uuid
 
     def rewrite(
@@ -216,6 +267,12 @@ class InvoiceWriter:
 
     def _subscription_id(self, customer_id: int, external_id: str) -> int:
         """The subscription a line belongs to, created by its first line (ChartMogul §6.1)."""
+        key = (customer_id, external_id)
+        if key not in self._sub_ids:
+            self._sub_ids[key] = self._find_or_make_subscription(customer_id, external_id)
+        return self._sub_ids[key]
+
+    def _find_or_make_subscription(self, customer_id: int, external_id: str) -> int:
         row = self._conn.execute(
             "SELECT id FROM subscriptions WHERE data_source_id = ? AND customer_id = ? "
             "AND external_id = ?",
@@ -239,9 +296,7 @@ class InvoiceWriter:
             sub = line.subscription_external_id
             if line.kind == "subscription" and sub and sub not in subs:
                 subs[sub] = self._subscription_id(customer_id, sub)
-        self._conn.executemany(
-            _INSERT_LINE,
-            [
+        lines: list[list[object]] = [
                 [self._new_uuid("li"), invoice_id, self._ds_id, position, line.kind,
                  subs.get(line.subscription_external_id or "") if line.kind == "subscription"
                  else None,
@@ -250,14 +305,21 @@ class InvoiceWriter:
                  line.discount_amount, line.tax_amount, int(line.prorated), line.external_id,
                  line.description]
                 for position, line in enumerate(invoice.lines)
-            ],
-        )  # fmt: skip
-        self._conn.executemany(
-            _INSERT_TRANSACTION,
-            [
+        ]  # fmt: skip
+        transactions: list[list[object]] = [
                 [self._new_uuid("tr"), invoice_id, self._ds_id, position, t.type, t.result,
                  to_text(t.date), t.amount, t.external_id]
                 for position, t in enumerate(invoice.transactions)
-            ],
-        )  # fmt: skip
+        ]  # fmt: skip
+        if self.deferring:
+            self._lines += lines
+            self._transactions += transactions
+            self._child_ids["line_items"].update(li.external_id for li in invoice.lines
+                                                 if li.external_id)
+            self._child_ids["transactions"].update(t.external_id for t in invoice.transactions
+                                                   if t.external_id)
+            self._stale.update(subs.values())
+            return
+        self._conn.executemany(_INSERT_LINE, lines)
+        self._conn.executemany(_INSERT_TRANSACTION, transactions)
         self._conn.executemany(_REFRESH_PLAN, [[sub_id] for sub_id in subs.values()])
