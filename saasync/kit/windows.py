@@ -64,6 +64,34 @@ def parts_for(concurrency: int) -> int:
     return max(1, concurrency) * 4
 
 
+#: A page's round trip that the default concurrency plans for (Stripe, Chargebee and
+#: Recurly answer a full list page in about 0.2-0.5 s).
+PAGE_SECONDS = 0.4
+
+
+def default_concurrency(rate_per_second: float, cap: int = 32) -> int:
+    """Enough list calls in flight to keep up ``rate_per_second`` at ``PAGE_SECONDS`` a
+    page, at most ``cap``: 25 a second makes 10, 150 a minute makes 1."""
+    return max(1, min(cap, math.ceil(rate_per_second * PAGE_SECONDS)))
+
+
+def plan(since: datetime | None, until: datetime | None, now: datetime,
+         oldest: Callable[[], datetime | None], concurrency: int) -> list[Window]:
+    """The ascending windows of one list over ``[since, until)`` for ``concurrency``
+    readers: ``[(since, until)]`` alone for one reader; else ``parts_for(concurrency)``
+    pieces from ``since`` (or ``oldest()``, a probe, when there is none) to ``until`` (or
+    ``now``), the first open at the start when ``since`` is None and the last open at the
+    end when ``until`` is None, so the pieces cover exactly what the one window did."""
+    if concurrency <= 1:
+        return [(since, until)]
+    low = since if since is not None else oldest()
+    high = until if until is not None else max(now, low or now)
+    if low is None or low >= high:
+        return [(since, until)]
+    return split(low, high, parts_for(concurrency), open_start=since is None,
+                 open_end=until is None)
+
+
 def contains(window: Window, moment: datetime) -> bool:
     """Whether ``moment`` lies in the half-open window."""
     start, end = window

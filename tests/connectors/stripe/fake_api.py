@@ -5,7 +5,8 @@ Lists are newest-created first and paged with ``starting_after`` / ``has_more``;
 (kept for 30 days before the fake's ``now``), ``expand[]=data.product`` on prices and the
 embedded, truncated ``lines`` list of invoices behave as Stripe documents them. Unknown
 parameters are refused with a 400, as Stripe does. Switches inject a throttled answer,
-a 5xx and a malformed page.
+a 5xx and a malformed page; ``limits`` adds a page latency and Stripe's request limit
+(429 above it).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+from tests.connectors.source_limits import FakeServer, SourceLimits
 
 KEY = "sk_test_51FakeStripeKey0123456789"
 DATASET = Path(__file__).with_name("fixtures") / "fake_account.json"
@@ -55,7 +58,7 @@ class FakeStripe:
     """The fake server and the account it holds. Use as a context manager."""
 
     def __init__(self, dataset: Mapping[str, Any] | None = None, *, key: str = KEY,
-                 embedded_lines: int = 2) -> None:
+                 embedded_lines: int = 2, limits: SourceLimits | None = None) -> None:
         data = copy.deepcopy(dict(dataset)) if dataset is not None else load_dataset()
         self.now = int(data["now"])
         self.key = key
@@ -72,8 +75,9 @@ class FakeStripe:
         self.should_retry: str | None = None
         self.fail = 0
         self.malformed = 0
+        self.limits = limits
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = FakeServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -118,6 +122,11 @@ class FakeStripe:
     def answer(self, method: str, url: str, headers: Mapping[str, str]) -> tuple[int, Any, dict[str, str]]:
         parts = urlsplit(url)
         query = parse_qs(parts.query, keep_blank_values=True)
+        if self.limits is not None:
+            if not self.limits.admit():
+                return 429, ApiError(429, "Request rate limit exceeded.",
+                                     code="rate_limit").body(), {}
+            self.limits.delay()
         with self._lock:
             self.requests.append((parts.path, query, headers.get("stripe-version")))
             if headers.get("authorization") != f"Bearer {self.key}":

@@ -50,7 +50,7 @@ def test_new_invoices_are_listed_in_ascending_created_windows(
     fake: FakeStripe, tmp_path: Path
 ) -> None:
     since = fake.now_dt - timedelta(days=10)
-    list(make_connector(fake, tmp_path, window_days=3).read(ReadWindow("incremental", since)))
+    list(make_connector(fake, tmp_path, window_days=3, concurrency=1).read(ReadWindow("incremental", since)))
     starts = [int(q["created[gte]"][0]) for path, q, _ in fake.requests
               if path == "/v1/invoices" and "starting_after" not in q]
     assert starts == sorted(starts) and len(starts) == 4

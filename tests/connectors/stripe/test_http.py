@@ -61,8 +61,9 @@ def sleeps() -> list[float]:
 
 
 def connector(sleeps: list[float], **options: Any) -> StripeConnector:
+    """One list call at a time (``concurrency`` 1): these tests pin the exact calls."""
     return StripeConnector(
-        {"base_url": BASE, "page_size": 2, **options},
+        {"base_url": BASE, "page_size": 2, "concurrency": 1, **options},
         ConnectorContext(env={"STRIPE_API_KEY": KEY}), clock=lambda: NOW,
         retry=RetryPolicy(sleep=sleeps.append, random=lambda: 0.5), limiter=UnlimitedLimiter(),
     )
