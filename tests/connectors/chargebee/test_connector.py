@@ -79,7 +79,7 @@ def test_product_catalog(value: Any, catalog: str) -> None:
 def test_defaults_pace_below_the_smallest_plan_limit_and_page_at_100() -> None:
     connector = make({"site": "acme", "api_key_env": "CB_KEY"})
     limiter = connector.client.limiter
-    assert isinstance(limiter, SlidingWindowLimiter) and (limiter.rate, limiter.per) == (150, 60.0)
+    assert isinstance(limiter, SlidingWindowLimiter) and (limiter.rate, limiter.per) == (150, 63.0)
     assert connector.page_size == 100 and connector.catalog == "2.0"
     custom = make({"site": "acme", "api_key_env": "CB_KEY", "requests_per_minute": 1000,
                    "page_size": 25})
