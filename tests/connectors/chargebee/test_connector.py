@@ -51,6 +51,9 @@ def test_site_or_base_url(options: dict[str, Any], url: str) -> None:
     ({"site": "acme", "page_size": "50"}, "page_size: "),
     ({"site": "acme", "page_size": True}, "page_size: "),
     ({"site": "acme", "requests_per_minute": 0}, "requests_per_minute: "),
+    ({"site": "acme", "concurrency": 0}, "concurrency: must be an integer from 1 to 50"),
+    ({"site": "acme", "concurrency": 51}, "concurrency: "),
+    ({"site": "acme", "concurrency": "4"}, "concurrency: "),
     ({"site": "acme", "product_catalog": "3.0"}, "product_catalog: "),
     ({"site": "acme", "api_key_env": ""}, "api_key_env: "),
 ])

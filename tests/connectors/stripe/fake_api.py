@@ -158,7 +158,10 @@ class FakeStripe:
         }
         if path in lists:
             _check(query, _ALLOWED[path])
-            return page(path, lists[path](query), query)
+            found = page(path, lists[path](query), query)
+            if path == "/v1/invoices":  # rendered once on the page, not all of them each time
+                found["data"] = [self.render(i) for i in found["data"]]
+            return found
         segments = path.strip("/").split("/")
         if len(segments) == 4 and segments[:2] == ["v1", "invoices"] and segments[3] == "lines":
             _check(query, _ALLOWED["lines"])
@@ -209,7 +212,7 @@ class FakeStripe:
         return _created(found, query)
 
     def _invoices(self, query: dict[str, list[str]]) -> list[Obj]:
-        return _created([self.render(i) for i in self.invoices.values()], query)
+        return _created(list(self.invoices.values()), query)
 
     def _credit_notes(self, query: dict[str, list[str]]) -> list[Obj]:
         invoice = _one(query, "invoice")
