@@ -76,6 +76,8 @@ class FakeStripe:
         self.fail = 0
         self.malformed = 0
         self.limits = limits
+        # called before each answer, under the lock: a test changes the account mid-read
+        self.on_request: Callable[[str, dict[str, list[str]]], None] | None = None
         self._lock = threading.Lock()
         self._server = FakeServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -146,7 +148,10 @@ class FakeStripe:
         if method != "GET":
             return 405, ApiError(405, "This fake is read-only").body(), {}
         try:
-            return 200, self.route(parts.path, query), {}
+            with self._lock:  # a change (``on_request``) never lands mid-answer
+                if self.on_request is not None:
+                    self.on_request(parts.path, query)
+                return 200, self.route(parts.path, query), {}
         except ApiError as exc:
             return exc.status, exc.body(), {}
 
