@@ -17,6 +17,7 @@ HTTP client the windows share (its limiter is thread-safe); connectors never sle
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import math
 import threading
@@ -126,15 +127,19 @@ def read_in_order(windows: Sequence[W], read: Callable[[W], Iterable[T]],
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="saasync-window")
     pending: deque[Future[list[T]]] = deque()
     queued = iter(windows)
+
+    def submit(window: W) -> None:  # in the caller's context (log fields bound to the run)
+        pending.append(pool.submit(contextvars.copy_context().run, collect, window))
+
     try:
         for window in queued:
-            pending.append(pool.submit(collect, window))
+            submit(window)
             if len(pending) >= 2 * concurrency:
                 break
         while pending:
             done = pending.popleft().result()
             for window in queued:
-                pending.append(pool.submit(collect, window))
+                submit(window)
                 break
             yield from done
     finally:
@@ -161,7 +166,8 @@ def probe_start(has_before: Callable[[datetime], bool], low: datetime, high: dat
         while (hi - lo) * parts > top - hi and hi - lo > resolution:
             step = (hi - lo) / (count + 1)
             points = [whole_second(lo + step * (k + 1)) for k in range(count)]
-            answers = list(pool.map(has_before, points))
+            answers = [f.result() for f in [
+                pool.submit(contextvars.copy_context().run, has_before, p) for p in points]]
             previous = lo
             for point, older in zip(points, answers, strict=True):
                 if older:

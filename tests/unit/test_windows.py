@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import threading
 import time
@@ -106,3 +107,21 @@ def test_probe_start_finds_the_oldest_within_a_window() -> None:
     assert (oldest - start) * 32 <= high - oldest + timedelta(days=1)
     assert len(asked) < 60
     assert probe_start(lambda _m: False, T0, high, probes=8, parts=32) is None
+
+
+def test_readers_see_the_callers_context_variables() -> None:
+    run = contextvars.ContextVar("run", default="none")
+    run.set("sync-42")
+
+    def read(window: int) -> list[str]:
+        return [run.get()]
+
+    assert list(read_in_order([1, 2, 3, 4], read, 2)) == ["sync-42"] * 4
+    seen: list[str] = []
+
+    def has_before(moment: datetime) -> bool:
+        seen.append(run.get())
+        return moment > T0 + timedelta(days=5)
+
+    probe_start(has_before, T0, T0 + timedelta(days=10), probes=3, parts=4)
+    assert seen and set(seen) == {"sync-42"}
