@@ -12,7 +12,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.chargebee.mapping import (
@@ -25,13 +25,13 @@ from connectors.chargebee.mapping import (
     to_plan,
     to_subscription,
 )
+from connectors.chargebee.windowed import Item, Seen, Windowed, after, stamp_of
 from saasync.connector import Quarantined, ReadWindow
 from saasync.errors import FatalError
 from saasync.http import HttpClient, OffsetTokenPaginator, paginate
 from saasync.kit.records import MappingError, quarantine
 from saasync.models import Plan, SourceRecord
 
-Item = SourceRecord | Quarantined
 #: Chargebee's documented maximum for ``limit``; also used to chunk ``[in]`` filters.
 MAX_PAGE = 100
 _LINE_ITEM_KEYS = ("line_items", "line_item_discounts", "line_item_taxes", "line_item_tiers")
@@ -44,9 +44,10 @@ class ChargebeeApi:
         self.client = client
         self.page_size = page_size
 
-    def pages(self, path: str, resource: str, params: Mapping[str, Any]) -> Iterator[list[Raw]]:
+    def pages(self, path: str, resource: str, params: Mapping[str, Any], *,
+              limit: int | None = None) -> Iterator[list[Raw]]:
         """Each page of ``GET path`` as a list of the ``resource`` objects it holds."""
-        paginator = OffsetTokenPaginator(page_size=self.page_size)
+        paginator = OffsetTokenPaginator(page_size=limit or self.page_size)
         yield from paginate(self.client, "GET", path, paginator, params,
                             extract=lambda page: [self._entries(page, path, resource)])
 
@@ -84,12 +85,6 @@ def _shape(page: Any) -> str:
     return type(page).__name__
 
 
-def after(moment: datetime) -> str:
-    """``[after]`` is strict and Chargebee times are whole seconds: one second earlier
-    makes the filter mean "at or after ``moment``"."""
-    return str(math.floor(moment.timestamp()) - 1)
-
-
 def id_list(ids: Iterable[str]) -> str:
     """The ``[in]`` operand: a JSON array, ``["a","b"]``."""
     return json.dumps(list(ids), separators=(",", ":"))
@@ -117,26 +112,6 @@ def quarantined(kind: str, raw: Raw, exc: MappingError) -> Quarantined:
     return quarantine(kind, exc, review, external_id=ext_id)
 
 
-class Seen:
-    """Ids already yielded with their ``updated_at``. Offset pages are read while the site
-    changes: a record updated mid-read shows up again later, and only then is it newer."""
-
-    def __init__(self) -> None:
-        self._stamps: dict[str, int] = {}
-
-    def fresh(self, raw: Raw) -> bool:
-        key = str(raw.get("id"))
-        value = raw.get("updated_at")
-        stamp = value if isinstance(value, int) else 0
-        if key in self._stamps and self._stamps[key] >= stamp:
-            return False
-        self._stamps[key] = stamp
-        return True
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._stamps
-
-
 def _map(kind: str, raw: Raw, build: Callable[[Raw], SourceRecord]) -> Item:
     try:
         return build(raw)
@@ -151,17 +126,25 @@ class SimpleStream:
     path = ""
     resource = ""
 
-    def __init__(self, api: ChargebeeApi) -> None:
+    def __init__(self, api: ChargebeeApi, windowed: Windowed | None = None) -> None:
         self.api = api
+        self.windowed = windowed or Windowed(api, 1, datetime.now(UTC))
 
     def build(self, raw: Raw) -> SourceRecord:
         raise NotImplementedError
 
     def read(self, window: ReadWindow) -> Iterator[Item]:
-        seen = Seen()
-        for raw in self.api.objects(self.path, self.resource, changed_params(window)):
-            if seen.fresh(raw):
-                yield _map(self.kind, raw, self.build)
+        params = changed_params(window)
+        since = window.since if window.mode == "incremental" else None
+        windows = self.windowed.windows(self.path, self.resource, params, "updated_at",
+                                        since, None)
+
+        def handle(page: list[Raw]) -> Iterator[tuple[str, int, Item]]:
+            for raw in page:
+                yield str(raw.get("id")), stamp_of(raw), _map(self.kind, raw, self.build)
+
+        yield from self.windowed.read(self.path, self.resource, params, "updated_at", windows,
+                                      handle)
 
 
 class CustomersStream(SimpleStream):
@@ -227,15 +210,28 @@ class InvoicesStream:
     """
 
     def __init__(self, api: ChargebeeApi, periods: Periods,
-                 one_time: Collection[str] = frozenset()) -> None:
+                 one_time: Collection[str] = frozenset(), windowed: Windowed | None = None) -> None:
         self.api = api
         self.periods = periods
         self.one_time = one_time
+        self.windowed = windowed or Windowed(api, 1, datetime.now(UTC))
 
     def read(self, window: ReadWindow) -> Iterator[Item]:
         seen = Seen()
-        for page in self.api.pages("/invoices", "invoice", self._params(window)):
-            yield from self._page(page, window, seen)
+        params = self._params(window)
+        backfill = window.mode == "backfill"
+        field = "date" if backfill else "updated_at"
+        since = window.since if backfill or window.mode == "incremental" else None
+        windows = self.windowed.windows("/invoices", "invoice", params, field, since,
+                                        window.until if backfill else None)
+
+        def handle(page: list[Raw]) -> Iterator[tuple[str, int, Item]]:
+            kept = [raw for raw in page if in_backfill(raw, window)]
+            for raw, item in zip(kept, self._page(kept, window, Seen()), strict=True):
+                yield str(raw.get("id")), stamp_of(raw), item
+
+        yield from self.windowed.read("/invoices", "invoice", params, field, windows, handle,
+                                      seen=seen)  # seen: what the refund pass must not read
         if window.mode == "incremental" and window.since is not None:
             yield from self._refunded_since(window, seen)
 

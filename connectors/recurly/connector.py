@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 import requests
+from pydantic import BeforeValidator
 
 from connectors.recurly.streams import (
     AccountsStream,
@@ -21,6 +22,7 @@ from connectors.recurly.streams import (
     PlansStream,
     RecurlyApi,
     SubscriptionsStream,
+    Windowed,
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
@@ -34,6 +36,7 @@ from saasync.http import (
     classify_response,
 )
 from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
+from saasync.kit.windows import default_concurrency
 from saasync.models import SourceRecord
 
 API_VERSION = "v2021-02-25"
@@ -41,6 +44,15 @@ ACCEPT = f"application/vnd.recurly.{API_VERSION}+json"
 DEFAULT_BASE_URL = "https://v3.recurly.com"
 DEFAULT_KEY_ENV = "RECURLY_API_KEY"
 MAX_PAGE_SIZE = 200
+MAX_CONCURRENCY = 32
+
+
+def _concurrency(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise ValueError(f"must be an integer from 1 to {MAX_CONCURRENCY}, got {value!r}")
+    return value
 
 
 class RecurlySettings(ConnectorOptions):
@@ -56,7 +68,12 @@ class RecurlySettings(ConnectorOptions):
     page_size: Annotated[int, between(1, MAX_PAGE_SIZE)] = option(
         MAX_PAGE_SIZE, "records per list call, 1-200", example=str(MAX_PAGE_SIZE))
     requests_per_minute: Annotated[int, between(1)] = option(
-        900, "client-side pace (350 for a sandbox site)", example="900")
+        900, "client-side pace (Recurly allows 1000 GETs a minute, a sandbox 400 of any "
+        "method: 350 there)", example="900")
+    concurrency: Annotated[int | None, BeforeValidator(_concurrency)] = option(
+        None, f"list calls in flight at once, 1-{MAX_CONCURRENCY}, each over its own time "
+        "window; default: enough for requests_per_minute at 0.4 s a page (6 at 900)",
+        example="6")
 
 
 def configure(options: Mapping[str, Any]) -> RecurlySettings:
@@ -118,7 +135,8 @@ def api_spec(settings: RecurlySettings) -> ApiSpec[ApiKey]:
 
 
 class RecurlyConnector:
-    """Options: ``base_url``, ``api_key_env``, ``page_size`` (1..200), ``requests_per_minute``.
+    """Options: ``base_url``, ``api_key_env``, ``page_size`` (1..200), ``requests_per_minute``,
+    ``concurrency``.
 
     ``retry`` and ``limiter`` are for tests and embedding (a no-op sleep, a shared budget).
     """
@@ -130,6 +148,9 @@ class RecurlyConnector:
                  retry: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
         self.settings = configure(options)
         client = api_client(api_spec(self.settings), context, retry=retry, limiter=limiter)
+        self.concurrency = self.settings.concurrency or default_concurrency(
+            self.settings.requests_per_minute / 60, cap=MAX_CONCURRENCY)
+        client.widen_pool(self.concurrency)
         self.api = RecurlyApi(client, self.settings.page_size)
 
     def __repr__(self) -> str:
@@ -137,7 +158,8 @@ class RecurlyConnector:
 
     def read(self, window: ReadWindow) -> Iterator[SourceRecord | Quarantined]:
         """Plans, customers, subscriptions, then invoices (see ReadWindow for the modes)."""
+        windowed = Windowed(self.api, self.concurrency)
         yield from PlansStream().read(self.api, window)
-        yield from AccountsStream().read(self.api, window)
-        yield from SubscriptionsStream().read(self.api, window)
-        yield from InvoicesStream().read(self.api, window)
+        yield from AccountsStream().read(self.api, window, windowed)
+        yield from SubscriptionsStream().read(self.api, window, windowed)
+        yield from InvoicesStream().read(self.api, window, windowed)

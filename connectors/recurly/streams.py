@@ -29,6 +29,8 @@ from saasync.connector import Quarantined, ReadWindow
 from saasync.errors import BadRecordError, FatalError
 from saasync.http import HttpClient, NextLinkPaginator, paginate
 from saasync.kit.records import MappingError
+from saasync.kit.windows import Window, contains, read_in_order
+from saasync.kit.windows import plan as plan_windows
 from saasync.models import SourceRecord, to_utc
 from saasync.reasons import Reason
 
@@ -120,6 +122,53 @@ def _issued_in(raw: Mapping[str, Any], window: ReadWindow) -> bool:
     return (since is None or issued >= since) and (until is None or issued < until)
 
 
+class Windowed:
+    """A list cut into time windows on its sort field, read ``concurrency`` at once and
+    handed on in window order (``saasync.kit.windows``): ascending windows of an ascending
+    list give what one list would, in its order. ``begin_time``/``end_time`` are inclusive
+    and whole seconds: each window asks for both its edges and is cut exactly."""
+
+    def __init__(self, api: RecurlyApi, concurrency: int = 1, now: datetime | None = None) -> None:
+        self.api = api
+        self.concurrency = concurrency
+        self.now = now if now is not None else datetime.now(UTC)
+
+    def _oldest(self, path: str, params: Mapping[str, Any]) -> datetime | None:
+        page = self.api.request_json("GET", path, params={**params, "limit": 1})
+        data = page.get("data") if isinstance(page, dict) else None
+        first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+        return _stamp(first, str(params["sort"]))
+
+    def read(self, path: str, params: Mapping[str, Any], since: datetime | None,
+             until: datetime | None, handle: Callable[[Raw], Item | None]) -> Iterator[Item]:
+        """``handle(raw)`` (on the readers' threads; None: leave it out) for every object of
+        every window, in window order; an object met again only when it changed since."""
+        field = str(params["sort"])
+        windows = plan_windows(since, until, self.now, lambda: self._oldest(path, params),
+                               self.concurrency)
+        bare = {k: v for k, v in params.items() if k not in ("begin_time", "end_time")}
+
+        def one(window: Window) -> Iterator[tuple[str, datetime | None, Item]]:
+            start, end = window
+            query = dict(params) if len(windows) == 1 else {
+                **bare, **({"begin_time": iso(start)} if start is not None else {}),
+                **({"end_time": iso(end)} if end is not None else {})}
+            for raw in self.api.list(path, query):
+                stamp = _stamp(raw, field)
+                if len(windows) > 1 and stamp is not None and not contains(window, stamp):
+                    continue
+                item = handle(raw)
+                if item is not None:
+                    yield str(raw.get("id")), stamp, item
+
+        newest: dict[str, datetime | None] = {}
+        for key, stamp, item in read_in_order(windows, one, self.concurrency):
+            if key in newest and (stamp is None or (newest[key] or stamp) >= stamp):
+                continue  # met again in a later window, unchanged
+            newest[key] = stamp
+            yield item
+
+
 class _ListStream:
     """A list endpoint whose objects map one-to-one onto records."""
 
@@ -127,16 +176,21 @@ class _ListStream:
     path: ClassVar[str]
     build: ClassVar[Callable[[Mapping[str, Any]], SourceRecord]]
 
-    def read(self, api: RecurlyApi, window: ReadWindow) -> Iterator[Item]:
+    def read(self, api: RecurlyApi, window: ReadWindow,
+             windowed: Windowed | None = None) -> Iterator[Item]:
         """Incremental: changed since ``since``. Backfill: all of them (invoices may refer
         to any)."""
         since = window.since if window.mode == "incremental" else None
         build = type(self).build
-        for raw in api.list(self.path, changed_since(since)):
+
+        def one(raw: Raw) -> Item:
             try:
-                yield build(raw)
+                return build(raw)
             except MappingError as exc:
-                yield quarantined(self.kind, raw, exc)
+                return quarantined(self.kind, raw, exc)
+
+        yield from (windowed or Windowed(api)).read(self.path, changed_since(since), since,
+                                                    None, one)
 
 
 class PlansStream(_ListStream):
@@ -181,16 +235,24 @@ class InvoicesStream:
 
     path = "/invoices"
 
-    def read(self, api: RecurlyApi, window: ReadWindow) -> Iterator[Item]:
+    def read(self, api: RecurlyApi, window: ReadWindow,
+             windowed: Windowed | None = None) -> Iterator[Item]:
         refunds = CreditInvoicesStream().read(api)
         seen: set[str] = set()
-        for raw in api.list(self.path, self._params(window)):
+
+        def one(raw: Raw) -> Item | None:
             if is_credit_invoice(raw):
-                continue
+                return None
             if window.mode == "backfill" and not _issued_in(raw, window):
-                continue
-            seen.add(str(raw.get("id")))
-            yield self._invoice(api, raw, refunds)
+                return None
+            seen.add(str(raw.get("id")))  # what the refund pass must not read again
+            return self._invoice(api, raw, refunds)
+
+        backfill = window.mode == "backfill"
+        since = to_utc(window.since) if window.since is not None else None
+        until = to_utc(window.until) if backfill and window.until is not None else None
+        yield from (windowed or Windowed(api)).read(self.path, self._params(window), since,
+                                                      until, one)
         if window.mode == "incremental":
             yield from self._refunded_elsewhere(api, window, refunds, seen)
 

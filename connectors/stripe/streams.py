@@ -21,6 +21,7 @@ from saasync.connector import Quarantined
 from saasync.errors import BadRecordError, FatalError
 from saasync.http import CursorPaginator, HttpClient, paginate
 from saasync.kit.records import known_id, quarantine
+from saasync.kit.windows import read_in_order
 from saasync.models import RecordError, SourceRecord
 
 log = structlog.get_logger("saasync.connectors.stripe")
@@ -77,6 +78,12 @@ class StripeApi:
             yield from paginate(self.client, "GET", path, paginator, params, extract=items)
         except BadRecordError as exc:  # a refused list call is no bad record: stop the run
             raise FatalError(f"GET {path} was refused: {exc}") from exc
+
+    def has_before(self, moment: datetime) -> bool:
+        """Whether any customer was created before ``moment`` (one object asked for)."""
+        page = self.client.get_json("/v1/customers", params={
+            "limit": 1, "created[lt]": int(moment.timestamp())})
+        return bool(isinstance(page, Mapping) and page.get("data"))
 
     def retrieve(self, path: str) -> Raw | None:
         """One object; None when Stripe no longer has it (404: deleted since the event)."""
@@ -177,26 +184,32 @@ class _Stream:
         except RecordError as exc:
             return quarantined(self.kind, raw, exc)
 
-    def read(self, windows: Sequence[Created], changes: Changes, *,
-             refetch: bool = False) -> Iterator[Item]:
+    def read(self, windows: Sequence[Created], changes: Changes, *, refetch: bool = False,
+             concurrency: int = 1) -> Iterator[Item]:
         """Objects created in each window in turn, then, with ``refetch``, every object the
-        events name that the windows did not return (changed, but created before them)."""
+        events name that the windows did not return (changed, but created before them).
+        Up to ``concurrency`` windows (and retrieves) are read at once, handed on in order."""
         seen: set[str] = set()
-        for created in windows:
+
+        def listed(created: Created) -> Iterator[tuple[str, Item]]:
             for raw in self.list(created):
-                if str(raw["id"]) in seen:  # never yield one object twice in a read
-                    continue
-                seen.add(str(raw["id"]))
-                yield self.item(raw, changes)
+                yield str(raw["id"]), self.item(raw, changes)
+
+        for ext_id, item in read_in_order(windows, listed, concurrency):
+            if ext_id in seen:  # never yield one object twice in a read
+                continue
+            seen.add(ext_id)
+            yield item
         if refetch:
-            for ext_id in changes.changed(self.kind):
-                if ext_id in seen:
-                    continue
-                found = self.api.retrieve(f"{self.path}/{ext_id}")
-                if found is None or found.get("deleted") is True:
-                    log.info("stripe.gone", kind=self.kind, id=ext_id)
-                    continue
-                yield self.item(found, changes)
+            wanted = [i for i in changes.changed(self.kind) if i not in seen]
+            yield from read_in_order(wanted, lambda i: self.refetched(i, changes), concurrency)
+
+    def refetched(self, ext_id: str, changes: Changes) -> list[Item]:
+        found = self.api.retrieve(f"{self.path}/{ext_id}")
+        if found is None or found.get("deleted") is True:
+            log.info("stripe.gone", kind=self.kind, id=ext_id)
+            return []
+        return [self.item(found, changes)]
 
     def list(self, created: Created) -> Iterator[Raw]:
         return self.api.list(self.path, {**self.params, **created_params(created)})

@@ -19,6 +19,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 import structlog
 from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 
@@ -40,6 +41,7 @@ from saasync.http.retry import RetryPolicy
 #: which the official ChartMogul Python client retries too.
 RETRY_STATUSES: frozenset[int] = frozenset({408, 425, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 _MAX_MESSAGE = 500
+DEFAULT_POOL = 10  # requests' connections kept per host
 
 
 class OutcomeKind(StrEnum):
@@ -192,6 +194,14 @@ class HttpClient:
     def close(self) -> None:
         """Release the session's pooled connections."""
         self._session.close()
+
+    def widen_pool(self, size: int) -> None:
+        """Keep up to ``size`` open connections per host (requests keeps 10): one for each
+        thread that sends at once, so none is opened and dropped for every request."""
+        if size > DEFAULT_POOL:
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=size)
+            self._session.mount("https://", adapter)
+            self._session.mount("http://", adapter)
 
     def url_for(self, path_or_url: str) -> str:
         """Absolute URL for a path under the base URL, or a checked same-host absolute URL."""

@@ -52,9 +52,17 @@ def header(client: HttpClient, name: str) -> str | None:
     return value if value is None else str(value)
 
 
-def stripe(**options: Any) -> HttpClient:
-    made = StripeConnector(options, ConnectorContext(env={"STRIPE_API_KEY": KEY}))
+def stripe(key: str = KEY, **options: Any) -> HttpClient:
+    made = StripeConnector(options, ConnectorContext(env={"STRIPE_API_KEY": key}))
     return made.client
+
+
+def stripe_live(**options: Any) -> HttpClient:
+    return stripe("sk_live_" + KEY, **options)
+
+
+def stripe_restricted_test(**options: Any) -> HttpClient:
+    return stripe("rk_test_" + KEY, **options)
 
 
 def chargebee(**options: Any) -> HttpClient:
@@ -91,15 +99,22 @@ DEFAULT_RETRY = (6, 0.5, 30.0, 300.0, 120.0)
 CASES: list[tuple[str, Callable[..., HttpClient], dict[str, Any], str,
                   tuple[int, float, int | None] | None, tuple[int, float, float, float, float],
                   Timeouts]] = [
-    ("stripe", stripe, {}, "https://api.stripe.com", (20, 1.0, None), DEFAULT_RETRY, Timeouts()),
+    # Stripe paces at the key mode's limit spread over 1.05 s: a key of no known mode is
+    # taken for a test key (25 a second), a live one (sk_live_, rk_live_) gets 100.
+    ("stripe", stripe, {}, "https://api.stripe.com", (25, 1.05, None), DEFAULT_RETRY, Timeouts()),
+    ("stripe live", stripe_live, {}, "https://api.stripe.com", (100, 1.05, None), DEFAULT_RETRY,
+     Timeouts()),
+    ("stripe restricted test", stripe_restricted_test, {}, "https://api.stripe.com",
+     (25, 1.05, None), DEFAULT_RETRY, Timeouts()),
     ("stripe slow", stripe, {"requests_per_second": 0.5}, "https://api.stripe.com",
      (1, 2.0, None), DEFAULT_RETRY, Timeouts()),
     ("stripe fractional", stripe, {"requests_per_second": 7.9, "base_url": "http://h/v1/"},
      "http://h", (7, 1.0, None), DEFAULT_RETRY, Timeouts()),
-    ("chargebee", chargebee, {}, "https://acme.chargebee.com/api/v2", (150, 60.0, None),
+    # Chargebee: requests_per_minute is the site's limit, spread over 63 s (5 % under it).
+    ("chargebee", chargebee, {}, "https://acme.chargebee.com/api/v2", (150, 63.0, None),
      DEFAULT_RETRY, Timeouts(30.0, 80.0)),
     ("chargebee fast", chargebee, {"requests_per_minute": 3500},
-     "https://acme.chargebee.com/api/v2", (3500, 60.0, None), DEFAULT_RETRY, Timeouts(30.0, 80.0)),
+     "https://acme.chargebee.com/api/v2", (3500, 63.0, None), DEFAULT_RETRY, Timeouts(30.0, 80.0)),
     ("recurly", recurly, {}, "https://v3.recurly.com", (900, 60.0, None),
      (6, 0.5, 30.0, 900.0, 330.0), Timeouts()),
     ("recurly sandbox", recurly, {"requests_per_minute": 350}, "https://v3.recurly.com",

@@ -14,24 +14,28 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.connectors.source_limits import FakeServer, SourceLimits
+
 Obj = dict[str, Any]
 
+UPDATED = ("updated_at[after]", "updated_at[before]", "updated_at[between]")
 # collection → (resource key, sortable attributes, filters it accepts besides paging)
 ENDPOINTS: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {
     "customers": ("customer", ("updated_at", "created_at"),
-                  frozenset({"include_deleted", "updated_at[after]", "id[in]"})),
+                  frozenset({"include_deleted", "id[in]", *UPDATED})),
     "subscriptions": ("subscription", ("updated_at", "created_at"),
-                      frozenset({"include_deleted", "updated_at[after]", "id[in]"})),
+                      frozenset({"include_deleted", "id[in]", *UPDATED})),
     "invoices": ("invoice", ("updated_at", "date"),
-                 frozenset({"include_deleted", "updated_at[after]", "id[in]", "date[after]",
-                            "date[before]", "date[between]"})),
+                 frozenset({"include_deleted", "id[in]", "date[after]", "date[before]",
+                            "date[between]", *UPDATED})),
     "credit_notes": ("credit_note", ("date",),
                      frozenset({"include_deleted", "updated_at[after]", "id[in]",
                                 "reference_invoice_id[in]"})),
@@ -50,8 +54,10 @@ def error(status: int, code: str, message: str, kind: str = "invalid_request") -
 class FakeChargebee:
     """The server and its switches. ``data`` is mutable: tests change the site between reads."""
 
-    def __init__(self, data: dict[str, list[Obj]], api_key: str = "test_cb_key") -> None:
+    def __init__(self, data: dict[str, list[Obj]], api_key: str = "test_cb_key", *,
+                 limits: SourceLimits | None = None) -> None:
         self.data = data
+        self.limits = limits
         self.api_key = api_key
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.throttled = 0
@@ -59,7 +65,7 @@ class FakeChargebee:
         self.malformed = 0
         self.retry_after: str | None = "2"
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: FakeServer | None = None
 
     # -- switches ----------------------------------------------------------------------------
     def throttle_next(self, count: int = 1, retry_after: str | None = "2") -> None:
@@ -96,7 +102,7 @@ class FakeChargebee:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = FakeServer(("127.0.0.1", 0), Handler)
         thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -110,6 +116,13 @@ class FakeChargebee:
     def answer(self, raw_path: str, auth: str | None) -> tuple[int, Obj | bytes, dict[str, str]]:
         url = urlsplit(raw_path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if self.limits is not None:
+            if not self.limits.admit():
+                wait = str(math.ceil(self.limits.retry_in()) or 1)
+                return (*error(429, "api_request_limit_exceeded", "Sorry, access has been "
+                               "blocked temporarily due to request count exceeding acceptable "
+                               "limits."), {"Retry-After": wait})
+            self.limits.delay()
         with self._lock:
             self.requests.append((url.path, query))
             expected = "Basic " + base64.b64encode(f"{self.api_key}:".encode()).decode()

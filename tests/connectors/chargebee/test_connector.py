@@ -50,6 +50,9 @@ def test_site_or_base_url(options: dict[str, Any], url: str) -> None:
     ({"site": "acme", "page_size": "50"}, "page_size: "),
     ({"site": "acme", "page_size": True}, "page_size: "),
     ({"site": "acme", "requests_per_minute": 0}, "requests_per_minute: "),
+    ({"site": "acme", "concurrency": 0}, "concurrency: must be an integer from 1 to 50"),
+    ({"site": "acme", "concurrency": 51}, "concurrency: "),
+    ({"site": "acme", "concurrency": "4"}, "concurrency: "),
     ({"site": "acme", "product_catalog": "3.0"}, "product_catalog: "),
     ({"site": "acme", "api_key_env": ""}, "api_key_env: "),
 ])
@@ -78,7 +81,7 @@ def test_product_catalog(value: Any, catalog: str) -> None:
 def test_defaults_pace_below_the_smallest_plan_limit_and_page_at_100() -> None:
     connector = make({"site": "acme", "api_key_env": "CB_KEY"})
     limiter = connector.client.limiter
-    assert isinstance(limiter, SlidingWindowLimiter) and (limiter.rate, limiter.per) == (150, 60.0)
+    assert isinstance(limiter, SlidingWindowLimiter) and (limiter.rate, limiter.per) == (150, 63.0)
     assert connector.page_size == 100 and connector.catalog == "2.0"
     custom = make({"site": "acme", "api_key_env": "CB_KEY", "requests_per_minute": 1000,
                    "page_size": 25})

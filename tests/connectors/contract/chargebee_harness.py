@@ -63,6 +63,12 @@ class Harness:
                 {"fake": fake},
             )
 
+    def with_concurrency(self, under_test: SourceUnderTest, tmp_path: Path,
+                         concurrency: int) -> ChargebeeConnector:
+        """Another connector on the same fake, reading ``concurrency`` windows at once."""
+        fake: FakeChargebee = under_test.extra["fake"]  # type: ignore[assignment]
+        return connector_on(fake, tmp_path, page_size=3, concurrency=concurrency)
+
     def change(self, under_test: SourceUnderTest) -> set[tuple[str, str]]:
         """inv_ada_2 (posted) gets paid; a new invoice inv_ada_5 is issued; both later."""
         fake: FakeChargebee = under_test.extra["fake"]  # type: ignore[assignment]

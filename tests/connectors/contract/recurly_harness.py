@@ -21,6 +21,16 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def connector_on(fake: FakeRecurly, tmp_path: Path, **options: object) -> RecurlyConnector:
+    """A connector on the fake whose retries never really sleep."""
+    return RecurlyConnector(
+        {"base_url": fake.base_url, "api_key_env": "RECURLY_TEST_KEY", "page_size": 3,
+         **options},
+        ConnectorContext(base_dir=tmp_path, env={"RECURLY_TEST_KEY": KEY}),
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+
+
 class Harness:
     name = "recurly"
 
@@ -34,12 +44,14 @@ class Harness:
         expected |= {("invoice", i["id"]) for i in charges}
         issued = sorted(_when(i["created_at"]) for i in charges)
         with FakeRecurly(site, embedded_line_items=1) as fake:
-            connector = RecurlyConnector(
-                {"base_url": fake.base_url, "api_key_env": "RECURLY_TEST_KEY", "page_size": 3},
-                ConnectorContext(base_dir=tmp_path, env={"RECURLY_TEST_KEY": KEY}),
-                retry=RetryPolicy(sleep=lambda _: None),
-            )
+            connector = connector_on(fake, tmp_path)
             yield SourceUnderTest(connector, expected, issued[0], issued[-1], {"fake": fake})
+
+    def with_concurrency(self, under_test: SourceUnderTest, tmp_path: Path,
+                         concurrency: int) -> RecurlyConnector:
+        """Another connector on the same fake, reading ``concurrency`` windows at once."""
+        fake: FakeRecurly = under_test.extra["fake"]  # type: ignore[assignment]
+        return connector_on(fake, tmp_path, concurrency=concurrency)
 
     def change(self, under_test: SourceUnderTest) -> set[tuple[str, str]]:
         """The past-due EUR invoice gets paid; a new invoice is issued for it."""

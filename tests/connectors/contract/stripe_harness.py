@@ -46,6 +46,12 @@ class Harness:
                 datetime.fromtimestamp(created[-1], tz=UTC), {"fake": fake},
             )
 
+    def with_concurrency(self, under_test: SourceUnderTest, tmp_path: Path,
+                         concurrency: int) -> StripeConnector:
+        """Another connector on the same fake, reading ``concurrency`` windows at once."""
+        fake: FakeStripe = under_test.extra["fake"]  # type: ignore[assignment]
+        return make_connector(fake, tmp_path, concurrency=concurrency)
+
     def change(self, under_test: SourceUnderTest) -> set[tuple[str, str]]:
         fake: FakeStripe = under_test.extra["fake"]  # type: ignore[assignment]
         fake.pay_invoice("in_SAcmeJun03", fake.now - 1800)

@@ -3,7 +3,9 @@
 - every record read is either normalized or quarantined with a reason, once;
 - an incremental re-run returns nothing new;
 - changes made after a read are found by the next incremental read;
-- backfill windows that meet at a boundary lose and duplicate nothing.
+- backfill windows that meet at a boundary lose and duplicate nothing;
+- a connector that reads time windows at once (a harness with ``with_concurrency``) hands
+  on what one list at a time does, in the same order, in every mode.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +90,28 @@ def test_backfill_windows_lose_and_duplicate_nothing(harness: ContractHarness, t
         assert not set(left) & set(right)
         assert sorted(left + right) == sorted(whole)
         assert len(whole) == len(set(whole))
+
+
+WINDOWED = [h for h in HARNESSES if hasattr(h, "with_concurrency")]
+
+
+@pytest.mark.parametrize("windowed", WINDOWED, ids=lambda h: h.name)
+@pytest.mark.parametrize("concurrency", [2, 5])
+def test_windowed_reads_hand_on_what_one_list_does_in_its_order(
+        windowed: Any, concurrency: int, tmp_path: Path) -> None:
+    with windowed.source(tmp_path) as src:
+        one = windowed.with_concurrency(src, tmp_path, 1)
+        many = windowed.with_concurrency(src, tmp_path, concurrency)
+        fake = src.extra["fake"]
+        start, end = src.first_invoice, src.last_invoice + timedelta(seconds=1)
+        middle = start + (end - start) / 2
+        for window in (ReadWindow(), ReadWindow("backfill", start, end),
+                       ReadWindow("backfill", middle, None), ReadWindow("backfill", None, middle),
+                       ReadWindow("incremental", src.last_invoice - timedelta(days=20))):
+            asked = len(fake.requests)
+            alone = read(one, window)
+            by_one = len(fake.requests) - asked
+            together = read(many, window)
+            assert [key(i) for i in together] == [key(i) for i in alone], window
+            assert together == alone, window
+            assert len(fake.requests) - asked - by_one > by_one, "no windows were read"

@@ -20,10 +20,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from tests.connectors.source_limits import FakeServer, SourceLimits
 
 SITE = Path(__file__).parent / "fixtures" / "site.json"
 KEY = "rk_test_0123456789abcdefFAKEKEY"
@@ -55,12 +57,14 @@ class FakeRecurly:
 
     def __init__(self, site: Mapping[str, list[Obj]] | None = None, *, api_key: str = KEY,
                  embedded_line_items: int | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 limits: SourceLimits | None = None) -> None:
         data = copy.deepcopy(dict(site) if site is not None else load_site())
         self.store: dict[str, dict[str, Obj]] = {
             name: {obj["id"]: obj for obj in data.get(name, [])} for name in COLLECTIONS
         }
         self.api_key = api_key
+        self.limits = limits
         self.embedded_line_items = embedded_line_items
         self.clock = clock
         self.throttle = 0
@@ -71,12 +75,12 @@ class FakeRecurly:
         self.fault_path: str | None = None
         self.requests: list[str] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: FakeServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     def __enter__(self) -> Self:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = FakeServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -104,6 +108,12 @@ class FakeRecurly:
     # -- request handling -------------------------------------------------------------
     def fault(self, path: str) -> tuple[int, dict[str, str], str] | None:
         """The injected answer for this request, if one is due."""
+        if self.limits is not None:
+            if not self.limits.admit():
+                reset = int(self.clock() + self.limits.retry_in()) + 1
+                body = _error_body("rate_limited", "You have made too many API requests.")
+                return 429, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}, body
+            self.limits.delay()
         with self._lock:
             if self.fault_path is not None and not path.startswith(self.fault_path):
                 return None

@@ -55,5 +55,6 @@ class Sleeps:
 def make_connector(base_url: str, sleeps: Sleeps | None = None, **options: Any) -> RecurlyConnector:
     policy = RetryPolicy(sleep=sleeps if sleeps is not None else Sleeps(),
                          wall_clock=lambda: NOW, random=lambda: 0.5, max_retry_after=330.0)
-    return RecurlyConnector({"base_url": base_url, "api_key_env": ENV_VAR, **options},
+    return RecurlyConnector({"base_url": base_url, "api_key_env": ENV_VAR, "concurrency": 1,
+                             **options},
                             ConnectorContext(env={ENV_VAR: KEY}), retry=policy)

@@ -68,6 +68,8 @@ def credits() -> list[dict[str, Any]]:
     ({"page_size": 0}, "page_size"), ({"page_size": 201}, "page_size"),
     ({"page_size": "50"}, "page_size"), ({"page_size": True}, "page_size"),
     ({"requests_per_minute": 0}, "requests_per_minute"),
+    ({"concurrency": 0}, "concurrency"), ({"concurrency": 33}, "concurrency"),
+    ({"concurrency": False}, "concurrency"),
     ({"base_url": "v3.recurly.com"}, "base_url"), ({"api_key_env": ""}, "api_key_env"),
 ])
 def test_bad_options_are_config_errors_naming_the_option(options: dict[str, Any], named: str) -> None:

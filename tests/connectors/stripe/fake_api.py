@@ -5,7 +5,8 @@ Lists are newest-created first and paged with ``starting_after`` / ``has_more``;
 (kept for 30 days before the fake's ``now``), ``expand[]=data.product`` on prices and the
 embedded, truncated ``lines`` list of invoices behave as Stripe documents them. Unknown
 parameters are refused with a 400, as Stripe does. Switches inject a throttled answer,
-a 5xx and a malformed page.
+a 5xx and a malformed page; ``limits`` adds a page latency and Stripe's request limit
+(429 above it).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+from tests.connectors.source_limits import FakeServer, SourceLimits
 
 KEY = "sk_test_51FakeStripeKey0123456789"
 DATASET = Path(__file__).with_name("fixtures") / "fake_account.json"
@@ -55,7 +58,7 @@ class FakeStripe:
     """The fake server and the account it holds. Use as a context manager."""
 
     def __init__(self, dataset: Mapping[str, Any] | None = None, *, key: str = KEY,
-                 embedded_lines: int = 2) -> None:
+                 embedded_lines: int = 2, limits: SourceLimits | None = None) -> None:
         data = copy.deepcopy(dict(dataset)) if dataset is not None else load_dataset()
         self.now = int(data["now"])
         self.key = key
@@ -72,8 +75,11 @@ class FakeStripe:
         self.should_retry: str | None = None
         self.fail = 0
         self.malformed = 0
+        self.limits = limits
+        # called before each answer, under the lock: a test changes the account mid-read
+        self.on_request: Callable[[str, dict[str, list[str]]], None] | None = None
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = FakeServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -118,6 +124,11 @@ class FakeStripe:
     def answer(self, method: str, url: str, headers: Mapping[str, str]) -> tuple[int, Any, dict[str, str]]:
         parts = urlsplit(url)
         query = parse_qs(parts.query, keep_blank_values=True)
+        if self.limits is not None:
+            if not self.limits.admit():
+                return 429, ApiError(429, "Request rate limit exceeded.",
+                                     code="rate_limit").body(), {}
+            self.limits.delay()
         with self._lock:
             self.requests.append((parts.path, query, headers.get("stripe-version")))
             if headers.get("authorization") != f"Bearer {self.key}":
@@ -137,7 +148,10 @@ class FakeStripe:
         if method != "GET":
             return 405, ApiError(405, "This fake is read-only").body(), {}
         try:
-            return 200, self.route(parts.path, query), {}
+            with self._lock:  # a change (``on_request``) never lands mid-answer
+                if self.on_request is not None:
+                    self.on_request(parts.path, query)
+                return 200, self.route(parts.path, query), {}
         except ApiError as exc:
             return exc.status, exc.body(), {}
 
@@ -149,7 +163,10 @@ class FakeStripe:
         }
         if path in lists:
             _check(query, _ALLOWED[path])
-            return page(path, lists[path](query), query)
+            found = page(path, lists[path](query), query)
+            if path == "/v1/invoices":  # rendered once on the page, not all of them each time
+                found["data"] = [self.render(i) for i in found["data"]]
+            return found
         segments = path.strip("/").split("/")
         if len(segments) == 4 and segments[:2] == ["v1", "invoices"] and segments[3] == "lines":
             _check(query, _ALLOWED["lines"])
@@ -200,7 +217,7 @@ class FakeStripe:
         return _created(found, query)
 
     def _invoices(self, query: dict[str, list[str]]) -> list[Obj]:
-        return _created([self.render(i) for i in self.invoices.values()], query)
+        return _created(list(self.invoices.values()), query)
 
     def _credit_notes(self, query: dict[str, list[str]]) -> list[Obj]:
         invoice = _one(query, "invoice")

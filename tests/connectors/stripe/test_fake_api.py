@@ -3,6 +3,7 @@ changes, ascending windows, the event horizon, and the fake's fault switches."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_new_invoices_are_listed_in_ascending_created_windows(
     fake: FakeStripe, tmp_path: Path
 ) -> None:
     since = fake.now_dt - timedelta(days=10)
-    list(make_connector(fake, tmp_path, window_days=3).read(ReadWindow("incremental", since)))
+    list(make_connector(fake, tmp_path, window_days=3, concurrency=1).read(ReadWindow("incremental", since)))
     starts = [int(q["created[gte]"][0]) for path, q, _ in fake.requests
               if path == "/v1/invoices" and "starting_after" not in q]
     assert starts == sorted(starts) and len(starts) == 4
@@ -92,3 +93,31 @@ def test_a_malformed_page_stops_the_run_with_a_clear_message(
     fake.malformed = 1
     with pytest.raises(FatalError, match="not JSON"):
         list(make_connector(fake, tmp_path).read(ReadWindow()))
+
+
+def test_an_invoice_created_during_a_windowed_read_is_read_once(
+    fake: FakeStripe, tmp_path: Path
+) -> None:
+    """The newest window has no upper bound: an invoice created after the read started
+    (stamped after the connector's clock) is found by it, once, and by the next run."""
+    template = copy.deepcopy(fake.invoices["in_SAcmeJun03"])
+
+    def create_mid_read(path: str, query: dict[str, list[str]]) -> None:
+        if path == "/v1/subscriptions" and "in_SMidRead01" not in fake.invoices:
+            new = copy.deepcopy(template)
+            new.update(id="in_SMidRead01", created=fake.now + 60, number="MID-1")
+            for line in new["lines"]["data"]:
+                line.update(id=line["id"] + "m", invoice="in_SMidRead01")
+            fake.invoices[new["id"]] = new
+            fake.add_event("invoice.created", new, fake.now + 60)
+
+    fake.on_request = create_mid_read
+    connector = make_connector(fake, tmp_path, concurrency=3)
+    first = [i.external_id for i in connector.read(ReadWindow()) if isinstance(i, Invoice)]
+    assert len(first) == len(set(first)) and first.count("in_SMidRead01") == 1
+    assert first[0] == "in_SMidRead01"  # newest first, as one list gives them
+    fake.on_request = None
+    since = fake.now_dt - timedelta(hours=1)
+    later = [i.external_id for i in connector.read(ReadWindow("incremental", since))
+             if isinstance(i, Invoice)]
+    assert later.count("in_SMidRead01") == 1

@@ -24,7 +24,7 @@ from connectors.stripe.streams import (
 )
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.errors import AuthError, ConfigError, FatalError
-from saasync.http import RetryPolicy, UnlimitedLimiter
+from saasync.http import RetryPolicy, SlidingWindowLimiter, UnlimitedLimiter
 from saasync.models import Customer, Invoice, SourceSubscription
 from saasync.reasons import Reason
 
@@ -61,8 +61,9 @@ def sleeps() -> list[float]:
 
 
 def connector(sleeps: list[float], **options: Any) -> StripeConnector:
+    """One list call at a time (``concurrency`` 1): these tests pin the exact calls."""
     return StripeConnector(
-        {"base_url": BASE, "page_size": 2, **options},
+        {"base_url": BASE, "page_size": 2, "concurrency": 1, **options},
         ConnectorContext(env={"STRIPE_API_KEY": KEY}), clock=lambda: NOW,
         retry=RetryPolicy(sleep=sleeps.append, random=lambda: 0.5), limiter=UnlimitedLimiter(),
     )
@@ -337,6 +338,9 @@ def test_a_missing_key_variable_is_named_and_its_value_never_shown() -> None:
     ({"page_size": 101}, "page_size"), ({"page_size": "100"}, "page_size"),
     ({"window_days": 0}, "window_days"), ({"base_url": "api.stripe.com"}, "base_url"),
     ({"api_version": ""}, "api_version"), ({"requests_per_second": 0}, "requests_per_second"),
+    ({"concurrency": 0}, "concurrency"), ({"concurrency": 65}, "concurrency"),
+    ({"concurrency": "4"}, "concurrency"), ({"concurrency": 2.5}, "concurrency"),
+    ({"concurrency": True}, "concurrency"),
 ])
 def test_bad_options_are_config_errors_naming_the_option(options: dict[str, Any], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
@@ -351,3 +355,18 @@ def test_defaults() -> None:
     trailing = StripeConnector({"base_url": "https://proxy.example/stripe/v1/"},
                                ConnectorContext(env={"STRIPE_API_KEY": KEY}))
     assert trailing.client.base_url == "https://proxy.example/stripe"
+
+
+@pytest.mark.parametrize(("key", "rate", "readers"), [
+    ("sk_live_51abc", 100, 32), ("rk_live_51abc", 100, 32), ("sk_test_51abc", 25, 10),
+    ("rk_test_51abc", 25, 10), ("mystery", 25, 10),
+])
+def test_the_pace_and_readers_follow_the_keys_mode(key: str, rate: int, readers: int) -> None:
+    made = StripeConnector({}, ConnectorContext(env={"STRIPE_API_KEY": key}))
+    limiter = made.client.limiter
+    assert isinstance(limiter, SlidingWindowLimiter)
+    assert (limiter.rate, limiter.per, made.concurrency) == (rate, 1.05, readers)
+    given = StripeConnector({"requests_per_second": 10, "concurrency": 3},
+                            ConnectorContext(env={"STRIPE_API_KEY": key}))
+    assert isinstance(given.client.limiter, SlidingWindowLimiter)
+    assert (given.client.limiter.rate, given.concurrency) == (10, 3)
