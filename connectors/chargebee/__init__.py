@@ -1,5 +1,5 @@
 """The ``chargebee`` connector: a Chargebee site through API v2 (see BEHAVIOR.md)."""
 
-from connectors.chargebee.connector import ChargebeeConnector
+from .connector import ChargebeeConnector
 
 __all__ = ["ChargebeeConnector"]

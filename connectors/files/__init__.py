@@ -1,5 +1,5 @@
 """The ``files`` connector: CSV or JSON Lines billing exports in a directory (see BEHAVIOR.md)."""
 
-from connectors.files.connector import FilesConnector
+from .connector import FilesConnector
 
 __all__ = ["FilesConnector"]

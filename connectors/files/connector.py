@@ -20,24 +20,6 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator
 
-from connectors.files.formats import (
-    FORMATS,
-    OURS,
-    PASS,
-    THEIRS,
-    RawRow,
-    Route,
-    encoding_problem,
-    json_safe,
-    quick_text,
-    read_rows,
-)
-from connectors.files.mapping import (
-    to_customer,
-    to_invoice,
-    to_plan,
-    to_subscription,
-)
 from saasync.connector import (
     ConnectorContext,
     Quarantined,
@@ -58,6 +40,25 @@ from saasync.models import (
     to_utc,
 )
 from saasync.reasons import Reason
+
+from .formats import (
+    FORMATS,
+    OURS,
+    PASS,
+    THEIRS,
+    RawRow,
+    Route,
+    encoding_problem,
+    json_safe,
+    quick_text,
+    read_rows,
+)
+from .mapping import (
+    to_customer,
+    to_invoice,
+    to_plan,
+    to_subscription,
+)
 
 FILES: dict[str, dict[str, str]] = {
     "csv": {

@@ -1,5 +1,5 @@
 """The ``gaiia`` connector: an ISP billing platform's GraphQL API (see BEHAVIOR.md)."""
 
-from connectors.gaiia.connector import GaiiaConnector
+from .connector import GaiiaConnector
 
 __all__ = ["GaiiaConnector"]

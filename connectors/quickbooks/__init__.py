@@ -1,5 +1,5 @@
 """QuickBooks Online connector: ``QuickBooksConnector`` (entry point name ``quickbooks``)."""
 
-from connectors.quickbooks.connector import QuickBooksConnector
+from .connector import QuickBooksConnector
 
 __all__ = ["QuickBooksConnector"]

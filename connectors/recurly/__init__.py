@@ -1,5 +1,5 @@
 """Recurly (API v3, v2021-02-25) as an invoice source: see ``BEHAVIOR.md`` for its quirks."""
 
-from connectors.recurly.connector import RecurlyConnector
+from .connector import RecurlyConnector
 
 __all__ = ["RecurlyConnector"]

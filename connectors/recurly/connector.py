@@ -15,13 +15,6 @@ from typing import Annotated, Any, ClassVar
 
 import requests
 
-from connectors.recurly.streams import (
-    AccountsStream,
-    InvoicesStream,
-    PlansStream,
-    RecurlyApi,
-    SubscriptionsStream,
-)
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
 from saasync.http import (
@@ -34,6 +27,14 @@ from saasync.http import (
 )
 from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
 from saasync.models import SourceRecord
+
+from .streams import (
+    AccountsStream,
+    InvoicesStream,
+    PlansStream,
+    RecurlyApi,
+    SubscriptionsStream,
+)
 
 API_VERSION = "v2021-02-25"
 ACCEPT = f"application/vnd.recurly.{API_VERSION}+json"

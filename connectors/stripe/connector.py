@@ -20,7 +20,13 @@ import requests
 import structlog
 from pydantic import BeforeValidator
 
-from connectors.stripe.streams import (
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import ConnectorOptions, option
+from saasync.http import BearerAuth, Outcome, RateLimiter, RetryPolicy, classify_response
+from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
+from saasync.models import SourceRecord, to_utc
+
+from .streams import (
     Changes,
     Created,
     CustomersStream,
@@ -30,11 +36,6 @@ from connectors.stripe.streams import (
     StripeApi,
     SubscriptionsStream,
 )
-from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.connector_options import ConnectorOptions, option
-from saasync.http import BearerAuth, Outcome, RateLimiter, RetryPolicy, classify_response
-from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
-from saasync.models import SourceRecord, to_utc
 
 log = structlog.get_logger("saasync.connectors.stripe")
 

@@ -1,5 +1,5 @@
 """Xero connector: ``XeroConnector`` (entry point name ``xero``)."""
 
-from connectors.xero.connector import XeroConnector
+from .connector import XeroConnector
 
 __all__ = ["XeroConnector"]

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 import saasync
-from connectors.files import FilesConnector
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.models import (
     AccountStatus,
@@ -37,6 +36,7 @@ from saasync.rules.status import (
     views_for_customer,
 )
 from saasync.sample import COLUMNS, generate, main
+from saasync_connectors.files import FilesConnector
 
 SAMPLE_DIR = Path(saasync.__file__).parent / "sample_data"
 COMMITTED_END = date(2026, 11, 1)

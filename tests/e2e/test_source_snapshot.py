@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import connectors.files.connector as files_connector
+import saasync_connectors.files.connector as files_connector
 from saasync.exit_status import ExitStatus
 from saasync.sample import generate
 from saasync.state import StateStore
