@@ -10,7 +10,8 @@ a user's site-packages. The folder keeps its name; pyproject.toml maps the packa
 - ``saasync/``, ``tests/``, ``bench/`` (``*.py``), ``docs/*.md``, ``README.md`` and
   ``connectors/**/*.md``: ``import connectors``, ``from connectors import ...`` and every
   dotted name ``connectors.<sub-package>`` (imports, strings such as
-  ``"connectors.files.mapping"``, entry-point values in docs) become ``saasync_connectors``;
+  ``"connectors.files.mapping"``, entry-point values in docs) or one being built
+  (``f"connectors.{name}"``, ``"connectors." + name``) become ``saasync_connectors``;
 - ``pyproject.toml``: the entry-point values, the package-data key, an explicit package
   list (every folder with an ``__init__.py`` under ``saasync/`` and ``connectors/``,
   regenerated on every run so a new connector is installed), the ``package-dir`` mapping,
@@ -47,9 +48,12 @@ def sub_packages(repo: Path) -> list[str]:
 
 
 def dotted_pattern(subs: list[str]) -> re.Pattern[str]:
-    """``connectors.<sub>`` as a whole dotted name: not ``saasync_connectors.``,
-    ``tests.connectors.``, ``saasync.connectors.v1`` nor a path like ``connectors/x``."""
-    return re.compile(rf"(?<![\w.\-/]){OLD}(?=\.(?:{'|'.join(map(re.escape, subs))})\b)")
+    """``connectors.<sub>`` as a whole dotted name, or a name being built
+    (``f"connectors.{name}"``, ``"connectors." + name``); not ``saasync_connectors.``,
+    ``tests.connectors.``, ``saasync.connectors.v1``, a path like ``connectors/x`` nor a
+    file name like ``connectors.md``."""
+    names = "|".join(map(re.escape, subs))
+    return re.compile(rf"(?<![\w.\-/]){OLD}(?=\.(?:{names})\b|\.\{{)|(?<=[\"']){OLD}(?=\.[\"'])")
 
 
 BARE_IMPORT = re.compile(rf"^(\s*)(import|from) {OLD}(?=\s|$|,)", re.MULTILINE)

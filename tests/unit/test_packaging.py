@@ -63,11 +63,17 @@ def test_no_string_names_a_module_by_the_old_name() -> None:
     """A string naming a module by the old dotted name (importlib or mock targets, entry
     points written by tests) would import a second copy of the package, or nothing."""
     prefixes = tuple(f"{OLD}.{sub}" for sub in _script().sub_packages(REPO))
-    bad = [f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r}"
+
+    def names_old(node: ast.AST) -> bool:
+        if isinstance(node, ast.JoinedStr) and node.values:  # an f-string building the old name
+            return names_old(node.values[0]) or (
+                isinstance(first := node.values[0], ast.Constant) and first.value == f"{OLD}.")
+        return (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and (node.value.startswith(prefixes) or node.value == f"{OLD}."))
+
+    bad = [f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}"
            for path in _python_files() if path != SCRIPT
-           for node in ast.walk(ast.parse(path.read_text("utf-8")))
-           if isinstance(node, ast.Constant) and isinstance(node.value, str)
-           and node.value.startswith(prefixes)]
+           for node in ast.walk(ast.parse(path.read_text("utf-8"))) if names_old(node)]
     assert not bad, bad
 
 
@@ -174,6 +180,8 @@ OLD_FILES = {
                             f"from {OLD} import alpha as pkg\n"
                             "from saasync.models import Customer\n\n"
                             f'NAME = "{OLD}.alpha.mapping"\n'
+                            f'BUILT = f"{OLD}.{{NAME}}.connector", "{OLD}." + NAME\n'
+                            f'FILE = "{OLD}.md"\n'
                             'GROUP = "saasync.connectors.v1"\n'
                             f'OWN = "tests.{OLD}.alpha"\n'),
     "docs/connectors.md": (f"`saasync {OLD}`, [{OLD}.md]({OLD}.md), `{OLD}.alpha.connector`,"
@@ -215,6 +223,8 @@ def test_the_script_renames_and_a_second_run_changes_nothing(old_repo: Path) -> 
     assert f"import {NEW}.alpha.connector as alpha\n" in test
     assert f"from {NEW} import alpha as pkg\n" in test
     assert f'"{NEW}.alpha.mapping"' in test and '"saasync.connectors.v1"' in test
+    assert f'BUILT = f"{NEW}.{{NAME}}.connector", "{NEW}." + NAME\n' in test
+    assert f'FILE = "{OLD}.md"\n' in test
     assert f'"tests.{OLD}.alpha"' in test
     assert after["docs/connectors.md"] == (f"`saasync {OLD}`, [{OLD}.md]({OLD}.md),"
                                            f" `{NEW}.alpha.connector`, `{NEW}.alpha`\n")
