@@ -155,9 +155,13 @@ def sort_imports(repo: Path, paths: list[Path]) -> None:
     ruff = Path(sys.executable).parent / "ruff"
     command = [str(ruff)] if ruff.is_file() else [shutil.which("ruff") or "ruff"]
     py = [str(p.relative_to(repo)) for p in paths if p.suffix == ".py"]
-    if py:
+    if not py:
+        return
+    try:
         subprocess.run([*command, "check", "--fix", "--quiet", "--select", "I001", *py],
                        cwd=repo, check=False)
+    except FileNotFoundError:
+        print("ruff not found: run `ruff check --fix --select I001 .` yourself", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
