@@ -93,7 +93,7 @@ from decimal import Decimal
 from pathlib import Path
 started = time.process_time()
 import saasync.cli, saasync.engine
-from connectors.files.connector import FilesConnector
+from saasync_connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext, ReadWindow
 from saasync.lean import tuned_gc
 imported = time.process_time()

@@ -44,12 +44,12 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from generate import customers_for, generate
 
-from connectors.files.sample import generate as generate_sample
 from saasync.cli import main as saasync
 from saasync.destinations.chartmogul import destination as cm_destination
 from saasync.destinations.chartmogul import readback as cm_readback
 from saasync.server.app import make_server
 from saasync.server.faults import FaultConfig
+from saasync_connectors.files.sample import generate as generate_sample
 
 KEY_ENV = "SAASYNC_BENCH_CHARTMOGUL_KEY"
 KEY = "bench"

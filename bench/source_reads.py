@@ -35,14 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from connectors.chargebee.connector import ChargebeeConnector, ChargebeeOptions
-from connectors.chargebee.connector import api_spec as chargebee_spec
-from connectors.recurly.connector import RecurlyConnector, RecurlySettings
-from connectors.recurly.connector import api_spec as recurly_spec
-from connectors.stripe.connector import StripeConnector
 from saasync.connector import ConnectorContext, ReadWindow
 from saasync.http import SlidingWindowLimiter
 from saasync.kit.api import Pacing
+from saasync_connectors.chargebee.connector import ChargebeeConnector, ChargebeeOptions
+from saasync_connectors.chargebee.connector import api_spec as chargebee_spec
+from saasync_connectors.recurly.connector import RecurlyConnector, RecurlySettings
+from saasync_connectors.recurly.connector import api_spec as recurly_spec
+from saasync_connectors.stripe.connector import StripeConnector
 from tests.connectors.chargebee.fake_api import FakeChargebee
 from tests.connectors.contract.chargebee_harness import load_site as chargebee_site
 from tests.connectors.recurly.fake_api import KEY as RECURLY_KEY

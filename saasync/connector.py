@@ -1,8 +1,8 @@
 """The connector contract: what a billing-system connector yields, and how one is found.
 
 A connector is a class registered under the entry-point group ``saasync.connectors.v1``.
-The core never imports ``connectors`` by name: a third party adds one by declaring the
-entry point in its own package.
+The core never imports the built-in ones (package ``saasync_connectors``, the folder
+``connectors/``) by name: a third party adds one by declaring the entry point in its own package.
 """
 
 from __future__ import annotations

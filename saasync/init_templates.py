@@ -209,7 +209,7 @@ def installed_connectors() -> list[ConnectorInfo]:
         dist = getattr(ep, "dist", None)
         dist_name = dist.metadata["Name"] if dist is not None else None
         version = dist.version if dist is not None else None
-        builtin = dist_name == "saasync" and ep.value.startswith("connectors.")
+        builtin = dist_name == "saasync" and ep.value.startswith("saasync_connectors.")
         base = ConnectorInfo(ep.name, ep.value, dist_name, version, builtin)
         try:
             factory = ep.load()

@@ -2,7 +2,7 @@
 
 The vendor modules turn their lines into :class:`SourceLine` (money already in minor
 units, tax included); this module classifies each one with the user's
-:class:`~connectors.accounting.items.ItemRules` and gives subscription lines a plan, a
+:class:`~saasync_connectors.accounting.items.ItemRules` and gives subscription lines a plan, a
 subscription id and a service period. One line that cannot be classified quarantines the
 whole invoice with ``UNMAPPED_ITEM`` (sending it without that line would be wrong), so
 ``saasync review`` lists the item to map; once mapped, the next read classifies it.
@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connectors.accounting.items import Classification, ItemRules
-from connectors.accounting.periods import service_period
 from saasync.kit.records import MappingError
 from saasync.models import InvoiceStatus
 from saasync.reasons import Reason
+
+from .items import Classification, ItemRules
+from .periods import service_period
 
 #: Statuses that never reach analytics: an unmapped line there is read as one-time rather
 #: than asking the user to map an item for an invoice that will be skipped anyway.

@@ -16,7 +16,14 @@ from typing import Annotated, Any, ClassVar, Self
 import requests
 from pydantic import BeforeValidator, model_validator
 
-from connectors.chargebee.streams import (
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import ConnectorOptions, EnvName, between, option
+from saasync.http import RETRY_STATUSES, BasicAuth, Outcome, RateLimiter, RetryPolicy, Timeouts
+from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
+from saasync.kit.windows import default_concurrency
+from saasync.models import SourceRecord
+
+from .streams import (
     MAX_PAGE,
     ChargebeeApi,
     CustomersStream,
@@ -24,13 +31,7 @@ from connectors.chargebee.streams import (
     PlansStream,
     SubscriptionsStream,
 )
-from connectors.chargebee.windowed import Windowed
-from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.connector_options import ConnectorOptions, EnvName, between, option
-from saasync.http import RETRY_STATUSES, BasicAuth, Outcome, RateLimiter, RetryPolicy, Timeouts
-from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
-from saasync.kit.windows import default_concurrency
-from saasync.models import SourceRecord
+from .windowed import Windowed
 
 DEFAULT_API_KEY_ENV = "CHARGEBEE_API_KEY"
 #: Test sites and the Starter plan allow 150 requests a minute: the safe default.

@@ -15,7 +15,13 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.chargebee.mapping import (
+from saasync.connector import Quarantined, ReadWindow
+from saasync.errors import FatalError
+from saasync.http import HttpClient, OffsetTokenPaginator, paginate
+from saasync.kit.records import MappingError, quarantine
+from saasync.models import Plan, SourceRecord
+
+from .mapping import (
     Periods,
     Raw,
     is_one_time_catalog_entry,
@@ -25,12 +31,7 @@ from connectors.chargebee.mapping import (
     to_plan,
     to_subscription,
 )
-from connectors.chargebee.windowed import Item, Seen, Windowed, after, stamp_of
-from saasync.connector import Quarantined, ReadWindow
-from saasync.errors import FatalError
-from saasync.http import HttpClient, OffsetTokenPaginator, paginate
-from saasync.kit.records import MappingError, quarantine
-from saasync.models import Plan, SourceRecord
+from .windowed import Item, Seen, Windowed, after, stamp_of
 
 #: Chargebee's documented maximum for ``limit``; also used to chunk ``[in]`` filters.
 MAX_PAGE = 100

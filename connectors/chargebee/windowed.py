@@ -13,14 +13,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from connectors.chargebee.mapping import Raw
 from saasync.connector import Quarantined
 from saasync.kit.windows import Window, read_in_order
 from saasync.kit.windows import plan as plan_windows
 from saasync.models import SourceRecord
 
+from .mapping import Raw
+
 if TYPE_CHECKING:
-    from connectors.chargebee.streams import ChargebeeApi
+    from .streams import ChargebeeApi
 
 Item = SourceRecord | Quarantined
 

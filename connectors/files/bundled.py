@@ -22,15 +22,15 @@ class FilesSamples:
 
     def write(self, name: str, target: Path, *, end: date, as_of: datetime | None = None,
               seed: int = 7, fmt: str = "csv") -> None:
-        from connectors.files.sample import generate
+        from .sample import generate
 
         self._check(name)
         generate(target, end=end, seed=seed, fmt=fmt, as_of=as_of,
                  invoices_only=name == INVOICES_ONLY)
 
     def describe(self, name: str, *, end: date, as_of: datetime) -> dict[str, Any]:
-        from connectors.files.sample import build, build_invoices_only
-        from connectors.files.sample.describe import describe
+        from .sample import build, build_invoices_only
+        from .sample.describe import describe
 
         self._check(name)
         only = name == INVOICES_ONLY
@@ -38,7 +38,7 @@ class FilesSamples:
         return describe(export, only)
 
     def render(self, described: dict[str, Any]) -> str:
-        from connectors.files.sample.describe import render
+        from .sample.describe import render
 
         return render(described)
 

@@ -20,26 +20,6 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator
 
-from connectors.files.bundled import SAMPLES, FilesSamples
-from connectors.files.columns import INVOICE_KEY, TABLES
-from connectors.files.formats import (
-    FORMATS,
-    OURS,
-    PASS,
-    THEIRS,
-    RawRow,
-    Route,
-    encoding_problem,
-    json_safe,
-    quick_text,
-    read_rows,
-)
-from connectors.files.mapping import (
-    to_customer,
-    to_invoice,
-    to_plan,
-    to_subscription,
-)
 from saasync.connector import (
     ConnectorContext,
     Quarantined,
@@ -60,6 +40,27 @@ from saasync.models import (
     to_utc,
 )
 from saasync.reasons import Reason
+
+from .bundled import SAMPLES, FilesSamples
+from .columns import INVOICE_KEY, TABLES
+from .formats import (
+    FORMATS,
+    OURS,
+    PASS,
+    THEIRS,
+    RawRow,
+    Route,
+    encoding_problem,
+    json_safe,
+    quick_text,
+    read_rows,
+)
+from .mapping import (
+    to_customer,
+    to_invoice,
+    to_plan,
+    to_subscription,
+)
 
 _RECORD_KINDS = ("plan", "customer", "subscription", "invoice")
 FILES: dict[str, dict[str, str]] = {  # format -> record kind -> file name

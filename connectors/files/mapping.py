@@ -15,8 +15,6 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from connectors.files.columns import MONEY, fields
-from connectors.files.formats import RawRow
 from saasync.kit.records import MappingError
 from saasync.models import (
     Customer,
@@ -32,6 +30,9 @@ from saasync.models import (
 )
 from saasync.money import is_known_currency, to_minor
 from saasync.reasons import Reason
+
+from .columns import MONEY, fields
+from .formats import RawRow
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")

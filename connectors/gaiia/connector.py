@@ -15,19 +15,20 @@ from typing import Annotated, Any, ClassVar
 
 import requests
 
-from connectors.gaiia.mapping import dig, stamp
-from connectors.gaiia.streams import (
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
+from saasync.http import HeaderKeyAuth, Outcome, RetryPolicy, classify_response
+from saasync.kit.api import ApiKey, ApiSpec, api_client
+from saasync.models import SourceRecord
+
+from .mapping import dig, stamp
+from .streams import (
     CustomersStream,
     GaiiaApi,
     InvoicesStream,
     PlansStream,
     SubscriptionsStream,
 )
-from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
-from saasync.http import HeaderKeyAuth, Outcome, RetryPolicy, classify_response
-from saasync.kit.api import ApiKey, ApiSpec, api_client
-from saasync.models import SourceRecord
 
 DEFAULT_BASE_URL = "https://api.gaiia.com/api/v1"
 DEFAULT_KEY_ENV = "GAIIA_API_KEY"

@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from connectors.gaiia.mapping import (
+from saasync.connector import Quarantined, ReadWindow
+from saasync.errors import BadRecordError, FatalError
+from saasync.http import HttpClient, RelayPaginator, paginate
+from saasync.kit.records import MappingError
+from saasync.models import SourceRecord, to_utc
+
+from .mapping import (
     changed_since,
     dig,
     quarantined,
@@ -23,11 +29,6 @@ from connectors.gaiia.mapping import (
     to_plan,
     to_subscription,
 )
-from saasync.connector import Quarantined, ReadWindow
-from saasync.errors import BadRecordError, FatalError
-from saasync.http import HttpClient, RelayPaginator, paginate
-from saasync.kit.records import MappingError
-from saasync.models import SourceRecord, to_utc
 
 Item = SourceRecord | Quarantined
 Raw = dict[str, Any]

@@ -15,8 +15,16 @@ from typing import Annotated, Any, ClassVar
 import requests
 from pydantic import BeforeValidator, ValidationInfo, field_validator
 
-from connectors.accounting.items import ItemRules
-from connectors.accounting.options import (
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import ConnectorOptions, Flag, absolute_url, between, option
+from saasync.http import RETRY_STATUSES, Outcome, RateLimiter, RetryPolicy, classify_response
+from saasync.http.oauth2 import OAuth2Settings
+from saasync.kit.api import ApiSpec, Pacing, api_client
+from saasync.kit.records import MappingError
+from saasync.models import Plan, SourceRecord
+
+from ..accounting.items import ItemRules
+from ..accounting.options import (
     EnvVar,
     ItemPlans,
     OneTimeItems,
@@ -30,15 +38,8 @@ from connectors.accounting.options import (
     token_endpoint,
     token_url,
 )
-from connectors.accounting.records import currency_code
-from connectors.quickbooks.streams import CustomersStream, InvoicesStream, QuickBooksApi, fault_text
-from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.connector_options import ConnectorOptions, Flag, absolute_url, between, option
-from saasync.http import RETRY_STATUSES, Outcome, RateLimiter, RetryPolicy, classify_response
-from saasync.http.oauth2 import OAuth2Settings
-from saasync.kit.api import ApiSpec, Pacing, api_client
-from saasync.kit.records import MappingError
-from saasync.models import Plan, SourceRecord
+from ..accounting.records import currency_code
+from .streams import CustomersStream, InvoicesStream, QuickBooksApi, fault_text
 
 PRODUCTION_URL = "https://quickbooks.api.intuit.com"
 SANDBOX_URL = "https://sandbox-quickbooks.api.intuit.com"

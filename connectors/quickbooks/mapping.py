@@ -2,7 +2,7 @@
 
 QBO has no invoice status and no subscriptions. The status is derived from ``Balance``
 and ``TotalAmt`` (table in BEHAVIOR.md); lines are classified by the user's item
-mappings (``connectors.accounting``). Money is decimal in major units, converted with
+mappings (``saasync_connectors.accounting``). Money is decimal in major units, converted with
 the currency's ISO 4217 exponent. Nothing vendor-shaped leaves this module.
 """
 
@@ -14,9 +14,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.accounting.items import ItemRules
-from connectors.accounting.lines import InvoiceFrame, SourceLine, build_lines
-from connectors.accounting.records import (
+from saasync.kit.records import MappingError
+from saasync.models import Customer, Invoice, InvoiceStatus, to_utc
+from saasync.money import currency_exponent
+from saasync.reasons import Reason
+from saasync.rules.discounts import allocate
+
+from ..accounting.items import ItemRules
+from ..accounting.lines import InvoiceFrame, SourceLine, build_lines
+from ..accounting.records import (
     currency_code,
     decimal,
     minor,
@@ -24,11 +30,6 @@ from connectors.accounting.records import (
     parse,
     quantity,
 )
-from saasync.kit.records import MappingError
-from saasync.models import Customer, Invoice, InvoiceStatus, to_utc
-from saasync.money import currency_exponent
-from saasync.reasons import Reason
-from saasync.rules.discounts import allocate
 
 VENDOR = "QuickBooks"
 #: Line detail types that carry no charge of their own: skipped.

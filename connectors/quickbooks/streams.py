@@ -15,19 +15,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from connectors.accounting.items import ItemRules
-from connectors.quickbooks.mapping import (
-    linked_payment_ids,
-    summary,
-    to_customer,
-    to_invoice,
-)
 from saasync.connector import Quarantined, ReadWindow
 from saasync.errors import FatalError
 from saasync.http import StartPositionPaginator, key_path, paginate
 from saasync.http.pagination import JsonRequester
 from saasync.kit.records import MappingError, json_safe, quarantine
 from saasync.models import Customer, Invoice
+
+from ..accounting.items import ItemRules
+from .mapping import (
+    linked_payment_ids,
+    summary,
+    to_customer,
+    to_invoice,
+)
 
 T = TypeVar("T")
 #: Minor versions 1-74 are deprecated since August 2025 (Intuit).

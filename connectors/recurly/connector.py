@@ -16,14 +16,6 @@ from typing import Annotated, Any, ClassVar
 import requests
 from pydantic import BeforeValidator
 
-from connectors.recurly.streams import (
-    AccountsStream,
-    InvoicesStream,
-    PlansStream,
-    RecurlyApi,
-    SubscriptionsStream,
-    Windowed,
-)
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, EnvName, between, http_url, option
 from saasync.http import (
@@ -38,6 +30,15 @@ from saasync.http import (
 from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
 from saasync.kit.windows import default_concurrency
 from saasync.models import SourceRecord
+
+from .streams import (
+    AccountsStream,
+    InvoicesStream,
+    PlansStream,
+    RecurlyApi,
+    SubscriptionsStream,
+    Windowed,
+)
 
 API_VERSION = "v2021-02-25"
 ACCEPT = f"application/vnd.recurly.{API_VERSION}+json"

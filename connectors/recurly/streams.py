@@ -15,7 +15,16 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from connectors.recurly.mapping import (
+from saasync.connector import Quarantined, ReadWindow
+from saasync.errors import BadRecordError, FatalError
+from saasync.http import HttpClient, NextLinkPaginator, paginate
+from saasync.kit.records import MappingError
+from saasync.kit.windows import Window, contains, read_in_order
+from saasync.kit.windows import plan as plan_windows
+from saasync.models import SourceRecord, to_utc
+from saasync.reasons import Reason
+
+from .mapping import (
     CreditRefunds,
     credit_refunds,
     is_credit_invoice,
@@ -25,14 +34,6 @@ from connectors.recurly.mapping import (
     to_plan,
     to_subscription,
 )
-from saasync.connector import Quarantined, ReadWindow
-from saasync.errors import BadRecordError, FatalError
-from saasync.http import HttpClient, NextLinkPaginator, paginate
-from saasync.kit.records import MappingError
-from saasync.kit.windows import Window, contains, read_in_order
-from saasync.kit.windows import plan as plan_windows
-from saasync.models import SourceRecord, to_utc
-from saasync.reasons import Reason
 
 Item = SourceRecord | Quarantined
 Raw = dict[str, Any]

@@ -20,7 +20,15 @@ import requests
 import structlog
 from pydantic import BeforeValidator
 
-from connectors.stripe.streams import (
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import ConnectorOptions, option
+from saasync.http import BearerAuth, Outcome, RateLimiter, RetryPolicy, classify_response
+from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
+from saasync.kit.windows import default_concurrency, parts_for, probe_start
+from saasync.kit.windows import plan as plan_windows
+from saasync.models import SourceRecord, to_utc
+
+from .streams import (
     Changes,
     Created,
     CustomersStream,
@@ -30,13 +38,6 @@ from connectors.stripe.streams import (
     StripeApi,
     SubscriptionsStream,
 )
-from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.connector_options import ConnectorOptions, option
-from saasync.http import BearerAuth, Outcome, RateLimiter, RetryPolicy, classify_response
-from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
-from saasync.kit.windows import default_concurrency, parts_for, probe_start
-from saasync.kit.windows import plan as plan_windows
-from saasync.models import SourceRecord, to_utc
 
 log = structlog.get_logger("saasync.connectors.stripe")
 

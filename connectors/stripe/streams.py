@@ -15,14 +15,15 @@ from typing import Any, ClassVar
 
 import structlog
 
-from connectors.stripe import mapping
-from connectors.stripe.mapping import Raw, epoch, ref
 from saasync.connector import Quarantined
 from saasync.errors import BadRecordError, FatalError
 from saasync.http import CursorPaginator, HttpClient, paginate
 from saasync.kit.records import known_id, quarantine
 from saasync.kit.windows import read_in_order
 from saasync.models import RecordError, SourceRecord
+
+from . import mapping
+from .mapping import Raw, epoch, ref
 
 log = structlog.get_logger("saasync.connectors.stripe")
 Item = SourceRecord | Quarantined

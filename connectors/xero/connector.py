@@ -15,8 +15,15 @@ from typing import Annotated, Any, ClassVar
 import requests
 from pydantic import BeforeValidator
 
-from connectors.accounting.items import ItemRules
-from connectors.accounting.options import (
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.connector_options import ConnectorOptions, Flag, between, http_url, option
+from saasync.http import RETRY_STATUSES, Outcome, RateLimiter, RetryPolicy, classify_response
+from saasync.http.oauth2 import OAuth2Settings
+from saasync.kit.api import ApiSpec, Pacing, api_client
+from saasync.models import Plan, SourceRecord
+
+from ..accounting.items import ItemRules
+from ..accounting.options import (
     EnvVar,
     ItemPlans,
     OneTimeItems,
@@ -30,20 +37,14 @@ from connectors.accounting.options import (
     token_endpoint,
     token_url,
 )
-from connectors.xero.mapping import RepeatingPlans
-from connectors.xero.streams import (
+from .mapping import RepeatingPlans
+from .streams import (
     ContactsStream,
     InvoicesStream,
     RepeatingInvoicesStream,
     XeroApi,
     register_template_plans,
 )
-from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.connector_options import ConnectorOptions, Flag, between, http_url, option
-from saasync.http import RETRY_STATUSES, Outcome, RateLimiter, RetryPolicy, classify_response
-from saasync.http.oauth2 import OAuth2Settings
-from saasync.kit.api import ApiSpec, Pacing, api_client
-from saasync.models import Plan, SourceRecord
 
 DEFAULT_BASE_URL = "https://api.xero.com/api.xro/2.0"
 TOKEN_URL = "https://identity.xero.com/connect/token"

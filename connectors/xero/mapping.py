@@ -14,19 +14,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.accounting.items import Classification, ItemRules, PlanSpec
-from connectors.accounting.lines import InvoiceFrame, SourceLine, build_lines
-from connectors.accounting.records import (
+from saasync.errors import ConfigError
+from saasync.kit.records import MappingError
+from saasync.models import Customer, Invoice, InvoiceStatus, clip, to_utc
+from saasync.reasons import Reason
+
+from ..accounting.items import Classification, ItemRules, PlanSpec
+from ..accounting.lines import InvoiceFrame, SourceLine, build_lines
+from ..accounting.records import (
     currency_code,
     decimal,
     minor,
     parse,
     quantity,
 )
-from saasync.errors import ConfigError
-from saasync.kit.records import MappingError
-from saasync.models import Customer, Invoice, InvoiceStatus, clip, to_utc
-from saasync.reasons import Reason
 
 VENDOR = "Xero"
 STATUSES: dict[str, InvoiceStatus] = {

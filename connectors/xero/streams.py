@@ -15,20 +15,21 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from connectors.accounting.items import ItemRules
-from connectors.xero.mapping import (
-    SCHEDULE_UNITS,
-    RepeatingPlans,
-    summary,
-    to_customer,
-    to_invoice,
-)
 from saasync.connector import Quarantined, ReadWindow
 from saasync.errors import FatalError
 from saasync.http import PageNumberPaginator, dig, key_path, paginate
 from saasync.http.pagination import JsonRequester
 from saasync.kit.records import MappingError, json_safe, quarantine
 from saasync.models import Customer, Invoice
+
+from ..accounting.items import ItemRules
+from .mapping import (
+    SCHEDULE_UNITS,
+    RepeatingPlans,
+    summary,
+    to_customer,
+    to_invoice,
+)
 
 
 def modified_since(since: datetime) -> str:

@@ -139,7 +139,7 @@ def test_json_lines_nesting_limit_is_exact_at_its_boundary(tmp_path: Path) -> No
     """A row of MAX_DEPTH nested objects and arrays (the row itself counts) is read; one more
     level is refused as too deep (the bracket pre-count that skips the walk must never let a
     too-deep row through)."""
-    from connectors.files.formats import _DEEP, MAX_DEPTH, read_jsonl
+    from saasync_connectors.files.formats import _DEEP, MAX_DEPTH, read_jsonl
 
     def nested(containers: int) -> str:  # the row object, then arrays inside it
         arrays = containers - 1

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.files.mapping import MappingError, to_subscription
+from saasync_connectors.files.mapping import MappingError, to_subscription
 from tests.connectors.reactivation_support import dates_after, invoices_for
 
 

@@ -11,10 +11,6 @@ from typing import Any
 
 import pytest
 
-from connectors.files.columns import COLUMNS
-from connectors.files.connector import FilesConnector
-from connectors.files.mapping import INVOICE_STATUSES, SUBSCRIPTION_STATUSES
-from connectors.files.sample import generate
 from saasync.connector import (
     Connector,
     ConnectorContext,
@@ -33,6 +29,10 @@ from saasync.models import (
     SubscriptionStatus,
 )
 from saasync.reasons import Reason
+from saasync_connectors.files.columns import COLUMNS
+from saasync_connectors.files.connector import FilesConnector
+from saasync_connectors.files.mapping import INVOICE_STATUSES, SUBSCRIPTION_STATUSES
+from saasync_connectors.files.sample import generate
 
 Row = dict[str, Any]
 
@@ -462,7 +462,7 @@ def test_duplicate_invoice_is_quarantined(tmp_path: Path) -> None:
 
 def test_ids_sharing_a_hash_are_not_taken_for_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ids seen are kept as hashes; a hash met twice is confirmed against the file."""
-    import connectors.files.connector as module
+    import saasync_connectors.files.connector as module
 
     monkeypatch.setattr(module, "hash", lambda _text: 42, raising=False)
     export(tmp_path, invoices=[invoice("inv_1"), invoice("inv_2"), invoice("inv_1")],
@@ -487,7 +487,7 @@ def test_ids_sharing_a_hash_are_not_taken_for_duplicates(tmp_path: Path, monkeyp
 
 
 def test_many_duplicates_are_all_quarantined_past_the_located_ones(tmp_path: Path) -> None:
-    from connectors.files.connector import MAX_RESCANS
+    from saasync_connectors.files.connector import MAX_RESCANS
 
     copies = MAX_RESCANS + 5
     line = {k: v for k, v in sub_line().items() if k != "invoice_external_id"}

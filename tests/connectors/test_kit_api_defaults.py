@@ -9,12 +9,6 @@ from typing import Any
 
 import pytest
 
-from connectors.chargebee.connector import ChargebeeConnector, classify
-from connectors.gaiia.connector import GaiiaConnector, classify_gaiia
-from connectors.quickbooks.connector import QuickBooksConnector
-from connectors.recurly.connector import ACCEPT, RecurlyConnector, classify_recurly
-from connectors.stripe.connector import StripeConnector, classify_stripe
-from connectors.xero.connector import XeroConnector
 from saasync.connector import ConnectorContext
 from saasync.http import (
     BearerAuth,
@@ -26,6 +20,12 @@ from saasync.http import (
 )
 from saasync.http.oauth2 import OAuth2JsonClient
 from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
+from saasync_connectors.chargebee.connector import ChargebeeConnector, classify
+from saasync_connectors.gaiia.connector import GaiiaConnector, classify_gaiia
+from saasync_connectors.quickbooks.connector import QuickBooksConnector
+from saasync_connectors.recurly.connector import ACCEPT, RecurlyConnector, classify_recurly
+from saasync_connectors.stripe.connector import StripeConnector, classify_stripe
+from saasync_connectors.xero.connector import XeroConnector
 from tests.connectors.accounting.fake_server import MemoryTokenStore
 
 KEY = "k_do_not_show_0123456789"

@@ -13,8 +13,9 @@ from saasync.reasons import Reason
 
 
 @pytest.mark.parametrize("module", [
-    "connectors.accounting.records", "connectors.chargebee.mapping", "connectors.files.mapping",
-    "connectors.gaiia.mapping", "connectors.recurly.mapping", "connectors.stripe.mapping",
+    "saasync_connectors.accounting.records", "saasync_connectors.chargebee.mapping",
+    "saasync_connectors.files.mapping", "saasync_connectors.gaiia.mapping",
+    "saasync_connectors.recurly.mapping", "saasync_connectors.stripe.mapping",
 ])
 def test_every_connector_raises_the_one_mapping_error(module: str) -> None:
     assert importlib.import_module(module).MappingError is MappingError

@@ -16,9 +16,6 @@ from typing import Any
 
 import pytest
 
-from connectors.files.columns import COLUMNS
-from connectors.files.connector import FilesConnector
-from connectors.files.sample import generate
 from saasync.cli import main
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.models import (
@@ -39,9 +36,12 @@ from saasync.rules.status import (
     subscription_status,
     views_for_customer,
 )
+from saasync_connectors.files.columns import COLUMNS
+from saasync_connectors.files.connector import FilesConnector
+from saasync_connectors.files.sample import generate
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "sample_data"  # the frozen copy
-SCENARIOS_MD = resources.files("connectors.files.sample").joinpath("SCENARIOS.md")
+SCENARIOS_MD = resources.files("saasync_connectors.files.sample").joinpath("SCENARIOS.md")
 COMMITTED_END = date(2026, 11, 1)
 GENERATED = [f"{table}.csv" for table in COLUMNS]
 

@@ -20,16 +20,16 @@ from typing import Any, ClassVar
 import pytest
 
 import saasync
-from connectors.files import FilesConnector
-from connectors.files.bundled import SAMPLES
-from connectors.files.columns import COLUMNS, REQUIRED, TABLES, optional
-from connectors.files.sample import Export
-from connectors.files.sample.writers import empty_export, write_export
 from saasync import samples as seam
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.errors import ConfigError
 from saasync.runner import connector_options
 from saasync.settings import parse_settings
+from saasync_connectors.files import FilesConnector
+from saasync_connectors.files.bundled import SAMPLES
+from saasync_connectors.files.columns import COLUMNS, REQUIRED, TABLES, optional
+from saasync_connectors.files.sample import Export
+from saasync_connectors.files.sample.writers import empty_export, write_export
 
 NOW = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
 
@@ -122,8 +122,8 @@ def test_any_other_path_is_left_as_it_is(tmp_path: Path, registry: FakeSamples,
 
 
 def test_reading_exports_does_not_load_the_generator() -> None:
-    code = ("import sys, connectors.files.connector; "
-            "print(sorted(m for m in sys.modules if m.startswith('connectors.files.sample')))")
+    code = ("import sys, saasync_connectors.files.connector; "
+            "print(sorted(m for m in sys.modules if m.startswith('saasync_connectors.files.sample')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"

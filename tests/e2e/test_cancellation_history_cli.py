@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from connectors.files.columns import COLUMNS
 from saasync.server.app import ServerHandle, make_server
+from saasync_connectors.files.columns import COLUMNS
 from tests.e2e.conftest import RunCli, run_json
 
 KEY = "cm-history-key"

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import structlog
 
-from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext
 from saasync.destinations.chartmogul.destination import ChartMogulDestination
 from saasync.engine import Engine
@@ -25,6 +24,7 @@ from saasync.server.app import ServerHandle, make_server
 from saasync.server.faults import FaultConfig
 from saasync.settings import DestinationSettings
 from saasync.state import StateStore
+from saasync_connectors.files.connector import FilesConnector
 from tests.e2e.conftest import SAMPLE, RunCli, run_json
 
 KEY = "cm-secret-key-4f9a"

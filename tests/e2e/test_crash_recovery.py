@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
 from saasync.errors import FatalError
 from saasync.rules.builder import RuleSettings
 from saasync.state import StateStore
+from saasync_connectors.files.connector import FilesConnector
 from tests.e2e.conftest import SAMPLE
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
 from saasync.errors import BadRecordError, ConflictError
 from saasync.rules.builder import RuleSettings
 from saasync.state import StateStore
+from saasync_connectors.files.connector import FilesConnector
 from tests.e2e.conftest import SAMPLE
 
 

@@ -29,7 +29,7 @@ def FIXED_NOW() -> datetime:
 
 def _known_options(connector: str) -> set[str]:
     """The option names the connector's own code accepts."""
-    module = importlib.import_module(f"connectors.{connector}.connector")
+    module = importlib.import_module(f"saasync_connectors.{connector}.connector")
     model = next((getattr(v, "options_model", None) for v in vars(module).values()
                   if getattr(v, "name", None) == connector and hasattr(v, "options_model")), None)
     assert model is not None, f"{connector} declares no options_model"

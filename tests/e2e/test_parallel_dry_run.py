@@ -152,7 +152,7 @@ def test_a_dry_run_writes_nothing_whatever_the_workers(tmp_path: Path, jsonl_dir
 
 def test_workers_on_a_connector_that_cannot_split_says_so(config: Path, run_cli: RunCli,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.files.connector import FilesConnector
+    from saasync_connectors.files.connector import FilesConnector
 
     class Unsplittable(FilesConnector):
         partition = None  # not Partitionable

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-import connectors.files.connector as files_connector
-from connectors.files.sample import generate
+import saasync_connectors.files.connector as files_connector
 from saasync.exit_status import ExitStatus
 from saasync.state import StateStore
+from saasync_connectors.files.sample import generate
 from tests.e2e.conftest import RunCli, run_json, write_config
 
 

@@ -29,10 +29,18 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("saasync", "connectors")
+PACKAGES = ("saasync", "connectors")  # the folders in the repository
+INSTALLED = {"saasync": "saasync", "connectors": "saasync_connectors"}  # folder -> package
 BUILTINS = {"files", "recurly", "stripe", "chargebee", "gaiia", "quickbooks", "xero"}
 SKIP_DIRS = {".git", ".venv", "build", "dist", ".saasync", ".pytest_cache", ".mypy_cache",
              ".ruff_cache", ".hypothesis", "__pycache__", ".bench", "saasync-data"}
+
+
+def _installed_as(file: str) -> str:
+    """Where a repository file lands in site-packages: ``connectors/`` installs as
+    ``saasync_connectors/``."""
+    top, _, rest = Path(file).as_posix().partition("/")
+    return f"{INSTALLED[top]}/{rest}"
 
 
 def _source_files() -> list[str]:
@@ -102,20 +110,33 @@ def test_the_wheel_holds_every_file_of_the_packages(installed: Installed) -> Non
     source packages is in the wheel and installed, not only the ones a command happens
     to open below."""
     names = set(zipfile.ZipFile(installed.wheel).namelist())
-    missing = [f for f in _source_files() if Path(f).as_posix() not in names]
-    assert not missing, f"not in the wheel (add them to pyproject.toml package data): {missing}"
-    not_installed = [f for f in _source_files() if not (installed.site / f).is_file()]
+    missing = [f for f in _source_files() if _installed_as(f) not in names]
+    assert not missing, ("not in the wheel (add them to pyproject.toml packages or package data;"
+                         f" tools/rename_connectors_package.py lists the packages): {missing}")
+    not_installed = [f for f in _source_files() if not (installed.site / _installed_as(f)).is_file()]
     assert not not_installed, not_installed
     for needed in ("saasync/defaults/default.toml", "saasync/defaults/fx_rates_sample.csv",
-                   "connectors/files/sample/SCENARIOS.md",
-                   *(f"connectors/{name}/BEHAVIOR.md" for name in BUILTINS)):
+                   "saasync_connectors/files/sample/SCENARIOS.md",
+                   *(f"saasync_connectors/{name}/BEHAVIOR.md" for name in BUILTINS)):
         assert needed in names, needed
+
+
+def test_the_wheel_installs_only_our_top_level_packages(installed: Installed) -> None:
+    """Nothing in the wheel may collide with another distribution's package: its only
+    top-level packages are ``saasync`` and ``saasync_connectors`` (issue #16)."""
+    wheel = zipfile.ZipFile(installed.wheel)
+    tops = {n.split("/")[0] for n in wheel.namelist() if "/" in n and ".dist-info/" not in n}
+    assert tops == {"saasync", "saasync_connectors"}, sorted(tops)
+    (top_level,) = [n for n in wheel.namelist() if n.endswith(".dist-info/top_level.txt")]
+    assert set(wheel.read(top_level).decode().split()) == {"saasync", "saasync_connectors"}
+    assert not (installed.site / "connectors").exists()
 
 
 def test_it_imports_from_site_packages_not_the_checkout(installed: Installed) -> None:
     done = subprocess.run(
         [str(installed.python), "-c",
-         "import saasync, connectors, saasync.cli; print(saasync.__file__); print(connectors.__file__)"],
+         ("import saasync, saasync_connectors, saasync.cli; print(saasync.__file__);"
+          " print(saasync_connectors.__file__)")],
         cwd=installed.home, capture_output=True, text=True, check=True,
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     for line in done.stdout.split():

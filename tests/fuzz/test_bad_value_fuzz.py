@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.files.columns import COLUMNS
-from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.models import RecordError
+from saasync_connectors.files.columns import COLUMNS
+from saasync_connectors.files.connector import FilesConnector
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -201,13 +201,13 @@ Case = tuple[str, Callable[[], Any], Callable[[Any], Any], tuple[type[BaseExcept
 
 
 def _cases() -> list[Case]:
-    from connectors.accounting.records import MappingError as AccountingError
-    from connectors.chargebee import mapping as chargebee
-    from connectors.gaiia import mapping as gaiia
-    from connectors.quickbooks import mapping as quickbooks
-    from connectors.recurly import mapping as recurly
-    from connectors.stripe import mapping as stripe
-    from connectors.xero import mapping as xero
+    from saasync_connectors.accounting.records import MappingError as AccountingError
+    from saasync_connectors.chargebee import mapping as chargebee
+    from saasync_connectors.gaiia import mapping as gaiia
+    from saasync_connectors.quickbooks import mapping as quickbooks
+    from saasync_connectors.recurly import mapping as recurly
+    from saasync_connectors.stripe import mapping as stripe
+    from saasync_connectors.xero import mapping as xero
     from tests.connectors.chargebee.test_mapping import obj as chargebee_obj
     from tests.connectors.gaiia.fake_api import load_dataset
     from tests.connectors.quickbooks import test_mapping as qbo

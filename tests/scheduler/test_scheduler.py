@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
@@ -22,6 +21,7 @@ from saasync.rules.builder import RuleSettings
 from saasync.scheduler import Scheduler, StopFlag, cron_interval, next_fire
 from saasync.settings import load_settings
 from saasync.state import StateStore
+from saasync_connectors.files.connector import FilesConnector
 from tests.e2e.conftest import SAMPLE, RunCli, run_json, write_config
 from tests.factories import dt
 

@@ -57,7 +57,7 @@ def test_a_plugin_lists_its_options_on_the_class_or_in_its_module(
 
 
 def test_the_files_connector_can_partition_and_a_subclass_may_opt_out() -> None:
-    from connectors.files.connector import FilesConnector
+    from saasync_connectors.files.connector import FilesConnector
 
     class Unsplittable(FilesConnector):
         partition = None  # type: ignore[assignment]

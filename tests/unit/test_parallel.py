@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from connectors.files.formats import quick_text
 from saasync.connector import partition_of
 from saasync.errors import ConfigError, SaasyncError
 from saasync.parallel import can_fork, run_partitioned
 from saasync.run_report import DETAIL_CAP, Op, RunReport
+from saasync_connectors.files.formats import quick_text
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="forking is not available here")
 

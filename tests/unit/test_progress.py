@@ -10,7 +10,6 @@ from typing import Any
 import structlog
 from rich.console import Console
 
-from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext
 from saasync.console import progress_bar
 from saasync.destinations.local import LocalStore
@@ -18,6 +17,7 @@ from saasync.engine import Engine
 from saasync.logs import configure_logging
 from saasync.rules.builder import RuleSettings
 from saasync.state import StateStore
+from saasync_connectors.files.connector import FilesConnector
 from tests.e2e.conftest import SAMPLE
 
 

@@ -23,7 +23,7 @@ reach the generator through it.
 
 from __future__ import annotations
 
-from connectors.files.sample.export import Export, Row, as_text, iso
-from connectors.files.sample.writers import build, build_invoices_only, generate
+from .export import Export, Row, as_text, iso
+from .writers import build, build_invoices_only, generate
 
 __all__ = ["Export", "Row", "as_text", "build", "build_invoices_only", "generate", "iso"]

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.files.sample.export import PLANS, VAT, Export, Row
+from .export import PLANS, VAT, Export, Row
 
 UPGRADES = {"starter-monthly": "growth-monthly", "growth-monthly": "scale-monthly"}
 COUNTRIES = {"USD": ("US", "US", "US", "CA", "GB", "AU"), "EUR": tuple(VAT), "JPY": ("JP",)}

@@ -13,7 +13,7 @@ import re
 from importlib import resources
 from typing import Any
 
-from connectors.files.sample.export import Export, Row, as_text
+from .export import Export, Row, as_text
 
 BULK_ID = re.compile(r"cus_\d{4}$")  # the seeded random bulk: not scenario customers
 INVOICES_ONLY_HEADING = "## The invoices-only sample"

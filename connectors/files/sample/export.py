@@ -15,8 +15,9 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
-from connectors.files.columns import MONEY
 from saasync.money import to_major
+
+from ..columns import MONEY
 
 Row = dict[str, Any]
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.files.sample.export import Export
+from .export import Export
 
 SCENARIO_NAMES = (
     "Ada Moreau", "Bilal Okafor", "Clara Jensen", "Diego Rossi", "Eva Lindqvist",

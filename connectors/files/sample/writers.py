@@ -11,10 +11,10 @@ from pathlib import Path
 
 from dateutil.relativedelta import relativedelta
 
-from connectors.files.columns import COLUMNS, INTEGERS
-from connectors.files.sample.bulk import add_bulk
-from connectors.files.sample.export import PLANS, Export, Row, as_text
-from connectors.files.sample.scenarios import Scenarios
+from ..columns import COLUMNS, INTEGERS
+from .bulk import add_bulk
+from .export import PLANS, Export, Row, as_text
+from .scenarios import Scenarios
 
 
 def build(end: date, seed: int = 7, as_of: datetime | None = None) -> Export:

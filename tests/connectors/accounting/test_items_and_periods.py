@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.accounting.items import ItemRules, PlanSpec
-from connectors.accounting.lines import InvoiceFrame, SourceLine, build_lines
-from connectors.accounting.periods import add_interval, service_period
-from connectors.accounting.records import MappingError, minor, quantity
 from saasync.connector import ItemMapping
 from saasync.errors import ConfigError
 from saasync.models import InvoiceStatus
 from saasync.reasons import Reason
+from saasync_connectors.accounting.items import ItemRules, PlanSpec
+from saasync_connectors.accounting.lines import InvoiceFrame, SourceLine, build_lines
+from saasync_connectors.accounting.periods import add_interval, service_period
+from saasync_connectors.accounting.records import MappingError, minor, quantity
 
 ISSUED = datetime(2026, 3, 5, tzinfo=UTC)
 

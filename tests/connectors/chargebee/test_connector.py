@@ -6,10 +6,14 @@ from typing import Any
 
 import pytest
 
-from connectors.chargebee.connector import DEFAULT_API_KEY_ENV, ChargebeeConnector, base_url_from
 from saasync.connector import Connector, ConnectorContext, load_connector_class
 from saasync.errors import ConfigError
 from saasync.http import SlidingWindowLimiter
+from saasync_connectors.chargebee.connector import (
+    DEFAULT_API_KEY_ENV,
+    ChargebeeConnector,
+    base_url_from,
+)
 
 KEY = "live_cb_SECRET_abc123"
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from connectors.chargebee.connector import ChargebeeConnector
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
@@ -19,6 +18,7 @@ from saasync.http import RetryPolicy, UnlimitedLimiter
 from saasync.models import Invoice
 from saasync.rules.builder import RuleSettings
 from saasync.state import StateStore
+from saasync_connectors.chargebee.connector import ChargebeeConnector
 from tests.connectors.chargebee.fake_api import FakeChargebee
 from tests.connectors.contract.chargebee_harness import QUARANTINED, expected_keys, load_site
 

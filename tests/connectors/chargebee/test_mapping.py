@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from connectors.chargebee.mapping import (
+from saasync.models import InvoiceStatus, SubscriptionStatus
+from saasync.reasons import Reason
+from saasync_connectors.chargebee.mapping import (
     INVOICE_STATUSES,
     SUBSCRIPTION_STATUSES,
     MappingError,
@@ -23,8 +25,6 @@ from connectors.chargebee.mapping import (
     to_plan,
     to_subscription,
 )
-from saasync.models import InvoiceStatus, SubscriptionStatus
-from saasync.reasons import Reason
 
 OBJECTS: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).parent / "fixtures" / "objects.json").read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.chargebee.mapping import to_subscription
+from saasync_connectors.chargebee.mapping import to_subscription
 from tests.connectors.chargebee.test_mapping import obj
 from tests.connectors.reactivation_support import dates_after, invoices_for
 

@@ -16,12 +16,12 @@ import pytest
 import responses
 from responses import matchers
 
-from connectors.chargebee.connector import ChargebeeConnector
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.errors import AuthError, FatalError
 from saasync.http import RetryPolicy, UnlimitedLimiter
 from saasync.models import Customer, Invoice, Plan, SourceSubscription
 from saasync.reasons import Reason
+from saasync_connectors.chargebee.connector import ChargebeeConnector
 
 BASE = "https://acme-test.chargebee.com/api/v2"
 KEY = "test_cbKEY_9f3e0a7d2b1c"

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.chargebee.connector import ChargebeeConnector
 from saasync.connector import ConnectorContext
 from saasync.http import RetryPolicy, UnlimitedLimiter
+from saasync_connectors.chargebee.connector import ChargebeeConnector
 from tests.connectors.chargebee.fake_api import FakeChargebee
 from tests.connectors.contract.harness import SourceUnderTest
 

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.files.connector import FilesConnector
 from saasync.connector import ConnectorContext
+from saasync_connectors.files.connector import FilesConnector
 from tests.connectors.contract.harness import SourceUnderTest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample_data"

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from connectors.gaiia.connector import GaiiaConnector
 from saasync.connector import ConnectorContext
 from saasync.http import RetryPolicy
 from saasync.models import to_utc
+from saasync_connectors.gaiia.connector import GaiiaConnector
 from tests.connectors.contract.harness import SourceUnderTest
 from tests.connectors.gaiia.fake_api import API_KEY, FakeGaiia
 

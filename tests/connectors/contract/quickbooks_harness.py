@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.quickbooks.connector import QuickBooksConnector
 from saasync.connector import ConnectorContext
 from saasync.http import RetryPolicy, UnlimitedLimiter
+from saasync_connectors.quickbooks.connector import QuickBooksConnector
 from tests.connectors.accounting.fake_server import MemoryTokenStore, oauth_env
 from tests.connectors.contract.harness import SourceUnderTest
 from tests.connectors.quickbooks.fake_api import FakeQuickBooks, load_company

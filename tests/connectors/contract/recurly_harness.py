@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from connectors.recurly.connector import RecurlyConnector
 from saasync.connector import ConnectorContext
 from saasync.http import RetryPolicy
+from saasync_connectors.recurly.connector import RecurlyConnector
 from tests.connectors.contract.harness import SourceUnderTest
 from tests.connectors.recurly.fake_api import KEY, FakeRecurly, load_site
 

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.stripe.connector import StripeConnector
 from saasync.connector import ConnectorContext
 from saasync.http import RetryPolicy, UnlimitedLimiter
+from saasync_connectors.stripe.connector import StripeConnector
 from tests.connectors.contract.harness import SourceUnderTest
 from tests.connectors.stripe.fake_api import KEY, FakeStripe
 

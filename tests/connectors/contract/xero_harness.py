@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.xero.connector import XeroConnector
 from saasync.connector import ConnectorContext
 from saasync.http import RetryPolicy, UnlimitedLimiter
+from saasync_connectors.xero.connector import XeroConnector
 from tests.connectors.accounting.fake_server import MemoryTokenStore, oauth_env
 from tests.connectors.contract.harness import SourceUnderTest
 from tests.connectors.xero.fake_api import FakeXero, load_organisation, net_date, parse_net_date

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from connectors.gaiia.connector import GaiiaConnector
 from saasync.connector import ConnectorContext
 from saasync.http import RetryPolicy
+from saasync_connectors.gaiia.connector import GaiiaConnector
 from tests.connectors.gaiia.fake_api import API_KEY, FakeGaiia, load_dataset
 
 Node = dict[str, Any]

@@ -13,12 +13,12 @@ import requests
 import responses
 from responses import matchers
 
-from connectors.gaiia.connector import GaiiaConnector, classify_gaiia
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.errors import AuthError, ConfigError, FatalError
 from saasync.http import OutcomeKind, RetryPolicy
 from saasync.models import Customer, Invoice, Plan, SourceSubscription
 from saasync.reasons import Reason
+from saasync_connectors.gaiia.connector import GaiiaConnector, classify_gaiia
 from tests.connectors.gaiia.conftest import Data
 
 URL = "https://api.gaiia.test/api/v1"

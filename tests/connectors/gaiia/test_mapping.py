@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from connectors.gaiia.mapping import (
+from saasync.models import AccountStatus, InvoiceStatus, SubscriptionStatus
+from saasync.reasons import Reason
+from saasync_connectors.gaiia.mapping import (
     MappingError,
     quarantined,
     to_customer,
@@ -15,8 +17,6 @@ from connectors.gaiia.mapping import (
     to_plan,
     to_subscription,
 )
-from saasync.models import AccountStatus, InvoiceStatus, SubscriptionStatus
-from saasync.reasons import Reason
 from tests.connectors.gaiia.conftest import Data
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from connectors.quickbooks.connector import QuickBooksConnector
 from saasync.connector import ConnectorContext, ItemMapping
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
 from saasync.rules.builder import RuleSettings
 from saasync.run_report import RunReport
 from saasync.state import StateStore
+from saasync_connectors.quickbooks.connector import QuickBooksConnector
 from tests.connectors.accounting.fake_server import oauth_env
 from tests.connectors.contract.quickbooks_harness import make_connector
 from tests.connectors.quickbooks.fake_api import FakeQuickBooks

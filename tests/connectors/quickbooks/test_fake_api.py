@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.quickbooks.connector import QuickBooksConnector
 from saasync.connector import ConnectorContext, ReadWindow
 from saasync.errors import AuthError, FatalError
 from saasync.http import RetryPolicy, UnlimitedLimiter
 from saasync.models import Invoice
+from saasync_connectors.quickbooks.connector import QuickBooksConnector
 from tests.connectors.accounting.fake_server import MemoryTokenStore, oauth_env
 from tests.connectors.contract.quickbooks_harness import make_connector, options
 from tests.connectors.quickbooks.fake_api import FakeQuickBooks

@@ -12,18 +12,18 @@ import pytest
 import responses
 from responses import matchers
 
-from connectors.quickbooks.connector import (
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.errors import AuthError, ConfigError, FatalError
+from saasync.http import RetryPolicy, UnlimitedLimiter
+from saasync.models import Customer, Invoice, Plan
+from saasync.reasons import Reason
+from saasync_connectors.quickbooks.connector import (
     PRODUCTION_URL,
     SANDBOX_URL,
     TOKEN_URL,
     QuickBooksConnector,
     configure,
 )
-from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.errors import AuthError, ConfigError, FatalError
-from saasync.http import RetryPolicy, UnlimitedLimiter
-from saasync.models import Customer, Invoice, Plan
-from saasync.reasons import Reason
 from tests.connectors.accounting.fake_server import FIRST_REFRESH, MemoryTokenStore, oauth_env
 from tests.connectors.quickbooks.fake_api import REALM, fault, load_company
 

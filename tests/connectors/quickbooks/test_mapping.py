@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from connectors.accounting.items import ItemRules, PlanSpec
-from connectors.accounting.records import MappingError
-from connectors.quickbooks.mapping import to_customer, to_invoice
 from saasync.connector import ItemMapping
 from saasync.models import InvoiceStatus
 from saasync.reasons import Reason
+from saasync_connectors.accounting.items import ItemRules, PlanSpec
+from saasync_connectors.accounting.records import MappingError
+from saasync_connectors.quickbooks.mapping import to_customer, to_invoice
 from tests.connectors.quickbooks.fake_api import load_company
 
 COMPANY = load_company()

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.recurly.connector import RecurlyConnector
 from saasync.connector import ConnectorContext
 from saasync.http import RetryPolicy
+from saasync_connectors.recurly.connector import RecurlyConnector
 from tests.connectors.recurly.fake_api import KEY, SITE
 
 ENV_VAR = "RECURLY_TEST_KEY"

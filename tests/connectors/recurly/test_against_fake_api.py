@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from connectors.recurly.connector import RecurlyConnector
 from saasync.connector import Quarantined, ReadWindow
 from saasync.destinations.local import LocalStore
 from saasync.engine import Engine
@@ -18,6 +17,7 @@ from saasync.errors import FatalError
 from saasync.models import Invoice
 from saasync.rules.builder import RuleSettings
 from saasync.state import StateStore
+from saasync_connectors.recurly.connector import RecurlyConnector
 from tests.connectors.recurly.fake_api import FakeRecurly
 from tests.connectors.recurly.support import NOW, Sleeps, make_connector
 

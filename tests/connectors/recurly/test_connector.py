@@ -12,13 +12,13 @@ import pytest
 import responses
 from responses import matchers
 
-from connectors.recurly.connector import ACCEPT, RecurlyConnector
-from connectors.recurly.streams import InvoicesStream, PlansStream
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.engine import KIND_OF
 from saasync.errors import AuthError, ConfigError, FatalError, QuotaExhaustedError
 from saasync.models import Customer, Invoice, Plan, SourceSubscription
 from saasync.reasons import Reason
+from saasync_connectors.recurly.connector import ACCEPT, RecurlyConnector
+from saasync_connectors.recurly.streams import InvoicesStream, PlansStream
 from tests.connectors.recurly.fake_api import KEY
 from tests.connectors.recurly.support import (
     ENV_VAR,

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from connectors.recurly.mapping import (
+from saasync.models import InvoiceStatus, SubscriptionStatus
+from saasync.reasons import Reason
+from saasync_connectors.recurly.mapping import (
     MappingError,
     credit_refunds,
     quarantined,
@@ -17,8 +19,6 @@ from connectors.recurly.mapping import (
     to_plan,
     to_subscription,
 )
-from saasync.models import InvoiceStatus, SubscriptionStatus
-from saasync.reasons import Reason
 from tests.connectors.recurly.support import obj
 
 D = Decimal

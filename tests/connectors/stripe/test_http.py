@@ -14,19 +14,19 @@ import pytest
 import responses
 from responses import matchers
 
-from connectors.stripe.connector import StripeConnector
-from connectors.stripe.streams import (
+from saasync.connector import ConnectorContext, Quarantined, ReadWindow
+from saasync.errors import AuthError, ConfigError, FatalError
+from saasync.http import RetryPolicy, SlidingWindowLimiter, UnlimitedLimiter
+from saasync.models import Customer, Invoice, SourceSubscription
+from saasync.reasons import Reason
+from saasync_connectors.stripe.connector import StripeConnector
+from saasync_connectors.stripe.streams import (
     EVENT_TYPES,
     Changes,
     CustomersStream,
     InvoicesStream,
     SubscriptionsStream,
 )
-from saasync.connector import ConnectorContext, Quarantined, ReadWindow
-from saasync.errors import AuthError, ConfigError, FatalError
-from saasync.http import RetryPolicy, SlidingWindowLimiter, UnlimitedLimiter
-from saasync.models import Customer, Invoice, SourceSubscription
-from saasync.reasons import Reason
 
 BASE = "https://api.stripe.test"
 KEY = "sk_test_51HttpTestKey000000000"

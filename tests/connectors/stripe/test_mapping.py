@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from connectors.stripe.mapping import (
+from saasync.models import InvoiceStatus, SubscriptionStatus
+from saasync.reasons import Reason
+from saasync_connectors.stripe.mapping import (
     MappingError,
     to_customer,
     to_invoice,
@@ -18,8 +20,6 @@ from connectors.stripe.mapping import (
     to_plan,
     to_subscription,
 )
-from saasync.models import InvoiceStatus, SubscriptionStatus
-from saasync.reasons import Reason
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

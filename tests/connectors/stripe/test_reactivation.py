@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.stripe.mapping import to_subscription
+from saasync_connectors.stripe.mapping import to_subscription
 from tests.connectors.reactivation_support import dates_after, invoices_for
 from tests.connectors.stripe.test_mapping import load
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.xero.connector import XeroConnector
 from saasync.connector import ConnectorContext, ReadWindow
 from saasync.errors import AuthError, FatalError, QuotaExhaustedError
 from saasync.http import RetryPolicy, UnlimitedLimiter
 from saasync.models import Invoice
+from saasync_connectors.xero.connector import XeroConnector
 from tests.connectors.accounting.fake_server import MemoryTokenStore, oauth_env
 from tests.connectors.contract.xero_harness import make_connector, options
 from tests.connectors.xero.fake_api import FakeXero

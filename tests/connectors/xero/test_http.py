@@ -13,12 +13,12 @@ import pytest
 import responses
 from responses import matchers
 
-from connectors.xero.connector import DEFAULT_BASE_URL, TOKEN_URL, XeroConnector, configure
 from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.errors import AuthError, ConfigError, FatalError, QuotaExhaustedError
 from saasync.http import RetryPolicy, UnlimitedLimiter
 from saasync.models import Customer, Invoice, Plan
 from saasync.reasons import Reason
+from saasync_connectors.xero.connector import DEFAULT_BASE_URL, TOKEN_URL, XeroConnector, configure
 from tests.connectors.accounting.fake_server import FIRST_REFRESH, MemoryTokenStore, oauth_env
 from tests.connectors.xero.fake_api import TENANT, load_organisation
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from connectors.accounting.items import ItemRules, PlanSpec
-from connectors.accounting.records import MappingError
-from connectors.xero.mapping import RepeatingPlans, to_customer, to_invoice, xero_time
 from saasync.connector import ItemMapping
 from saasync.models import InvoiceStatus
 from saasync.reasons import Reason
+from saasync_connectors.accounting.items import ItemRules, PlanSpec
+from saasync_connectors.accounting.records import MappingError
+from saasync_connectors.xero.mapping import RepeatingPlans, to_customer, to_invoice, xero_time
 from tests.connectors.xero.fake_api import load_organisation
 
 ORG = load_organisation()

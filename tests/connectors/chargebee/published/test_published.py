@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.chargebee.streams import InvoicesStream, PlansStream
 from saasync.connector import Quarantined, ReadWindow
 from saasync.models import Invoice, InvoiceStatus
 from saasync.reasons import Reason
 from saasync.rules.filter import Action, decide_invoice
+from saasync_connectors.chargebee.streams import InvoicesStream, PlansStream
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

@@ -18,11 +18,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.accounting.items import ItemRules, PlanSpec
-from connectors.quickbooks.streams import InvoicesStream
 from saasync.connector import Quarantined, ReadWindow
 from saasync.models import Invoice, InvoiceStatus
 from saasync.reasons import Reason
+from saasync_connectors.accounting.items import ItemRules, PlanSpec
+from saasync_connectors.quickbooks.streams import InvoicesStream
 
 PAYLOADS = Path(__file__).parent / "payloads"
 # The user's item mappings (QBO has no subscriptions): Hours (2) and the fountain items

@@ -10,10 +10,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from connectors.recurly.streams import InvoicesStream
 from saasync.connector import Quarantined
 from saasync.models import Invoice
 from saasync.reasons import Reason
+from saasync_connectors.recurly.streams import InvoicesStream
 from tests.connectors.published_support.schema_strategy import strategy
 
 SCHEMA = json.loads((Path(__file__).parent / "schema_fragment.json").read_text(

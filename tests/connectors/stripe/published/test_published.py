@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from connectors.stripe.mapping import to_customer, to_invoice, to_subscription
 from saasync.models import InvoiceStatus, SubscriptionStatus
 from saasync.reasons import Reason
 from saasync.rules.filter import Action, decide_invoice
+from saasync_connectors.stripe.mapping import to_customer, to_invoice, to_subscription
 
 PAYLOADS = Path(__file__).parent / "payloads"
 PRE_BASIL = "fixtures3_b819eedc.json"   # 2025-02-14, first in tag v1494

@@ -27,16 +27,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.stripe.streams import (
+from saasync.connector import Quarantined
+from saasync.models import Customer, Invoice, Plan, SourceSubscription
+from saasync.reasons import Reason
+from saasync_connectors.stripe.streams import (
     Changes,
     CustomersStream,
     InvoicesStream,
     PlansStream,
     SubscriptionsStream,
 )
-from saasync.connector import Quarantined
-from saasync.models import Customer, Invoice, Plan, SourceSubscription
-from saasync.reasons import Reason
 from tests.connectors.published_support.schema_strategy import strategy
 
 SCHEMAS = json.loads((Path(__file__).parent / "schema_fragment.json").read_text(encoding="utf-8"))

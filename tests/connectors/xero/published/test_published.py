@@ -19,12 +19,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from connectors.accounting.items import ItemRules, PlanSpec
-from connectors.xero.mapping import RepeatingPlans
-from connectors.xero.streams import InvoicesStream
 from saasync.connector import Quarantined, ReadWindow
 from saasync.models import Invoice, InvoiceStatus
 from saasync.reasons import Reason
+from saasync_connectors.accounting.items import ItemRules, PlanSpec
+from saasync_connectors.xero.mapping import RepeatingPlans
+from saasync_connectors.xero.streams import InvoicesStream
 from tests.connectors.published_support.schema_strategy import strategy
 
 HERE = Path(__file__).parent
