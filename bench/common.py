@@ -19,6 +19,17 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from generate import customers_for, generate
 
+# The floor: read and decode every line as connectors/files/formats.py does, nothing else.
+FLOOR = """import json, sys
+from decimal import Decimal
+from pathlib import Path
+for path in sorted(Path(sys.argv[1]).glob("*.jsonl")):
+    with path.open("rb") as handle:
+        for raw in handle:
+            text = raw.decode("utf-8")
+            if text.strip():
+                json.loads(text, parse_float=Decimal)
+"""
 Figures = dict[str, Any]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import (
+from common import (
     FLOOR,
     ROOT,
     TreeMemory,

@@ -42,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from common import (
+    FLOOR,
     Figures,
     dataset,
     fresh,
@@ -55,17 +56,6 @@ from table import rows, table
 
 LIMIT = 40.0  # the server's requests/s limit for the push benchmark
 KS = (10, 100, 1000)  # changed invoices for the incremental runs (those < invoices / 10)
-# The floor: read and decode every line as connectors/files/formats.py does, nothing else.
-FLOOR = """import json, sys
-from decimal import Decimal
-from pathlib import Path
-for path in sorted(Path(sys.argv[1]).glob("*.jsonl")):
-    with path.open("rb") as handle:
-        for raw in handle:
-            text = raw.decode("utf-8")
-            if text.strip():
-                json.loads(text, parse_float=Decimal)
-"""
 
 
 # -- the benchmarks ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from run import dataset, fresh, parse_size, run_counts, write_config
+from common import dataset, fresh, parse_size, run_counts, write_config
 
 Figures = dict[str, Any]
 TARGET = 2.0  # the real sync's wall time ÷ the dry run's
