@@ -103,11 +103,46 @@ def push_rows(figures: Figures) -> list[Row]:
     return out
 
 
+def source_rows(sources: Figures) -> list[Row]:
+    out: list[Row] = []
+    for name, f in sources.items():
+        value = (f"{f['achieved_per_second']}/s of {f['limit_per_second']}/s = {f['ratio']:.0%}, "
+                 f"{f['most_in_flight']} in flight, {f['throttled_429']} × 429, {f['records']:,} "
+                 f"records {'equal to' if f['equal_to_sequential'] else 'DIFFER FROM'} one list")
+        out.append((f"1 source read {name} ({f['latency_s']} s pages)",
+                    BEFORE["sources"] if name == "stripe" else "one request at a time", value,
+                    "≥ 85% of the limit, same records",
+                    verdict(f["ratio"] >= 0.85 and bool(f["equal_to_sequential"]))))
+    return out
+
+
+def readback_rows(readback: Figures) -> list[Row]:
+    out: list[Row] = []
+    for row in readback.get("rows", []):
+        where = f"{row['data']}, {row['latency_ms']} ms"
+        explain = row["explain"]
+        out.append((f"5 explain ID ({where})", BEFORE["explain"] if row["data"] == "sample"
+                    else "-", f"{explain['requests']} requests, {explain['seconds']:.2f} s",
+                    "a handful of requests", verdict(explain["requests"] <= 10)))
+        for what, label in (("reconcile", "reconcile"), ("sync_dry_run", "dry run")):
+            r = row[what]
+            read = r.get("read_back") or r
+            value = (f"{r['seconds']:.1f} s, {r['requests']} requests, read-back "
+                     f"{read['share']:.0f}% of 40/s (whole command {r['share']:.0f}%), "
+                     f"{r['throttled']} × 429 retried")
+            before = BEFORE["reconcile"] if what == "reconcile" and row["data"] == "sample" else "-"
+            out.append((f"5 {label} read-back ({where})", before, value,
+                        "≥ 85% of the limit, progress bar", verdict(read["share"] >= 85)))
+    return out
+
+
 def rows(figures: Figures) -> list[Row]:
     out: list[Row] = [("  saasync start-up (--help)", "-",
                        f"{figures['startup_seconds']:.2f} s, inside every time below", "-",
                        "info")]
-    return out + dry_rows(figures) + incremental_rows(figures["incremental"]) + push_rows(figures)
+    return (out + dry_rows(figures) + incremental_rows(figures["incremental"])
+            + push_rows(figures) + source_rows(figures["sources"])
+            + readback_rows(figures["readback"]))
 
 
 def table(table_rows: list[Row]) -> str:

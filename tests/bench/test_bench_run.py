@@ -17,14 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_run_writes_every_figure_group(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     done = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--workdir", str(tmp_path), "--json", str(out),
-         "--no-sources", "--no-readback"],
+        [sys.executable, "bench/run.py", "--quick", "--workdir", str(tmp_path), "--json", str(out)],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())
-    assert {"throughput", "memory", "store", "incremental", "push", "backfill", "table"} <= set(figures)
-    for heading in ("before #18", "4 dry run 1k", "3 real sync", "2 backfill", "verdict"):
+    assert {"throughput", "memory", "store", "incremental", "push", "backfill", "sources",
+            "readback", "table"} <= set(figures)
+    for heading in ("before #18", "4 dry run 1k", "3 real sync", "2 backfill", "1 source read stripe",
+                    "5 explain ID", "5 reconcile read-back", "verdict"):
         assert heading in done.stdout
 
     [size] = figures["throughput"]
@@ -58,3 +59,8 @@ def test_bench_run_writes_every_figure_group(tmp_path: Path) -> None:
     assert backfill["customers"] == 84 and backfill["measured"]["invoices"] == 84 * 12
     assert backfill["measured"]["import_mode"] == "bulk"  # 1k invoices is above the threshold
     assert backfill["per_customer_requests"] == 4 + 2 * 84
+
+    assert set(figures["sources"]) == {"stripe", "chargebee", "recurly"}
+    assert all(f["equal_to_sequential"] and f["requests"] > 0 for f in figures["sources"].values())
+    [sample] = figures["readback"]["rows"]
+    assert sample["explain"]["requests"] > 0 and sample["reconcile"]["requests"] > 0
