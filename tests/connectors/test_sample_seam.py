@@ -25,9 +25,9 @@ from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.errors import ConfigError
 from saasync.runner import connector_options
 from saasync.settings import parse_settings
-from saasync_connectors.files import FilesConnector
 from saasync_connectors.files.bundled import SAMPLES
 from saasync_connectors.files.columns import COLUMNS, REQUIRED, TABLES, optional
+from saasync_connectors.files.connector import FilesConnector
 from saasync_connectors.files.sample import Export
 from saasync_connectors.files.sample.writers import empty_export, write_export
 

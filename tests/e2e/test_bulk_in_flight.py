@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from saasync.server import make_server
+from saasync.server.app import make_server
 from tests.e2e.test_chartmogul_server import KEY, chartmogul_config
 
 ENV = {**os.environ, "CM_TEST_KEY": KEY}
