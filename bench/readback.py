@@ -49,7 +49,7 @@ from saasync.destinations.chartmogul import destination as cm_destination
 from saasync.destinations.chartmogul import readback as cm_readback
 from saasync.server.app import make_server
 from saasync.server.faults import FaultConfig
-from saasync_connectors.files.sample import generate as generate_sample
+from saasync_connectors.files.sample.writers import generate as generate_sample
 
 KEY_ENV = "SAASYNC_BENCH_CHARTMOGUL_KEY"
 KEY = "bench"

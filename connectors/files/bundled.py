@@ -22,15 +22,15 @@ class FilesSamples:
 
     def write(self, name: str, target: Path, *, end: date, as_of: datetime | None = None,
               seed: int = 7, fmt: str = "csv") -> None:
-        from .sample import generate
+        from .sample.writers import generate
 
         self._check(name)
         generate(target, end=end, seed=seed, fmt=fmt, as_of=as_of,
                  invoices_only=name == INVOICES_ONLY)
 
     def describe(self, name: str, *, end: date, as_of: datetime) -> dict[str, Any]:
-        from .sample import build, build_invoices_only
         from .sample.describe import describe
+        from .sample.writers import build, build_invoices_only
 
         self._check(name)
         only = name == INVOICES_ONLY

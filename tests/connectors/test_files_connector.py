@@ -32,7 +32,7 @@ from saasync.reasons import Reason
 from saasync_connectors.files.columns import COLUMNS
 from saasync_connectors.files.connector import FilesConnector
 from saasync_connectors.files.mapping import INVOICE_STATUSES, SUBSCRIPTION_STATUSES
-from saasync_connectors.files.sample import generate
+from saasync_connectors.files.sample.writers import generate
 
 Row = dict[str, Any]
 

@@ -38,7 +38,7 @@ from saasync.rules.status import (
 )
 from saasync_connectors.files.columns import COLUMNS
 from saasync_connectors.files.connector import FilesConnector
-from saasync_connectors.files.sample import generate
+from saasync_connectors.files.sample.writers import generate
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "sample_data"  # the frozen copy
 SCENARIOS_MD = resources.files("saasync_connectors.files.sample").joinpath("SCENARIOS.md")

@@ -28,7 +28,7 @@ from saasync.settings import parse_settings
 from saasync_connectors.files.bundled import SAMPLES
 from saasync_connectors.files.columns import COLUMNS, REQUIRED, TABLES, optional
 from saasync_connectors.files.connector import FilesConnector
-from saasync_connectors.files.sample import Export
+from saasync_connectors.files.sample.export import Export
 from saasync_connectors.files.sample.writers import empty_export, write_export
 
 NOW = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)

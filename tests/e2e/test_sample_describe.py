@@ -16,8 +16,9 @@ from saasync.money import to_minor
 from saasync.runner import connector_options
 from saasync.sample_command import run_for
 from saasync.settings import load_settings
-from saasync_connectors.files.sample import generate, iso
 from saasync_connectors.files.sample.describe import BULK_ID, scenario_cases
+from saasync_connectors.files.sample.export import iso
+from saasync_connectors.files.sample.writers import generate
 
 
 def _describe(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:

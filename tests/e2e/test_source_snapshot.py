@@ -17,7 +17,7 @@ import pytest
 import saasync_connectors.files.connector as files_connector
 from saasync.exit_status import ExitStatus
 from saasync.state import StateStore
-from saasync_connectors.files.sample import generate
+from saasync_connectors.files.sample.writers import generate
 from tests.e2e.conftest import RunCli, run_json, write_config
 
 

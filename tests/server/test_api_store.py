@@ -120,24 +120,24 @@ def test_listing_one_customers_invoices_reads_them_through_the_customer_index(
     """``GET /invoices?data_source_uuid=…&customer_uuid=…`` (``explain``) must cost what the
     customer holds, not what the data source holds: every query of the page, its count
     included, reaches invoices through ``invoices_customer``."""
-    store.upsert_customer(Customer(external_id="c2", name="Two"))
-    store.import_invoices("c1", [_invoice("i1", 1)])
-    store.import_invoices("c2", [replace(_invoice(f"j{n}", n), customer_external_id="c2")
+    store.local.upsert_customer(Customer(external_id="c2", name="Two"))
+    store.local.import_invoices("c1", [_invoice("i1", 1)])
+    store.local.import_invoices("c2", [replace(_invoice(f"j{n}", n), customer_external_id="c2")
                                  for n in (1, 2)])
-    ds = store.data_sources()[0].uuid
-    c2 = store.get_customer("c2")
+    ds = store.local.data_sources()[0].uuid
+    c2 = store.local.get_customer("c2")
     assert c2 is not None
     ran: list[str] = []
-    store._conn.set_trace_callback(ran.append)
+    store.local.db.conn.set_trace_callback(ran.append)
     try:
-        page = store.invoice_page(data_source_uuid=ds, customer_uuid=c2.uuid, limit=1)
+        page = store.invoices.page(data_source_uuid=ds, customer_uuid=c2.uuid, limit=1)
     finally:
-        store._conn.set_trace_callback(None)
+        store.local.db.conn.set_trace_callback(None)
     assert [i.external_id for i in page.items] == ["j1"] and page.total == 2
     listing = [sql for sql in ran if "FROM invoices i" in sql and c2.uuid in sql]
     assert len(listing) >= 2  # the count and the page
     for sql in listing:
-        plan = [row[3] for row in store._conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        plan = [row[3] for row in store.local.db.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
         on_invoices = [step for step in plan if step.startswith(("SEARCH i ", "SCAN i"))]
         assert on_invoices and all("invoices_customer" in step for step in on_invoices), plan
 
@@ -147,20 +147,20 @@ def test_one_customers_subscription_views_read_through_the_customer_indexes(
     """A customer listing judges each customer's MRR from its invoices and subscriptions
     (``subscription_views``): each query reaches them through ``invoices_customer`` and
     ``subscriptions_customer``, never by reading the whole data source."""
-    store.upsert_customer(Customer(external_id="c2", name="Two"))
-    store.import_invoices("c1", [_invoice("i1", 1)])
-    store.import_invoices("c2", [replace(_invoice("j1", 1, sub="s9"), customer_external_id="c2")])
+    store.local.upsert_customer(Customer(external_id="c2", name="Two"))
+    store.local.import_invoices("c1", [_invoice("i1", 1)])
+    store.local.import_invoices("c2", [replace(_invoice("j1", 1, sub="s9"), customer_external_id="c2")])
     ran: list[str] = []
-    store._conn.set_trace_callback(ran.append)
+    store.local.db.conn.set_trace_callback(ran.append)
     try:
-        views = store.subscription_views("c2")
+        views = store.local.subscription_views("c2")
     finally:
-        store._conn.set_trace_callback(None)
+        store.local.db.conn.set_trace_callback(None)
     assert [v.external_id for v in views] == ["s9"]
     by_customer = [sql for sql in ran if "'c2'" in sql and sql.lstrip().startswith("SELECT")]
     assert len(by_customer) >= 4  # invoices, their lines and transactions, subscriptions
     for sql in by_customer:
-        plan = [row[3] for row in store._conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        plan = [row[3] for row in store.local.db.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
         steps = [s for s in plan if s.startswith(("SEARCH i ", "SCAN i", "SEARCH s ", "SCAN s"))]
         whole_source = [s for s in steps if s.startswith("SCAN") or "(data_source_id=?)" in s]
         assert any("_customer (customer_id=?)" in s for s in steps) and not whole_source, plan

@@ -1,7 +1,7 @@
 """The bundled samples of the files connector: a small SaaS business's billing exports,
 generated deterministically.
 
-``generate(out_dir, end=...)`` writes the exports the ``files`` connector reads. Every
+``writers.generate(out_dir, end=...)`` writes the exports the ``files`` connector reads. Every
 date is relative to ``end`` (any day of the last invoice month), so the data can be
 regenerated for any month and always looks current. The export is taken as of the
 15th of that month (``as_of``): nothing in it happens later.
@@ -20,10 +20,3 @@ system exports them, to show automatic churn (``auto_churn_days``).
 (``saasync.samples.BundledSamples``): ``path = "builtin:NAME"`` and ``saasync sample``
 reach the generator through it.
 """
-
-from __future__ import annotations
-
-from .export import Export, Row, as_text, iso
-from .writers import build, build_invoices_only, generate
-
-__all__ = ["Export", "Row", "as_text", "build", "build_invoices_only", "generate", "iso"]
