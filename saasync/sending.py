@@ -9,6 +9,7 @@ clean only once every change of it was accepted: a crash in between sends it aga
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from saasync.destinations.base import (
     CustomerCreating,
     Destination,
 )
-from saasync.errors import BadRecordError, ConflictError
+from saasync.errors import BadRecordError, ConfigError, ConflictError
 from saasync.inflight import journal
 from saasync.mirror import KindView, content_hash
 from saasync.models import Customer, Plan
@@ -40,6 +41,20 @@ log = structlog.get_logger("saasync.engine")
 # (stage, done, total): stage is reading | building (a dry run) | pushing | settling (a
 # bulk import); total is None while unknown (records still being read)
 ProgressFn = Callable[[str, int, int | None], None]  # (stage, done, total or None)
+
+
+def held_commit_seconds() -> float:
+    """Seconds between commits when the destination holds its writes (the local store):
+    ``SAASYNC_COMMIT_SECONDS`` (default 1): what a crash can make a run send again."""
+    text = os.environ.get("SAASYNC_COMMIT_SECONDS", "1")
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ConfigError("SAASYNC_COMMIT_SECONDS: expected a number of seconds, "
+                          f"got {text!r}") from None
+    if not 0 <= seconds <= 3600:
+        raise ConfigError(f"SAASYNC_COMMIT_SECONDS: expected 0 to 3600 seconds, got {text!r}")
+    return seconds
 
 
 class Sender(Protocol):
@@ -121,7 +136,7 @@ class LiveSender:
             # each costs both files' fsyncs: once a second bounds what a crash sends again
             self.destination.hold_commits()
             self.state.before_commit = self.destination.commit_held
-            self._flush_every = 1.0
+            self._flush_every = held_commit_seconds()
 
     def send(self, op: Op, payload: Any, *, hash_: str, read: bool) -> bool | None:
         try:

@@ -175,3 +175,18 @@ def test_a_line_id_taken_earlier_in_the_same_call_is_refused(tmp_path: Path) -> 
     assert [r.error for r in results] == [None, DUPLICATE_LINE, None]
     assert [i.external_id for i in store.list_invoices()] == ["in_1", "in_3"]
     store.close()
+
+
+def test_commit_interval_comes_from_the_environment_and_bad_values_name_the_variable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from saasync.errors import ConfigError
+    from saasync.sending import held_commit_seconds
+
+    monkeypatch.delenv("SAASYNC_COMMIT_SECONDS", raising=False)
+    assert held_commit_seconds() == 1.0
+    monkeypatch.setenv("SAASYNC_COMMIT_SECONDS", "0.25")
+    assert held_commit_seconds() == 0.25
+    for bad in ("soon", "-1", "7200"):
+        monkeypatch.setenv("SAASYNC_COMMIT_SECONDS", bad)
+        with pytest.raises(ConfigError, match="SAASYNC_COMMIT_SECONDS.*" + bad):
+            held_commit_seconds()

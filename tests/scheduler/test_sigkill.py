@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from saasync.destinations.local import LocalStore
 from tests.e2e.conftest import SAMPLE, write_config
 
@@ -60,7 +62,11 @@ def fingerprint(folder: Path) -> str:
         return store.fingerprint()
 
 
-def test_sigkill_at_random_points_then_finish_equals_one_clean_run(tmp_path: Path) -> None:
+def test_sigkill_at_random_points_then_finish_equals_one_clean_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The local store shows a sync's writes once per commit (once a second by default; the
+    # sample syncs in about one): commit every 20 ms so that progress can be watched.
+    monkeypatch.setenv("SAASYNC_COMMIT_SECONDS", "0.02")
     clean = tmp_path / "clean"
     clean.mkdir()
     assert sync(write_config(clean, SAMPLE)).wait(timeout=120) == 0
