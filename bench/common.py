@@ -120,10 +120,12 @@ class TreeMemory(threading.Thread):
         return self.peak_kb / 1024
 
 
-def measure(cmd: list[str], out: Path) -> tuple[float, float, str]:
-    """Run ``cmd`` with stdout into ``out``; (wall seconds, peak memory in MB, stderr).
-    Peak memory is the larger of the biggest process's peak RSS and the sampled peak of the
-    whole process tree's PSS (partitioned dry runs have several processes)."""
+def measured(cmd: list[str], out: Path) -> Figures:
+    """Run ``cmd`` with stdout into ``out``: wall seconds, CPU seconds of the process tree
+    (user + system, children included: on a shared machine wall times follow the other load,
+    CPU time much less), peak memory in MB, stderr. Peak memory is the larger of the biggest
+    process's peak RSS and the sampled peak of the whole tree's PSS (partitioned dry runs
+    have several processes). Raises when ``cmd`` fails."""
     with out.open("wb") as stdout, out.with_suffix(".err").open("w+b") as stderr:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, cwd=ROOT)
@@ -133,13 +135,19 @@ def measure(cmd: list[str], out: Path) -> tuple[float, float, str]:
         seconds = time.perf_counter() - started
         sampler.done.set()
         sampler.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
         stderr.seek(0)
         err = stderr.read().decode(errors="replace")
     out.with_suffix(".err").unlink()
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{err[-3000:]}")
-    return seconds, max(usage.ru_maxrss / 1024, sampler.peak_mb), err  # ru_maxrss: KiB on Linux
+    if code := os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"{' '.join(cmd)} exited {code}:\n{err[-3000:]}")
+    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "peak_mb": max(usage.ru_maxrss / 1024, sampler.peak_mb), "stderr": err}
+
+
+def measure(cmd: list[str], out: Path) -> tuple[float, float, str]:
+    """``measured`` as (wall seconds, peak memory in MB, stderr)."""
+    run = measured(cmd, out)
+    return run["seconds"], run["peak_mb"], run["stderr"]
 
 
 def run_counts(stdout: Path, stderr: str) -> Figures:

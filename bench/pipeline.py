@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +25,10 @@ sys.path.insert(0, str(HERE))
 from common import (
     FLOOR,
     ROOT,
-    TreeMemory,
     dataset,
     fresh,
     log,
+    measured,
     parse_size,
     run_counts,
     write_config,
@@ -41,30 +39,9 @@ TARGET = 5.0  # × the floor, on 2 processes
 QUICK_SIZE = "2k"
 
 
-def measure(cmd: list[str], out: Path) -> Figures:
-    """``bench/run.py``'s measure, with the CPU time of the process tree (user + system,
-    children included): on a shared machine, wall times follow the other load, CPU less."""
-    with out.open("wb") as stdout, out.with_suffix(".err").open("w+b") as stderr:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, cwd=ROOT)
-        sampler = TreeMemory(proc.pid)
-        sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        sampler.done.set()
-        sampler.join()
-        stderr.seek(0)
-        err = stderr.read().decode(errors="replace")
-    out.with_suffix(".err").unlink()
-    if os.waitstatus_to_exitcode(status):
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
-    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            "peak_mb": max(usage.ru_maxrss / 1024, sampler.peak_mb), "stderr": err}
-
-
 def floor_runs(workdir: Path, data: Path, repeat: int) -> list[Figures]:
     out = workdir / "floor.out"
-    runs = [measure([sys.executable, "-c", FLOOR, str(data)], out) for _ in range(repeat)]
+    runs = [measured([sys.executable, "-c", FLOOR, str(data)], out) for _ in range(repeat)]
     out.unlink()
     return runs
 
@@ -77,7 +54,7 @@ def dry_runs(workdir: Path, label: str, data: Path, repeat: int,
         cmd = [sys.executable, "-m", "saasync", "sync", "--config", str(config), "--json",
                "--dry-run"] + (["--workers", str(workers)] if workers else [])
         out = config.with_name("report.json")
-        run = measure(cmd, out)
+        run = measured(cmd, out)
         counts = run_counts(out, run.pop("stderr"))
         out.unlink()
         runs.append({**run, **{key: counts.get(key) for key in
@@ -191,7 +168,7 @@ def without(workdir: Path, label: str, names: list[str], repeat: int) -> Figures
             config = write_config(fresh(workdir / f"pipeline-{label}-without"), data)
             cmd = [sys.executable, "-c", WITHOUT, name, "sync", "--config", str(config),
                    "--json", "--dry-run", "--workers", "1"]
-            runs.append(measure(cmd, config.with_name("report.json")))
+            runs.append(measured(cmd, config.with_name("report.json")))
         out[name] = {"cpu_seconds": min(r["cpu_seconds"] for r in runs),
                      "seconds": min(r["seconds"] for r in runs)}
         log(f"without {name}: {out[name]['cpu_seconds']:.2f} s of CPU")

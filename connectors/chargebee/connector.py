@@ -20,7 +20,7 @@ from saasync.connector import ConnectorContext, Quarantined, ReadWindow
 from saasync.connector_options import ConnectorOptions, EnvName, between, option
 from saasync.http import RETRY_STATUSES, BasicAuth, Outcome, RateLimiter, RetryPolicy, Timeouts
 from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
-from saasync.kit.windows import default_concurrency
+from saasync.kit.windows import concurrency_in, default_concurrency
 from saasync.models import SourceRecord
 
 from .streams import (
@@ -72,13 +72,6 @@ def _catalog(value: Any) -> str:
     return catalog
 
 
-def _concurrency(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
-        raise ValueError(f"must be an integer from 1 to {MAX_CONCURRENCY}, got {value!r}")
-    return value
-
 
 class ChargebeeOptions(ConnectorOptions):
     """The connector's options (BEHAVIOR.md); anything else is a ConfigError."""
@@ -100,7 +93,7 @@ class ChargebeeOptions(ConnectorOptions):
     requests_per_minute: Annotated[int, between(1, 100_000)] = option(
         DEFAULT_REQUESTS_PER_MINUTE, "the site's limit, paced 5 % under it (150 for test "
         "sites and the Starter plan; Performance allows 1000, Enterprise 3500)", example="150")
-    concurrency: Annotated[int | None, BeforeValidator(_concurrency)] = option(
+    concurrency: Annotated[int | None, BeforeValidator(concurrency_in(MAX_CONCURRENCY))] = option(
         None, "list calls in flight at once, 1-50 (Chargebee once capped concurrent GETs at "
         "50), each over its own time window; default: enough for requests_per_minute at "
         "0.4 s a page (1 at 150 a minute: one list at a time)", example="1")

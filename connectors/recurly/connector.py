@@ -28,7 +28,7 @@ from saasync.http import (
     classify_response,
 )
 from saasync.kit.api import ApiKey, ApiSpec, Pacing, api_client
-from saasync.kit.windows import default_concurrency
+from saasync.kit.windows import concurrency_in, default_concurrency
 from saasync.models import SourceRecord
 
 from .streams import (
@@ -48,13 +48,6 @@ MAX_PAGE_SIZE = 200
 MAX_CONCURRENCY = 32
 
 
-def _concurrency(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
-        raise ValueError(f"must be an integer from 1 to {MAX_CONCURRENCY}, got {value!r}")
-    return value
-
 
 class RecurlySettings(ConnectorOptions):
     """The connector's options; an unknown one is an error, so a typo never goes unnoticed."""
@@ -71,7 +64,7 @@ class RecurlySettings(ConnectorOptions):
     requests_per_minute: Annotated[int, between(1)] = option(
         900, "client-side pace (Recurly allows 1000 GETs a minute, a sandbox 400 of any "
         "method: 350 there)", example="900")
-    concurrency: Annotated[int | None, BeforeValidator(_concurrency)] = option(
+    concurrency: Annotated[int | None, BeforeValidator(concurrency_in(MAX_CONCURRENCY))] = option(
         None, f"list calls in flight at once, 1-{MAX_CONCURRENCY}, each over its own time "
         "window; default: enough for requests_per_minute at 0.4 s a page (6 at 900)",
         example="6")

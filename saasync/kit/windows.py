@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 W = TypeVar("W")
 T = TypeVar("T")
@@ -177,3 +177,17 @@ def probe_start(has_before: Callable[[datetime], bool], low: datetime, high: dat
             else:
                 lo = previous
     return lo
+
+
+def concurrency_in(maximum: int) -> Callable[[Any], int | None]:
+    """A connector option's validator: ``concurrency`` is unset (None: the connector's
+    default) or an integer from 1 to ``maximum``; a bool is not an integer here."""
+
+    def check(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+            raise ValueError(f"must be an integer from 1 to {maximum}, got {value!r}")
+        return value
+
+    return check
