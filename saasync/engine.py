@@ -14,7 +14,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -174,7 +174,7 @@ class Engine:
     def run(
         self, mode: str = "sync", since: datetime | None = None, until: datetime | None = None
     ) -> RunReport:
-        with tuned_gc() if self.dry_run else nullcontext():  # saasync.lean
+        with tuned_gc():  # saasync.lean
             return self._run(mode, since, until)
 
     def _run(self, mode: str, since: datetime | None, until: datetime | None) -> RunReport:

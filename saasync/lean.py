@@ -19,14 +19,15 @@ path from the start: only connectors that can read their source again cheaply
 (``rereadable``) are tried.
 
 ``tuned_gc`` keeps the collector away from the long-lived start-up objects (``gc.freeze``)
-and runs it less often during a run: the run allocates millions of short-lived objects
-that never form cycles.
+and runs it less often during a run, dry or real: the run allocates millions of
+short-lived objects that never form cycles.
 """
 
 from __future__ import annotations
 
 import gc
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,21 +53,42 @@ GC_THRESHOLD = (50_000, 50, 100)  # first generation every 50k allocations inste
 CHUNK = 2000  # customers, subscriptions and plans staged at a time
 
 
+@dataclass
+class _GcTuning:
+    """Runs in threads of one process (a Celery thread pool) share one collector: the first
+    run in tunes it, the last one out restores what was there before the first."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    runs: int = 0
+    # mended in place: replacing it would free a tracked object, under a foreign freeze
+    before: list[int] = field(default_factory=lambda: [700, 10, 10])
+    froze: bool = False
+
+
+_TUNING = _GcTuning()
+
+
 @contextmanager
 def tuned_gc(threshold: tuple[int, int, int] = GC_THRESHOLD) -> Iterator[None]:
     """Freeze what exists (imports, settings) out of the collector's sight and collect less
     often; both restored on the way out. A freeze someone else made is left alone."""
-    before = gc.get_threshold()
-    froze = gc.get_freeze_count() == 0
-    if froze:
-        gc.freeze()
-    gc.set_threshold(*threshold)
+    with _TUNING.lock:
+        if _TUNING.runs == 0:
+            _TUNING.before[:] = gc.get_threshold()
+            _TUNING.froze = gc.get_freeze_count() == 0
+            if _TUNING.froze:
+                gc.freeze()
+            gc.set_threshold(*threshold)
+        _TUNING.runs += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
-        if froze:
-            gc.unfreeze()
+        with _TUNING.lock:
+            _TUNING.runs -= 1
+            if _TUNING.runs == 0:
+                gc.set_threshold(*_TUNING.before)
+                if _TUNING.froze:
+                    gc.unfreeze()
 
 
 class NotGrouped(Exception):

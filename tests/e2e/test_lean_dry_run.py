@@ -7,6 +7,7 @@ import gc
 import json
 import random
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,52 @@ def test_tuned_gc_leaves_a_freeze_it_did_not_make() -> None:
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_tuned_gc_overlapping_in_threads_restores_what_was_there_first() -> None:
+    """Two runs in threads (a Celery thread pool): the one that ends first leaves the
+    collector tuned for the other, the last one out restores it."""
+    before = gc.get_threshold()
+    first_in, second_in, first_out = (threading.Event() for _ in range(3))
+    seen: list[tuple[int, int, int]] = []
+
+    def first() -> None:
+        with lean.tuned_gc((12_345, 11, 12)):
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with lean.tuned_gc((12_345, 11, 12)):
+            second_in.set()
+            first_out.wait(5)
+            seen.append(gc.get_threshold())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == [(12_345, 11, 12)]  # still tuned after the first run left
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_real_sync_runs_with_the_collector_tuned(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   run_cli: RunCli) -> None:
+    seen: list[tuple[int, int, int]] = []
+    real = engine_module.Engine._run
+
+    def spying(self: engine_module.Engine, *args: Any) -> RunReport:
+        seen.append(gc.get_threshold())
+        return real(self, *args)
+
+    monkeypatch.setattr(engine_module.Engine, "_run", spying)
+    before = gc.get_threshold()
+    config = write_config(tmp_path, generated(tmp_path / "data", customers=4))
+    run_json(run_cli, "sync", "--config", str(config))
+    assert seen == [lean.GC_THRESHOLD] and gc.get_threshold() == before
 
 
 def test_lead_with_lists_as_if_the_keys_were_sealed_first(monkeypatch: pytest.MonkeyPatch) -> None:
