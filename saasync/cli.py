@@ -125,8 +125,6 @@ def _sync_like(mode: str, config_path: str | None, connection: str | None, dry_r
     end = _parse_date(until, "--until")
     if start and end and end <= start:
         raise ConfigError("--until must be after --since")
-    if workers is not None and not dry_run:
-        raise ConfigError("--workers applies to a dry run (add --dry-run); a real run uses one process")
     report = run_connection(settings, name, conn, mode=mode, dry_run=dry_run, since=start,
                             until=end, show_progress=sys.stdout.isatty() and not as_json,
                             workers=workers)

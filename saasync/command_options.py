@@ -10,5 +10,7 @@ config_option = click.option("--config", "config_path", type=click.Path(dir_okay
 connection_option = click.option("--connection", "connection", help="Connection name in the config.")
 workers_option = click.option(
     "--workers", type=click.IntRange(min=1), default=None,
-    help="Processes for a dry run, each over a share of the customers (default: one per "
-         "core, up to 4, when the connector can split its read; the files connector can).")
+    help="Processes, each over a share of the customers (default: one per core, up to 4, "
+         "when the connector can split its read; the files connector can): for a dry run, "
+         "and for a first sync of an export into the local store (any other real run "
+         "writes in one process).")

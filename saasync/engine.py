@@ -30,7 +30,7 @@ from saasync.connector import (
     record_timestamp,
 )
 from saasync.destinations.base import Baseline, BulkSink, Destination
-from saasync.errors import AuthError
+from saasync.errors import AuthError, BadRecordError
 from saasync.inflight import settle_in_flight
 from saasync.lean import stream_fresh, tuned_gc
 from saasync.mirror import (  # noqa: F401  (re-exported: engine users import them here)
@@ -316,6 +316,7 @@ class Engine:
                 self._planner.sync_plan(plan, report, pushed_plans)
             else:  # every partition reads the plans; partition 0 reports them
                 pushed_plans.add(plan.external_id)
+                self._own_plan(plan)
         report.seal()
 
         done = 0
@@ -335,6 +336,17 @@ class Engine:
         report.seal()
         self._book.resolve_review()
         self.state.flush()
+
+    def _own_plan(self, plan: Plan) -> None:
+        """A real partition writes into a store of its own (``saasync.split``), which must
+        hold the plans its invoices name; partition 0 sends and reports them, the merge
+        keeps its copy. A plan the store refuses is refused in partition 0 as well."""
+        if self.destination is None:
+            return
+        try:
+            self.destination.upsert_plan(plan)
+        except BadRecordError:
+            pass
 
     def _build_and_send(self, customer_id: str, mirror: Mirror, plans: Mapping[str, Plan],
                         pushed_plans: set[str], read: ReadSet, report: RunReport) -> None:

@@ -4,8 +4,10 @@ A dry run is CPU-bound (decoding, validating, the rules, the diff) and one Pytho
 uses one core. A dry run writes nothing, so its partitions share nothing but the state
 store, which each opens read-only: each child runs the ordinary engine over the customers
 with ``partition_of(customer, count) == index`` (the connector reads only theirs), and the
-parent adds the reports up. Real runs stay in one process: they write the state and the
-destination in order, and wait on the destination's rate limit, not on the CPU.
+parent adds the reports up. Real runs stay in one process (they write the state and the
+destination in order, and wait on the destination's rate limit, not on the CPU), except a
+first sync of an export into the local store, whose parts write apart and are merged
+after (``saasync.split``).
 
 Children are forked, so they start with everything already imported (no start-up cost)
 and with the parent's baseline snapshot, if any, in memory.
@@ -96,7 +98,8 @@ def run_partitioned(count: int, part_run: PartRun, *, progress: ProgressFn | Non
         assert report is not None
         merged.merge(report)
     merged.duration_s = time.monotonic() - started
-    log.info("run finished", connection=merged.connection, mode=merged.mode, dry_run=True,
+    log.info("run finished", connection=merged.connection, mode=merged.mode,
+             dry_run=merged.dry_run,
              status=merged.status, partitions=count, **merged.counts())
     return merged
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -28,7 +29,9 @@ from saasync.settings import ConnectionSettings, Settings
 from saasync.state import StateStore
 
 if TYPE_CHECKING:  # the HTTP package (requests) loads only when a run needs it
+    from saasync.destinations.local.store import LocalStore
     from saasync.http import HttpClient
+    from saasync.split import PartEngine
 
 log = structlog.get_logger("saasync.runner")
 
@@ -204,13 +207,21 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
 
         def engine_for(part_state: StateStore, part_connector: Connector,
                        progress: ProgressFn | None, stop: Callable[[], bool],
-                       partition: tuple[int, int] | None = None) -> Engine:
+                       partition: tuple[int, int] | None = None,
+                       part_destination: Destination | None = None) -> Engine:
             return Engine(
-                name, part_connector, part_state, destination, rules=rule_settings(conn),
-                data_source=conn.destination.data_source,
+                name, part_connector, part_state, part_destination or destination,
+                rules=rule_settings(conn), data_source=conn.destination.data_source,
                 lookback=timedelta(hours=conn.lookback_hours), clock=clock, progress=progress,
                 should_stop=stop, baseline=baseline, bulk=bulk, partition=partition,
             )
+
+        def split_part(index: int, count: int, part_state: StateStore, part_store: LocalStore,
+                       progress: ProgressFn, stop: Callable[[], bool]) -> Engine:
+            # the connector was built before the fork and has read nothing: each part's copy
+            # reads its own share
+            connector.partition(index, count)
+            return engine_for(part_state, connector, progress, stop, (index, count), part_store)
 
         def partition_run(index: int, count: int, progress: ProgressFn | None,
                           stop: Callable[[], bool]) -> RunReport:
@@ -234,12 +245,33 @@ def run_connection(settings: Settings, name: str, conn: ConnectionSettings, *, m
                         report = engine.run(mode, since, until)
                     else:
                         with state.lock(name):
-                            report = engine.run(mode, since, until)
+                            report = _real_run(engine, workers, state_path, split_part,
+                                               mode, since, until, progress, should_stop)
             show_choice(report, choice)
             return report
         finally:
             if destination is not None:
                 destination.close()
+
+
+def _real_run(engine: Engine, workers: int | None, state_path: Path, split_part: PartEngine,
+              mode: str, since: datetime | None, until: datetime | None,
+              progress: ProgressFn | None, should_stop: Callable[[], bool]) -> RunReport:
+    """A real run, under the connection's lock: split over processes when it is a first
+    sync of an export into the local store (``saasync.split``), else the engine's own."""
+    from saasync.destinations.local.store import LocalStore
+    from saasync.split import run_split, split_count
+
+    destination = engine.destination
+    assert destination is not None
+    count = split_count(workers, engine.connector, engine.state, engine.connection,
+                        destination, engine.data_source)
+    if count <= 1 or not isinstance(destination, LocalStore):
+        return engine.run(mode, since, until)
+    return run_split(count, name=engine.connection, mode=mode, state=engine.state,
+                     state_path=state_path, store=destination, data_source=engine.data_source,
+                     part_engine=split_part, run=lambda part: part.run(mode, since, until),
+                     progress=progress, should_stop=should_stop)
 
 
 def dry_run_workers(requested: int | None, connector: Connector) -> int:

@@ -391,6 +391,44 @@ class StateStore:
             "AND kind=? AND external_id IN", (connection, kind), ids)
         return {row["external_id"]: (row["destination_id"], row["hash"]) for row in rows}
 
+    # -- a split sync (saasync.split) ----------------------------------------------------------
+    def knows_nothing_of(self, connection: str) -> bool:
+        """No cursor, mirror, pushed map, dirty mark, review entry, recheck, cancellation
+        history or import in flight for ``connection``: a first sync starts from nothing."""
+        return not any(
+            self.db.execute(f"SELECT 1 FROM {table} WHERE connection=? LIMIT 1",
+                            (connection,)).fetchone()
+            for table in _PER_CONNECTION if self._has_table(table))
+
+    def absorb(self, connection: str, parts: list[Path], *, cursors: bool) -> None:
+        """Add what the parts of a split sync wrote of ``connection`` (their states hold
+        nothing else of it): one commit. A record every part read (a plan) is kept once.
+        ``cursors``: the cursors move too (to the latest any part reached), as after a
+        sync that went to the end; the run itself is recorded here, not in the parts."""
+        self._write()
+        self.commit()
+        names = [f"part{index}" for index in range(len(parts))]
+        attached: list[str] = []
+        try:
+            for name, path in zip(names, parts, strict=True):
+                self.db.execute("ATTACH DATABASE ? AS " + name, (str(path),))
+                attached.append(name)
+            with self._committing():
+                for name in names:
+                    for table in _ABSORBED:
+                        self.db.execute(f"INSERT OR IGNORE INTO main.{table} "
+                                        f"SELECT * FROM {name}.{table} WHERE connection=?",
+                                        (connection,))
+                if cursors:
+                    union = " UNION ALL ".join(f"SELECT * FROM {name}.cursors" for name in names)
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO main.cursors SELECT connection, stream, "
+                        f"max(value), max(updated_at) FROM ({union}) WHERE connection=? "
+                        "GROUP BY connection, stream", (connection,))
+        finally:
+            for name in attached:
+                self.db.execute("DETACH DATABASE " + name)
+
     # -- bulk imports in flight --------------------------------------------------------------
     def record_import(self, connection: str, import_id: str, data_source_uuid: str,
                       manifest: Mapping[str, Any]) -> None:
@@ -683,6 +721,13 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# every table holding something of one connection, and those a split sync's parts fill
+_PER_CONNECTION = ("cursors", "source_records", "pushed", "dirty_customers", "review",
+                   "rechecks", "cancellation_history", "bulk_imports")
+_ABSORBED = ("source_records", "pushed", "dirty_customers", "review", "rechecks",
+             "cancellation_history")
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -133,12 +133,6 @@ def test_backfill_dry_run_in_partitions(tmp_path: Path, jsonl_dir: Path, run_cli
     assert comparable(two) == comparable(one)
 
 
-def test_workers_needs_a_dry_run(config: Path, run_cli: RunCli) -> None:
-    code, _, err = run_cli("sync", "--config", str(config), "--workers", "2")
-    assert code == 2
-    assert "--workers applies to a dry run" in err
-
-
 def test_a_dry_run_writes_nothing_whatever_the_workers(tmp_path: Path, jsonl_dir: Path,
                                                        run_cli: RunCli) -> None:
     config = write_config(tmp_path, jsonl_dir)
