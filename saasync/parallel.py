@@ -15,9 +15,11 @@ and with the parent's baseline snapshot, if any, in memory.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -36,6 +38,7 @@ STAGES = ("reading", "building", "pushing", "settling")
 PartRun = Callable[[int, int, ProgressFn, Callable[[], bool]], RunReport]
 MAX_AUTO_WORKERS = 4  # beyond this, the shared decoding of every row outweighs the split
 POLL_S = 0.2
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def can_fork() -> bool:
@@ -128,8 +131,24 @@ def _result(receive: Connection, index: int, child: Any) -> RunReport:
     return payload
 
 
+def _die_with_parent() -> None:
+    """Linux: this process is killed when the run's process dies (SIGKILL included), so a
+    killed run leaves no part working on alone."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = multiprocessing.parent_process()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent.pid:  # it died before we asked
+        os._exit(1)
+
+
 def _child(part_run: PartRun, index: int, count: int, send: Connection, counters: Any,
            stop: Any) -> None:
+    _die_with_parent()
     def progress(stage: str, done: int, total: int | None) -> None:
         counters[3 * index: 3 * index + 3] = [STAGES.index(stage), done,
                                               -1 if total is None else total]

@@ -26,6 +26,7 @@ the files connector); an API source would be read once per process.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import time
@@ -47,6 +48,11 @@ log = structlog.get_logger("saasync.split")
 
 # (index, count, its state, its store, progress, should_stop) -> the part's engine
 PartEngine = Callable[[int, int, StateStore, LocalStore, ProgressFn, Callable[[], bool]], Engine]
+
+
+def scratch_prefix(connection: str) -> str:
+    """The parts' folder beside the state file: one connection's, whatever its name."""
+    return f".saasync-split-{hashlib.sha256(connection.encode()).hexdigest()[:12]}-"
 
 
 def split_count(requested: int | None, connector: Connector, state: StateStore, name: str,
@@ -90,7 +96,10 @@ def run_split(count: int, *, name: str, mode: str, state: StateStore, state_path
         [data_source]).fetchone()
     run_id = state.start_run(name, mode)
     report: RunReport | None = None
-    scratch = Path(tempfile.mkdtemp(prefix=".saasync-split-", dir=state_path.parent))
+    prefix = scratch_prefix(name)
+    for stale in state_path.parent.glob(prefix + "*"):  # a run killed before its merge
+        shutil.rmtree(stale, ignore_errors=True)  # (we hold the connection's lock)
+    scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=state_path.parent))
     try:
         parts = [scratch / str(index) for index in range(count)]
         for folder in parts:
@@ -109,6 +118,7 @@ def run_split(count: int, *, name: str, mode: str, state: StateStore, state_path
                 return run(engine)
 
         report = run_partitioned(count, part_run, progress=progress, should_stop=should_stop)
+        parted = time.monotonic()
         merge_parts(store.db.conn, int(source_row[0]),
                     [folder / "analytics.db" for folder in parts])
         state.absorb(name, [folder / "state.db" for folder in parts],
@@ -118,7 +128,8 @@ def run_split(count: int, *, name: str, mode: str, state: StateStore, state_path
         report.cursor_after = state.get_cursor(name)
         report.duration_s = time.monotonic() - started
         log.info("split sync merged", connection=name, parts=count,
-                 seconds=round(report.duration_s, 2))
+                 parts_seconds=round(parted - started, 2),
+                 merge_seconds=round(time.monotonic() - parted, 2))
         return report
     except Exception as exc:
         if report is None:

@@ -199,7 +199,7 @@ def test_a_real_sync_runs_with_the_collector_tuned(tmp_path: Path,
     monkeypatch.setattr(engine_module.Engine, "_run", spying)
     before = gc.get_threshold()
     config = write_config(tmp_path, generated(tmp_path / "data", customers=4))
-    run_json(run_cli, "sync", "--config", str(config))
+    run_json(run_cli, "sync", "--config", str(config), "--workers", "1")  # in this process
     assert seen == [lean.GC_THRESHOLD] and gc.get_threshold() == before
 
 

@@ -23,8 +23,11 @@ from saasync.destinations.local import LocalStore
 from tests.e2e.conftest import SAMPLE, write_config
 
 
-def sync(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "saasync", "sync", "--config", str(config), "--json"],
+def sync(config: Path, workers: int = 1) -> subprocess.Popen[bytes]:
+    """One sync process; in one process (the writer whose kill points are tested here)
+    unless ``workers`` says otherwise (a first sync then splits, ``saasync.split``)."""
+    return subprocess.Popen([sys.executable, "-m", "saasync", "sync", "--config", str(config),
+                             "--json", "--workers", str(workers)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -86,6 +89,54 @@ def test_sigkill_at_random_points_then_finish_equals_one_clean_run(
     again = subprocess.run([sys.executable, "-m", "saasync", "sync", "--config", str(config), "--json"],
                            capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 0 and '"created": 0' in again.stdout
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_a_split_first_sync_kills_its_parts_and_the_next_run_finishes(
+        tmp_path: Path) -> None:
+    """Killed while its parts work: they die with it, nothing reached the store or the
+    state, and the next run (split again, its predecessor's scratch folder cleared)
+    leaves exactly what one clean run does."""
+    from tests.e2e.test_lean_dry_run import generated
+
+    data = generated(tmp_path / "data", customers=600, seed=3)
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    assert sync(write_config(clean, data)).wait(timeout=120) == 0
+    crashy = tmp_path / "crashy"
+    crashy.mkdir()
+    config = write_config(crashy, data)
+    proc = sync(config, workers=2)
+    deadline = time.monotonic() + 60
+    while len(parts := _children(proc.pid)) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "no parts started"
+        time.sleep(0.01)
+    time.sleep(0.3)  # the parts are at work
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in parts):
+        assert time.monotonic() < deadline, "the parts outlived the run"
+        time.sleep(0.02)
+    assert invoices_in(crashy / "store" / "analytics.db") == 0
+    assert list((crashy / "state").glob(".saasync-split-*"))  # left by the kill
+    assert sync(config, workers=2).wait(timeout=120) == 0
+    assert not list((crashy / "state").glob(".saasync-split-*"))
+    assert fingerprint(crashy) == fingerprint(clean)
 
 
 def test_sigkill_against_the_chartmogul_server_then_finish_equals_one_clean_run(tmp_path: Path) -> None:
