@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import structlog
@@ -53,6 +55,16 @@ PartEngine = Callable[[int, int, StateStore, LocalStore, ProgressFn, Callable[[]
 def scratch_prefix(connection: str) -> str:
     """The parts' folder beside the state file: one connection's, whatever its name."""
     return f".saasync-split-{hashlib.sha256(connection.encode()).hexdigest()[:12]}-"
+
+
+def _merge_store(path: Path, data_source_id: int, parts: list[Path]) -> None:
+    """The parts' stores into the store at ``path``, on a connection of this thread's own."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        conn.execute("PRAGMA cache_size = -32768")  # as the store opens itself
+        merge_parts(conn, data_source_id, parts)
+    finally:
+        conn.close()
 
 
 def split_count(requested: int | None, connector: Connector, state: StateStore, name: str,
@@ -119,10 +131,16 @@ def run_split(count: int, *, name: str, mode: str, state: StateStore, state_path
 
         report = run_partitioned(count, part_run, progress=progress, should_stop=should_stop)
         parted = time.monotonic()
-        merge_parts(store.db.conn, int(source_row[0]),
-                    [folder / "analytics.db" for folder in parts])
-        state.absorb(name, [folder / "state.db" for folder in parts],
-                     cursors=report.status != "stopped")
+        # the store's merge in a thread (SQLite works without the GIL) beside the state's;
+        # the state commits only once the store has: state changes follow the destination
+        with ThreadPoolExecutor(1, thread_name_prefix="saasync-merge") as pool:
+            merged = pool.submit(_merge_store, Path(store.path), int(source_row[0]),
+                                 [folder / "analytics.db" for folder in parts])
+            try:
+                state.absorb(name, [folder / "state.db" for folder in parts],
+                             cursors=report.status != "stopped", before_commit=merged.result)
+            finally:
+                merged.result()  # its error, if the state's absorb failed first
         if report.status == "ok" and (report.failed_ops or report.conflicts):
             report.status = "partial"
         report.cursor_after = state.get_cursor(name)

@@ -400,11 +400,14 @@ class StateStore:
                             (connection,)).fetchone()
             for table in _PER_CONNECTION if self._has_table(table))
 
-    def absorb(self, connection: str, parts: list[Path], *, cursors: bool) -> None:
+    def absorb(self, connection: str, parts: list[Path], *, cursors: bool,
+               before_commit: Callable[[], None] = lambda: None) -> None:
         """Add what the parts of a split sync wrote of ``connection`` (their states hold
         nothing else of it): one commit. A record every part read (a plan) is kept once.
         ``cursors``: the cursors move too (to the latest any part reached), as after a
-        sync that went to the end; the run itself is recorded here, not in the parts."""
+        sync that went to the end; the run itself is recorded here, not in the parts.
+        ``before_commit`` runs last before the commit (the store's merge, waited for); if it
+        raises, nothing is absorbed."""
         self._write()
         self.commit()
         names = [f"part{index}" for index in range(len(parts))]
@@ -425,6 +428,7 @@ class StateStore:
                         "INSERT OR REPLACE INTO main.cursors SELECT connection, stream, "
                         f"max(value), max(updated_at) FROM ({union}) WHERE connection=? "
                         "GROUP BY connection, stream", (connection,))
+                before_commit()
         finally:
             for name in attached:
                 self.db.execute("DETACH DATABASE " + name)
