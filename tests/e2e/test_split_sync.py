@@ -98,9 +98,11 @@ class Splits:
         monkeypatch.setattr(split, "split_count", counting)
 
 
-def awkward_data(folder: Path, seed: int = 5) -> Path:
+def awkward_data(folder: Path, seed: int = 5, *, grouped: bool = False) -> Path:
     """Generated data, with a customer with no invoice, one sorting last, a bad row, and
-    a duplicate invoice id: what must come out of the merge exactly as from one process."""
+    a duplicate invoice id: what must come out of the merge exactly as from one process.
+    ``grouped``: the invoices stay grouped by customer as exported; else they are shuffled,
+    with a bad row naming no customer."""
     data = generated(folder, seed=seed)
     with (data / "customers.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps({"external_id": "cus_0000010a", "name": "No invoices"}) + "\n")
@@ -112,16 +114,18 @@ def awkward_data(folder: Path, seed: int = 5) -> Path:
     rows.insert(4, json.dumps(bad))
     rows.append(json.dumps({**json.loads(rows[-1]),
                             "external_id": json.loads(rows[0])["external_id"]}))
-    rows.append(json.dumps({"external_id": "inv_orphan", "status": "paid"}))  # no customer
-    random.Random(seed).shuffle(rows)  # the order does not matter to a real sync
+    if not grouped:
+        rows.append(json.dumps({"external_id": "inv_orphan", "status": "paid"}))  # no customer
+        random.Random(seed).shuffle(rows)  # the order does not matter to a real sync
     (data / "invoices.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return data
 
 
-@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize(("workers", "grouped"), [(2, True), (3, True), (2, False), (3, False)])
 def test_a_split_first_sync_writes_and_says_what_one_process_does(
-        tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
-    data = awkward_data(tmp_path / "data")
+        tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, workers: int,
+        grouped: bool) -> None:
+    data = awkward_data(tmp_path / "data", grouped=grouped)
     splits = Splits(monkeypatch)
     one = synced(run_cli, tmp_path / "one", data, 1)
     parts = synced(run_cli, tmp_path / "parts", data, workers)
