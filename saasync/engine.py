@@ -267,6 +267,7 @@ class Engine:
             log.info("source unchanged since the last sync: nothing to read",
                      connection=self.connection)
         items = () if report.source_unchanged else self.connector.read(window)
+        fresh = mirror.is_empty()  # a first sync: nothing to compare what is read with
         held: list[Quarantined] = []
         seen = 0
         try:
@@ -281,9 +282,9 @@ class Engine:
                 chunk.append(item)
                 max_seen = _later(max_seen, record_timestamp(item))
                 if len(chunk) >= READ_CHUNK:
-                    dirty.update(mirror.stage(chunk, read))
+                    dirty.update(mirror.stage(chunk, read, fresh=fresh))
                     chunk = []
-            dirty.update(mirror.stage(chunk, read))
+            dirty.update(mirror.stage(chunk, read, fresh=fresh))
         except BaseException:
             if not self.dry_run:
                 self.state.rollback()

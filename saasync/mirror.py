@@ -65,8 +65,12 @@ def _trusted_loader(model: type[SourceRecord]) -> SchemaValidator:
 LOADERS: dict[str, SchemaValidator] = {kind: _trusted_loader(m) for kind, m in MODEL_OF.items()}
 
 
+# ``json.dumps`` with these options builds an encoder per call; one serves them all
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def content_hash(doc: Any) -> str:
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    text = _CANONICAL.encode(doc)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
@@ -172,8 +176,11 @@ class Mirror:
     connection: str
     overlay: StateStore | None = None  # dry run: a scratch store, deleted after the run
 
-    def stage(self, records: list[SourceRecord], read: ReadSet) -> list[str]:
-        """Remember ``records`` as read; store those that changed. Returns their customers."""
+    def stage(self, records: list[SourceRecord], read: ReadSet, *,
+              fresh: bool = False) -> list[str]:
+        """Remember ``records`` as read; store those that changed. Returns their customers.
+        ``fresh``: the mirror held nothing of the connection when the read began, so every
+        record is new (or a repeat within this read) and none is looked up."""
         rows = [record_row(r) for r in records]
         changed: list[tuple[str, str, str | None, str, str]] = []
         by_kind: dict[str, list[tuple[str, str, str | None, str, str]]] = {}
@@ -183,11 +190,19 @@ class Mirror:
                 read.plans[record.external_id] = record
             by_kind.setdefault(row[0], []).append(row)
         for kind, group in by_kind.items():
+            if fresh:
+                changed.extend(group)
+                continue
             known = self.state.mirror_hashes(self.connection, kind, (r[1] for r in group))
             changed.extend(r for r in group if known.get(r[1]) != r[4])
         target = self.overlay if self.overlay is not None else self.state
         target.save_mirror(self.connection, changed)
         return [r[2] for r in changed if r[2] is not None]
+
+    def is_empty(self) -> bool:
+        """Nothing of the connection is mirrored yet (in the state, or a dry run's overlay)."""
+        return not any(store is not None and store.has_mirror(self.connection)
+                       for store in (self.state, self.overlay))
 
     def plans(self) -> dict[str, Plan]:
         plans: dict[str, Plan] = {}

@@ -243,6 +243,10 @@ class StateStore:
         )
         return [(row["kind"], row["doc"]) for row in rows]
 
+    def has_mirror(self, connection: str) -> bool:
+        return self.db.execute("SELECT 1 FROM source_records WHERE connection=? LIMIT 1",
+                               (connection,)).fetchone() is not None
+
     def mirror_keys(self, connection: str) -> Iterator[tuple[str, str]]:
         """(kind, external id) of every mirrored record of one connection."""
         for row in self.db.execute(
