@@ -27,6 +27,8 @@ def test_bench_store_compares_the_real_sync_with_the_dry_run(tmp_path: Path) -> 
     assert size["runs"]["real"][0]["pushed"] > size["invoices"] / 2
     assert size["dry_seconds"] > 0 and size["real_seconds"] > 0 and size["store_mb"] > 0
     assert size["ratio"] == size["real_seconds"] / size["dry_seconds"]
-    assert size["dry_one_process_seconds"] > 0
-    assert size["writing_seconds"] == size["real_seconds"] - size["dry_one_process_seconds"]
+    assert size["dry_one_process_seconds"] > 0 and size["real_one_process_seconds"] > 0
+    assert size["runs"]["real_one_process"][0]["pushed"] == size["runs"]["real"][0]["pushed"]
+    assert size["writing_seconds"] == (size["real_one_process_seconds"]
+                                       - size["dry_one_process_seconds"])
     assert "1k" in done.stdout and "ratio" in done.stdout
