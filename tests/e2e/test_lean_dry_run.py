@@ -71,20 +71,26 @@ def invoice_rows(data: Path) -> list[str]:
     return (data / "invoices.jsonl").read_text(encoding="utf-8").splitlines()
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_grouped_export_streams_and_reports_as_the_staged_path(
-        tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
-    data = generated(tmp_path / "data")
-    # a customer with no invoice, between two that have some, and one sorting after all
+def with_edge_rows(data: Path) -> list[str]:
+    """A customer with no invoice (between two that have some) and one sorting after all
+    added to ``data``; its invoice rows returned with a bad row inside its customer's group
+    (quarantined; a grouped export stays one pass), for the caller to write back."""
     with (data / "customers.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps({"external_id": "cus_0000010a", "name": "No invoices"}) + "\n")
         handle.write(json.dumps({"external_id": "cus_zzz", "name": "Last"}) + "\n")
-    # a bad row inside its customer's group: quarantined, the run stays one pass
     rows = invoice_rows(data)
     bad = json.loads(rows[3])
     bad.update(external_id="inv_bad_amount", status="paid")
     bad["lines"][0]["amount"] = "twelve"
     rows.insert(4, json.dumps(bad))
+    return rows
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_grouped_export_streams_and_reports_as_the_staged_path(
+        tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    data = generated(tmp_path / "data")
+    rows = with_edge_rows(data)
     (data / "invoices.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     config = write_config(tmp_path, data)
     spy = Spy(monkeypatch, tmp_path)

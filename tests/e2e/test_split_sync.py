@@ -16,7 +16,7 @@ import pytest
 from saasync import split
 from saasync.destinations.local import merge
 from tests.e2e.conftest import RunCli, run_json, write_config
-from tests.e2e.test_lean_dry_run import generated, invoice_rows
+from tests.e2e.test_lean_dry_run import generated, with_edge_rows
 from tests.e2e.test_parallel_dry_run import comparable
 
 # What the local store holds, without its internal ids (uuids are new in every run).
@@ -104,14 +104,7 @@ def awkward_data(folder: Path, seed: int = 5, *, grouped: bool = False) -> Path:
     ``grouped``: the invoices stay grouped by customer as exported; else they are shuffled,
     with a bad row naming no customer."""
     data = generated(folder, seed=seed)
-    with (data / "customers.jsonl").open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps({"external_id": "cus_0000010a", "name": "No invoices"}) + "\n")
-        handle.write(json.dumps({"external_id": "cus_zzz", "name": "Last"}) + "\n")
-    rows = invoice_rows(data)
-    bad = json.loads(rows[3])
-    bad.update(external_id="inv_bad_amount", status="paid")
-    bad["lines"][0]["amount"] = "twelve"
-    rows.insert(4, json.dumps(bad))
+    rows = with_edge_rows(data)
     rows.append(json.dumps({**json.loads(rows[-1]),
                             "external_id": json.loads(rows[0])["external_id"]}))
     if not grouped:
