@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 if TYPE_CHECKING:
     from saasync.sending import ProgressFn  # (stage, done, total), as the engine reports them
+
+
+REFRESH_S = 0.1  # the progress bar's redraws, at most 10 a second
 
 
 class StdoutClosed(Exception):
@@ -79,15 +83,24 @@ def progress_bar(enabled: bool, console: Console | None = None) -> Iterator[Prog
     if not enabled:
         yield None
         return
+    # No refresh thread (rich's default): the bar redraws on the run's own thread, as the
+    # counts come, at most every REFRESH_S. A process running a second thread may not fork
+    # a run into parts (``saasync.parallel.fork_refusal``).
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+                  TimeElapsedColumn(), console=console, transient=True,
+                  auto_refresh=False) as bar:
         task = bar.add_task("reading", total=None)
         shown: list[str] = []
+        drawn = [0.0]
 
         def update(stage: str, done: int, total: int | None) -> None:
             new_stage = shown[-1:] != [stage]  # a new stage shows at once, counts as they come
             if new_stage:
                 shown.append(stage)
-            bar.update(task, description=stage, completed=done, total=total, refresh=new_stage)
+            now = time.monotonic()
+            due = new_stage or now - drawn[0] >= REFRESH_S
+            if due:
+                drawn[0] = now
+            bar.update(task, description=stage, completed=done, total=total, refresh=due)
 
         yield update

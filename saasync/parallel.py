@@ -21,6 +21,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
@@ -42,10 +43,24 @@ PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def can_fork() -> bool:
-    """Forking is available, and allowed: a daemonic process (a Celery or multiprocessing
-    pool worker) may not have children of its own."""
-    return (sys.platform != "win32" and "fork" in multiprocessing.get_all_start_methods()
-            and not multiprocessing.current_process().daemon)
+    """Forking is available, and safe: a daemonic process (a Celery or multiprocessing pool
+    worker) may not have children of its own, and a process running other threads (a
+    Celery worker's thread pool, a lock's heartbeat) may not fork at all: a child copies
+    only the forking thread, so a lock another thread held at that moment (a stream's, a
+    logger's) stays held in the child for ever, and the child hangs on its first write."""
+    return fork_refusal() is None
+
+
+def fork_refusal() -> str | None:
+    """Why this process may not fork its run into parts, or None when it may."""
+    if sys.platform == "win32" or "fork" not in multiprocessing.get_all_start_methods():
+        return "forking is not available on this platform"
+    if multiprocessing.current_process().daemon:
+        return "this process is a pool worker, which may not have children"
+    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    if others:
+        return f"other threads are running in this process ({', '.join(sorted(others))})"
+    return None
 
 
 def auto_workers() -> int:

@@ -281,11 +281,17 @@ def dry_run_workers(requested: int | None, connector: Connector) -> int:
             log.info("this connector reads in one process: --workers is not used",
                      connector=connector.name)
         return 1
-    from saasync.parallel import auto_workers, can_fork
+    from saasync.parallel import auto_workers, fork_refusal
 
     if requested is None:
         return auto_workers()
-    return requested if requested <= 1 or can_fork() else 1
+    if requested <= 1:
+        return requested
+    refusal = fork_refusal()
+    if refusal is not None:
+        log.info("this dry run reads in one process: " + refusal, connector=connector.name)
+        return 1
+    return requested
 
 
 def scheduled_sync(settings: Settings) -> Callable[[str, ConnectionSettings, Callable[[], bool]],

@@ -86,9 +86,12 @@ def split_count(requested: int | None, connector: Connector, state: StateStore, 
                      "this connection's data (--workers splits only a first sync)",
                      connection=name)
         return 1
-    from saasync.parallel import auto_workers, can_fork
+    from saasync.parallel import auto_workers, fork_refusal
 
-    if not can_fork():
+    refusal = fork_refusal()
+    if refusal is not None:
+        if requested is not None:
+            log.info("this run writes in one process: " + refusal, connection=name)
         return 1
     return auto_workers() if requested is None else requested
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -49,6 +49,7 @@ from saasync.server import (
     routes_subscriptions,
 )
 from saasync.server.api_store import ApiStore
+from saasync.server.closing import ClosingHTTPServer
 from saasync.server.context import Account, ApiContext
 from saasync.server.faults import FaultConfig, FaultDecision, FaultInjector
 from saasync.server.limits import (
@@ -288,8 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(ClosingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], app: App,

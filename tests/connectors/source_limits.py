@@ -13,15 +13,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from http.server import ThreadingHTTPServer
+
+from saasync.server.closing import ClosingHTTPServer
 
 
-class FakeServer(ThreadingHTTPServer):
+class FakeServer(ClosingHTTPServer):
     """A threaded local server whose listen queue takes a burst of concurrent connections
     (the standard five would drop connections and make clients wait a second to retry)."""
 
     request_queue_size = 128
-    daemon_threads = True
 
 
 class SourceLimits:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,31 @@ def test_after_a_split_sync_the_next_runs_are_one_process_and_find_nothing_new(
     assert first["changes"]["created"] > 0
     assert again["changes"]["created"] == again["changes"]["updated"] == 0
     assert again["source_unchanged"]
+
+
+def test_a_process_running_other_threads_syncs_in_one_process(
+        tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A run in a Celery worker's thread pool, or beside a lock's heartbeat, must not fork:
+    a child holds only the forking thread, and a lock another thread held then (stderr's,
+    a logger's) stays held in the child, which hangs on its first write."""
+    data = awkward_data(tmp_path / "data")
+    splits = Splits(monkeypatch)
+    done = threading.Event()
+    other = threading.Thread(target=done.wait, name="heartbeat", daemon=True)
+    other.start()
+    try:
+        beside = synced(run_cli, tmp_path / "beside", data, 2)
+        code, _, err = run_cli("sync", "--dry-run", "--config", str(write_config(tmp_path, data)),
+                               "--workers", "2", "--json")
+    finally:
+        done.set()
+        other.join()
+    assert splits.seen == [1] and code == 0
+    assert "other threads are running in this process (heartbeat)" in err
+    assert '"partitions"' not in err  # the dry run read in one process too
+    one = synced(run_cli, tmp_path / "one", data, 1)
+    assert beside["store"] == one["store"] and beside["state"] == one["state"]
 
 
 def test_a_store_holding_the_data_source_already_is_synced_in_one_process(

@@ -6,18 +6,17 @@ import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from saasync.http import HttpClient, SlidingWindowLimiter
+from saasync.server.closing import ClosingHTTPServer
 
 IN_FLIGHT = 16
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(ClosingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.connections: set[int] = set()

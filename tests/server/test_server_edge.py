@@ -174,6 +174,25 @@ def test_client_disconnects_print_no_traceback_and_the_server_keeps_answering(
     assert "Traceback" not in err and "BrokenPipe" not in err and "ConnectionReset" not in err
 
 
+def test_a_stop_closes_idle_keep_alive_connections_and_ends_their_threads(
+        tmp_path: Path) -> None:
+    """A client that keeps its connection open after an answer (HTTP/1.1 keep-alive) does
+    not keep a thread of the server alive once it is stopped."""
+    import threading
+
+    before = set(threading.enumerate())
+    handle = make_server(tmp_path / "idle.db").start()
+    sock = _connect(handle)
+    sock.sendall(_head("GET", "/v1/ping", {}))
+    assert _read_response(sock)[0] == 200  # answered; the connection stays open, idle
+    handle.stop()
+    try:
+        assert set(threading.enumerate()) <= before
+        assert sock.recv(1) == b""  # the server closed its end
+    finally:
+        sock.close()
+
+
 # -- the command -----------------------------------------------------------------------------
 class _FakeHandle:
     url = "http://127.0.0.1:1/v1"

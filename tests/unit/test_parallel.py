@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 import pytest
 
 from saasync.connector import partition_of
 from saasync.errors import ConfigError, SaasyncError
-from saasync.parallel import can_fork, run_partitioned
+from saasync.parallel import can_fork, fork_refusal, run_partitioned
 from saasync.run_report import DETAIL_CAP, Op, RunReport
 from saasync_connectors.files.formats import quick_text
 
@@ -137,3 +138,17 @@ def _odd_error(index: int, count: int, progress, should_stop) -> RunReport:  # t
 def test_an_error_that_cannot_travel_arrives_as_its_type_and_message() -> None:
     with pytest.raises(SaasyncError, match="_Unpicklable: x/y"):
         run_partitioned(2, _odd_error)
+
+
+@needs_fork
+def test_a_process_running_another_thread_may_not_fork() -> None:
+    done = threading.Event()
+    other = threading.Thread(target=done.wait, name="pool-worker-1", daemon=True)
+    other.start()
+    try:
+        assert fork_refusal() == "other threads are running in this process (pool-worker-1)"
+        assert not can_fork()
+    finally:
+        done.set()
+        other.join()
+    assert fork_refusal() is None and can_fork()

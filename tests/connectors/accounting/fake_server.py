@@ -16,9 +16,11 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+from saasync.server.closing import ClosingHTTPServer
 
 CLIENT_ID = "ABfakeClientId0123456789"
 CLIENT_SECRET = "fake-client-secret-0123456789"
@@ -88,11 +90,11 @@ class FakeOAuth:
 
 
 class FakeServer:
-    """A ThreadingHTTPServer on 127.0.0.1 (port 0) that hands every request to :meth:`handle`."""
+    """A threaded HTTP server on 127.0.0.1 (port 0) that hands every request to :meth:`handle`."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: ClosingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -137,7 +139,7 @@ class FakeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ClosingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self

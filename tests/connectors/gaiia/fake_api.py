@@ -19,11 +19,12 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Self
 
 from saasync.models import to_utc
+from saasync.server.closing import ClosingHTTPServer
 
 DATASET = Path(__file__).with_name("fixtures") / "dataset.json"
 API_KEY = "gaiia-test-key-0f3a9c"
@@ -82,7 +83,7 @@ class FakeGaiia:
         self.calls: list[dict[str, Any]] = []
         self._faults: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ClosingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
