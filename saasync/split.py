@@ -44,6 +44,7 @@ from saasync.destinations.local.store import LocalStore
 from saasync.engine import Engine
 from saasync.run_report import RunReport
 from saasync.sending import ProgressFn
+from saasync.sqlite_files import without_durability
 from saasync.state import StateStore
 
 log = structlog.get_logger("saasync.split")
@@ -129,6 +130,9 @@ def run_split(count: int, *, name: str, mode: str, state: StateStore, state_path
             folder = parts[index]
             with (StateStore(folder / "state.db") as part_state,
                   LocalStore(folder / "analytics.db", data_source=data_source) as part_store):
+                # scratch until merged, and thrown away if any part fails: no fsync
+                without_durability(part_state.db)
+                part_store.db.scratch()
                 engine = part_engine(index, total, part_state, part_store, part_progress, stop)
                 return run(engine)
 

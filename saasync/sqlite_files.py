@@ -38,6 +38,15 @@ _DAMAGE_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 _PATH_CODES = {3, 8, 14}  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN
 _SIBLINGS = ("-journal", "-wal", "-shm")
 
+
+def without_durability(conn: sqlite3.Connection) -> None:
+    """For a scratch file that nothing reads after a crash (a split sync's parts, thrown
+    away unless every part finished): no fsync, and the rollback journal in memory
+    (savepoints and rollbacks work as before; a crash may leave the file unreadable).
+    Call it with no transaction open and no other connection to the file."""
+    conn.execute("PRAGMA journal_mode = MEMORY")
+    conn.execute("PRAGMA synchronous = OFF")
+
 #: Files opened by this process, path → setting name: where damage seen later is looked for.
 _OPENED: dict[str, str] = {}
 

@@ -89,6 +89,28 @@ def test_a_refused_call_while_held_undoes_only_itself(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_scratch_store_is_never_fsynced_and_still_undoes_a_refused_call(
+        tmp_path: Path) -> None:
+    """A split sync's part (thrown away unless every part finished): no fsync, the rollback
+    journal in memory, and a refused call still undone alone."""
+    store = LocalStore(tmp_path / "part.db")
+    store.db.scratch()
+    assert store.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
+    store.ensure_data_source("test")
+    store.upsert_customer(customer("cus_1"))
+    store.upsert_plan(plan())
+    store.hold_commits()
+    assert store.db.conn.execute("PRAGMA synchronous").fetchone()[0] == 0  # OFF, held or not
+    store.import_invoices("cus_1", [out("in_1", sub(5000))])
+    with pytest.raises(BadRecordError):
+        store.import_invoices("cus_9", [out("in_2", sub(5000), cid="cus_9")])
+    store.hold_commits(False)
+    assert store.db.conn.execute("PRAGMA synchronous").fetchone()[0] == 0
+    store.close()
+    with LocalStore(tmp_path / "part.db") as again:
+        assert [i.external_id for i in again.list_invoices()] == ["in_1"]
+
+
 def test_plan_of_a_subscription_is_its_latest_line_s_within_one_call(tmp_path: Path) -> None:
     """The plan is refreshed once per subscription at the end of a call, not per invoice."""
     store = LocalStore(tmp_path / "a.db")

@@ -143,6 +143,37 @@ def test_a_split_backfill_writes_what_one_process_does(tmp_path: Path, run_cli: 
     assert comparable(parts["report"]) == comparable(one["report"])
 
 
+def test_the_parts_write_scratch_files_without_fsync(
+        tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a part writes is thrown away unless every part finished, so its state and store
+    are never fsynced; the files the run merges into keep their durability."""
+    seen = tmp_path / "seen"  # written by the parts: they are other processes
+    real = split.run_split
+
+    def watching(*args: Any, part_engine: Any, **kwargs: Any) -> Any:
+        def engine(index: int, total: int, state: Any, store: Any, *rest: Any) -> Any:
+            store.hold_commits()  # as the engine does for a backfill
+            modes = (state.db.execute("PRAGMA synchronous").fetchone()[0],
+                     store.db.conn.execute("PRAGMA synchronous").fetchone()[0],
+                     store.db.conn.execute("PRAGMA journal_mode").fetchone()[0])
+            with seen.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(modes) + "\n")
+            return part_engine(index, total, state, store, *rest)
+        return real(*args, part_engine=engine, **kwargs)
+
+    monkeypatch.setattr(split, "run_split", watching)
+    data = awkward_data(tmp_path / "data")
+    parts = synced(run_cli, tmp_path / "parts", data, 2)
+    assert seen.read_text(encoding="utf-8").splitlines() == ['[0, 0, "memory"]'] * 2
+    one = synced(run_cli, tmp_path / "one", data, 1)
+    assert parts["store"] == one["store"] and parts["state"] == one["state"]
+    store = sqlite3.connect(tmp_path / "parts" / "store" / "analytics.db")
+    try:
+        assert store.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        store.close()
+
+
 def test_after_a_split_sync_the_next_runs_are_one_process_and_find_nothing_new(
         tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     data = awkward_data(tmp_path / "data")

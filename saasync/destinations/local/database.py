@@ -19,6 +19,7 @@ from pathlib import Path
 from saasync.destinations.local.rows import DataSourceInfo
 from saasync.destinations.local.schema import OrderedUuids, open_database, utcnow
 from saasync.errors import FatalError
+from saasync.sqlite_files import without_durability
 
 
 class Database:
@@ -38,6 +39,12 @@ class Database:
         self.new_uuid = new_uuid or OrderedUuids()  # ids in creation order (see there)
         self._holding = False
         self._closed = False
+        self.durable = True  # False: a scratch file (``scratch``), never fsynced
+
+    def scratch(self) -> None:
+        """This file is scratch (see ``saasync.sqlite_files.without_durability``)."""
+        without_durability(self.conn)
+        self.durable = False
 
     def close(self) -> None:
         """Commit what is held (the store accepted it), then close."""
@@ -56,7 +63,8 @@ class Database:
         self.commit_held()
         if hold != self._holding:
             self._holding = hold
-            self.conn.execute(f"PRAGMA synchronous = {'FULL' if hold else 'NORMAL'}")
+            if self.durable:
+                self.conn.execute(f"PRAGMA synchronous = {'FULL' if hold else 'NORMAL'}")
 
     def commit_held(self) -> None:
         """Make every write accepted so far durable (a no-op when none is pending)."""
