@@ -47,6 +47,7 @@ def without_durability(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode = MEMORY")
     conn.execute("PRAGMA synchronous = OFF")
 
+
 #: Files opened by this process, path → setting name: where damage seen later is looked for.
 _OPENED: dict[str, str] = {}
 
